@@ -1,0 +1,93 @@
+import { z } from "zod";
+
+/**
+ * Every environment variable the backend reads, validated once.
+ *
+ * Secrets have no defaults anywhere: locally the dev stack (`dev/`) generates them into `.data/`,
+ * so a missing secret always stops the function instead of weakening a check.
+ * Infrastructure URLs may be absent locally, where the embedded engines stand in; on Vercel
+ * (`VERCEL=1`) or with `NODE_ENV=production` they are required.
+ */
+const optionalUrl = z.url().optional();
+const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
+
+const configSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+    VERCEL: z.string().optional(),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+    APP_URL: z.url().describe("Public base URL of this backend; QStash delivers to APP_URL + path"),
+    FRONTEND_ORIGIN: z.url().default("http://localhost:3000"),
+    MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
+
+    DATABASE_URL: optionalUrl,
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(50).default(5),
+    PGLITE_DATA_DIR: z.string().default(".data/pglite"),
+
+    SUPABASE_URL: z.url(),
+    SUPABASE_PUBLISHABLE_KEY: z.string().min(1),
+
+    UPSTASH_REDIS_REST_URL: optionalUrl,
+    UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+    REDIS_URL: optionalUrl,
+
+    QSTASH_URL: z.url().default("https://qstash.upstash.io"),
+    QSTASH_TOKEN: z.string().min(1),
+    QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),
+    QSTASH_NEXT_SIGNING_KEY: secret("QSTASH_NEXT_SIGNING_KEY"),
+  })
+  .superRefine((env, ctx) => {
+    const production = env.VERCEL === "1" || env.NODE_ENV === "production";
+    if (!production) {
+      return;
+    }
+    const required: [keyof typeof env, string][] = [
+      ["DATABASE_URL", "Supabase transaction pooler URL (port 6543)"],
+      ["UPSTASH_REDIS_REST_URL", "Upstash Redis REST URL"],
+      ["UPSTASH_REDIS_REST_TOKEN", "Upstash Redis REST token"],
+    ];
+    for (const [key, what] of required) {
+      if (!env[key]) {
+        ctx.addIssue({ code: "custom", path: [key], message: `required in production (${what})` });
+      }
+    }
+    if (env.APP_URL && !env.APP_URL.startsWith("https://")) {
+      ctx.addIssue({ code: "custom", path: ["APP_URL"], message: "must be https in production" });
+    }
+    if (env.QSTASH_URL.startsWith("http://")) {
+      ctx.addIssue({ code: "custom", path: ["QSTASH_URL"], message: "must be https in production" });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses an environment; every bad variable is named in one error. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
+  const result = configSchema.safeParse(cleaned);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, read from `process.env` once. */
+export function getConfig(): Config {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
+
+/** The variables the schema knows, for `.env.example` checks. */
+export const configKeys = Object.keys(configSchema.shape) as (keyof Config)[];
