@@ -32,10 +32,8 @@ export async function applyMigrations(
   options: { seed?: boolean } = {},
 ): Promise<string[]> {
   await engine.exec(readFileSync(join(import.meta.dirname, "bootstrap.sql"), "utf8"));
-  const done = await engine.db.execute<{ version: string }>(
-    sql`select version from supabase_migrations.schema_migrations`,
-  );
-  const applied = new Set(rowsOf(done).map((row) => row.version));
+  const done = await engine.db.execute(sql`select version from supabase_migrations.schema_migrations`);
+  const applied = new Set(rowsOf<{ version: string }>(done).map((row) => row.version));
   const ran: string[] = [];
   for (const migration of listMigrations()) {
     if (applied.has(migration.version)) {

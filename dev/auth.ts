@@ -1,0 +1,82 @@
+import { randomUUID } from "node:crypto";
+import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose";
+
+/**
+ * The part of Supabase Auth the backend relies on, run locally: an asymmetric (ES256) signing key,
+ * its JWKS at `/auth/v1/.well-known/jwks.json`, and `/auth/v1/user` for tokens supabase-js cannot
+ * verify itself. Tokens carry the claims Supabase puts in an access token.
+ */
+export interface AuthKeys {
+  kid: string;
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+export async function generateAuthKeys(): Promise<AuthKeys> {
+  const { privateKey, publicKey } = await generateKeyPair("ES256", { extractable: true });
+  const kid = randomUUID();
+  return {
+    kid,
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg: "ES256", use: "sig" },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig", key_ops: ["verify"] },
+  };
+}
+
+export interface TokenOptions {
+  email?: string;
+  expiresInSeconds?: number;
+  role?: string;
+  audience?: string;
+  issuer?: string;
+}
+
+export async function mintSessionToken(
+  keys: AuthKeys,
+  supabaseUrl: string,
+  userId: string,
+  options: TokenOptions = {},
+): Promise<string> {
+  const key = await importJWK(keys.privateJwk, "ES256");
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    role: options.role ?? "authenticated",
+    email: options.email ?? `${userId.slice(0, 8)}@example.test`,
+    aal: "aal1",
+    session_id: randomUUID(),
+    is_anonymous: false,
+    app_metadata: { provider: "email", providers: ["email"] },
+    user_metadata: {},
+  })
+    .setProtectedHeader({ alg: "ES256", kid: keys.kid, typ: "JWT" })
+    .setIssuer(options.issuer ?? `${supabaseUrl.replace(/\/$/, "")}/auth/v1`)
+    .setSubject(userId)
+    .setAudience(options.audience ?? "authenticated")
+    .setIssuedAt(now)
+    .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
+    .sign(key);
+}
+
+/** Handles `/auth/v1/*` requests of the local auth stand-in. */
+export function authHandler(keys: AuthKeys): (request: Request, path: string) => Promise<Response> {
+  return async (request, path) => {
+    if (path === "/auth/v1/.well-known/jwks.json") {
+      return Response.json(
+        { keys: [keys.publicJwk] },
+        { headers: { "cache-control": "public, max-age=600" } },
+      );
+    }
+    if (path === "/auth/v1/user") {
+      const token = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+      try {
+        const { payload } = await jwtVerify(token, await importJWK(keys.publicJwk, "ES256"));
+        return Response.json({ id: payload.sub, aud: payload.aud, role: payload.role, email: payload.email });
+      } catch {
+        return Response.json(
+          { code: 403, error_code: "bad_jwt", msg: "invalid JWT: unable to parse or verify signature" },
+          { status: 403 },
+        );
+      }
+    }
+    return Response.json({ code: 404, msg: "not found" }, { status: 404 });
+  };
+}

@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type AuthKeys, generateAuthKeys } from "./auth";
+
+export const projectRoot = join(import.meta.dirname, "..");
+export const dataDir = join(projectRoot, ".data");
+
+export interface DevSecrets {
+  qstashToken: string;
+  qstashCurrentSigningKey: string;
+  qstashNextSigningKey: string;
+  supabasePublishableKey: string;
+  auth: AuthKeys;
+}
+
+const random = (prefix: string) => `${prefix}${randomBytes(24).toString("base64url")}`;
+
+export async function generateSecrets(): Promise<DevSecrets> {
+  return {
+    qstashToken: random("qstash_local_"),
+    qstashCurrentSigningKey: random("sig_"),
+    qstashNextSigningKey: random("sig_"),
+    supabasePublishableKey: random("sb_publishable_local_"),
+    auth: await generateAuthKeys(),
+  };
+}
+
+/**
+ * Secrets of this checkout's local stack, made on first use and kept in `.data/` (git-ignored):
+ * nothing secret is committed, and nothing needs configuring by hand.
+ */
+export async function loadDevSecrets(): Promise<DevSecrets> {
+  const file = join(dataDir, "dev-secrets.json");
+  if (existsSync(file)) {
+    return JSON.parse(readFileSync(file, "utf8")) as DevSecrets;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = await generateSecrets();
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return secrets;
+}
+
+/** Fills every variable the config schema needs for a local run, leaving any the user set. */
+export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
+  const defaults: Record<string, string> = {
+    APP_URL: baseUrl,
+    SUPABASE_URL: baseUrl,
+    SUPABASE_PUBLISHABLE_KEY: secrets.supabasePublishableKey,
+    QSTASH_URL: `${baseUrl}/__qstash`,
+    QSTASH_TOKEN: secrets.qstashToken,
+    QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
+    QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
+    PGLITE_DATA_DIR: join(dataDir, "pglite"),
+  };
+  for (const [key, value] of Object.entries(defaults)) {
+    if (!process.env[key]) {
+      process.env[key] = value;
+    }
+  }
+}

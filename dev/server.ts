@@ -1,0 +1,126 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import { closeDatabase, getEngine } from "../lib/db/client";
+import { authHandler, mintSessionToken } from "./auth";
+import { applyMigrations } from "./db/migrate";
+import { applyDevEnv, type DevSecrets, loadDevSecrets } from "./env";
+import { QStashBroker } from "./qstash-broker";
+import { createRouter } from "./router";
+import { useLocalEngines } from "./stack";
+
+export const demoUserId = "5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10";
+
+export interface DevServerOptions {
+  port?: number;
+  host?: string;
+  secrets?: DevSecrets;
+  seed?: boolean;
+  /** Delay before QStash retry n; the real service waits e^(2.5n) seconds. */
+  backoffMs?: (retry: number) => number;
+}
+
+export interface DevServer {
+  url: string;
+  server: Server;
+  broker: QStashBroker;
+  secrets: DevSecrets;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole backend in one process: the function router (production URLs), PGlite or DATABASE_URL
+ * with migrations applied, embedded Redis or REDIS_URL, the QStash-compatible broker at /__qstash,
+ * and the Supabase Auth JWKS at /auth/v1.
+ */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const secrets = options.secrets ?? (await loadDevSecrets());
+  const host = options.host ?? "127.0.0.1";
+  let handle: (request: Request) => Promise<Response> = async () => new Response("starting", { status: 503 });
+  const server = createServer(getRequestListener((request) => handle(request)));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 3001, host, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}`;
+  applyDevEnv(secrets, url);
+
+  const closeEngines = await useLocalEngines();
+  await applyMigrations(await getEngine(), { seed: options.seed ?? true });
+
+  const broker = new QStashBroker({
+    token: secrets.qstashToken,
+    currentSigningKey: secrets.qstashCurrentSigningKey,
+    backoffMs: options.backoffMs ?? ((retry) => Math.min(60_000, 1000 * 2 ** (retry - 1))),
+  });
+  const auth = authHandler(secrets.auth);
+  const router = createRouter();
+  await router.preload();
+
+  handle = async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path.startsWith("/__qstash/")) {
+      return broker.handle(request, path.slice("/__qstash".length));
+    }
+    if (path.startsWith("/auth/v1/")) {
+      return auth(request, path);
+    }
+    return router.handle(request);
+  };
+
+  return {
+    url,
+    server,
+    broker,
+    secrets,
+    async close() {
+      broker.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeDatabase();
+      await closeEngines();
+    },
+  };
+}
+
+async function main() {
+  const dev = await startDevServer({ port: Number(process.env.PORT ?? 3001) });
+  const token = await mintSessionToken(dev.secrets.auth, dev.url, demoUserId, {
+    email: "demo@northwind.example",
+    expiresInSeconds: 7 * 24 * 3600,
+  });
+  const database = process.env.DATABASE_URL
+    ? "PostgreSQL at DATABASE_URL"
+    : `PGlite in ${process.env.PGLITE_DATA_DIR}`;
+  const redis = process.env.REDIS_URL ? "Redis at REDIS_URL" : "embedded in-memory engine";
+  console.log(`
+AI Agent Team backend on ${dev.url}
+
+  health        ${dev.url}/api/health
+  API docs      ${dev.url}/docs
+  OpenAPI       ${dev.url}/openapi.json
+  database      ${database}
+  redis         ${redis}
+  qstash        local broker at ${dev.url}/__qstash (DLQ: GET /__qstash/v2/dlq)
+  auth (JWKS)   ${dev.url}/auth/v1/.well-known/jwks.json
+
+Dev session for the demo user ${demoUserId} (valid 7 days; mint others with npm run token -- <uuid>):
+
+  export TOKEN=${token}
+  curl -H "Authorization: Bearer $TOKEN" ${dev.url}/api/leads/${demoUserId}
+`);
+  const stop = async () => {
+    await dev.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,42 @@
+import { getConfig } from "./config";
+import { pingDatabase } from "./db/service";
+import { pingRedis } from "./kv";
+import { log } from "./log";
+
+export interface CheckResult {
+  ok: boolean;
+  ms: number;
+  detail?: string;
+}
+
+const timeout = (ms: number) =>
+  new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref(),
+  );
+
+async function check(name: string, probe: () => Promise<void>, budgetMs = 2000): Promise<CheckResult> {
+  const started = performance.now();
+  try {
+    await Promise.race([probe(), timeout(budgetMs)]);
+    return { ok: true, ms: Math.round(performance.now() - started) };
+  } catch (error) {
+    // The reason goes to the log; the public answer only says what is down.
+    log.warn({ check: name, err: error }, "health check failed");
+    return { ok: false, ms: Math.round(performance.now() - started), detail: "unreachable" };
+  }
+}
+
+/** Database and Redis round trips, and whether QStash publishing and verification are configured. */
+export async function checkHealth() {
+  const config = getConfig();
+  const [database, redis] = await Promise.all([check("database", pingDatabase), check("redis", pingRedis)]);
+  const queue: CheckResult = {
+    ok: Boolean(config.QSTASH_TOKEN && config.QSTASH_CURRENT_SIGNING_KEY && config.QSTASH_NEXT_SIGNING_KEY),
+    ms: 0,
+  };
+  const checks = { database, redis, queue };
+  const down = Object.entries(checks)
+    .filter(([, result]) => !result.ok)
+    .map(([name]) => name);
+  return { healthy: down.length === 0, down, checks };
+}

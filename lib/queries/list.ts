@@ -1,0 +1,123 @@
+import { and, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
+import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
+import { z } from "zod";
+import type { DbUser } from "../db/as-user";
+import { asUser } from "../db/as-user";
+import { ApiError } from "../http/errors";
+
+/** Keyset cursor: the sort-key values of the last row of a page, opaque to callers. */
+const cursorSchema = z
+  .array(z.union([z.string().max(64), z.number().int()]))
+  .min(1)
+  .max(4);
+
+export function encodeCursor(values: (string | number)[]): string {
+  return Buffer.from(JSON.stringify(values)).toString("base64url");
+}
+
+export function decodeCursor(cursor: string, length: number): (string | number)[] {
+  try {
+    const values = cursorSchema.parse(JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")));
+    if (values.length !== length) {
+      throw new Error("length");
+    }
+    return values;
+  } catch {
+    throw new ApiError("bad_request", "query.cursor: not a cursor returned by this endpoint");
+  }
+}
+
+export const pageQuery = (defaultLimit: number) => ({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(defaultLimit)
+    .meta({ description: `Rows per page (1–100, default ${defaultLimit})` }),
+  cursor: z.string().max(512).optional().meta({ description: "The `next_cursor` of the previous page" }),
+});
+
+export const booleanQuery = z.enum(["true", "false"]).transform((value) => value === "true");
+
+export interface SortKey {
+  column: PgColumn;
+  /** SQL type the cursor value is cast to, so comparisons use the column's own ordering. */
+  cast: "timestamptz" | "integer" | "uuid";
+}
+
+export interface ListOptions<T extends PgTable & { user_id: PgColumn }> {
+  table: T;
+  /** All descending; the last must be unique (the id) so pages never overlap or skip. */
+  keys: SortKey[];
+  filters: (SQL | undefined)[];
+  limit: number;
+  cursor: string | undefined;
+}
+
+export interface Page<Row> {
+  data: Row[];
+  next_cursor: string | null;
+}
+
+/** Postgres text timestamps (`2026-11-24 21:07:00.123456+00`) as ISO 8601, keeping microseconds. */
+function isoTimestamp(value: string): string {
+  return value.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
+}
+
+/**
+ * One page of the caller's rows, newest (or highest) first, under row-level security. The explicit
+ * user filter is for the index; RLS is what guarantees no other user's row can appear.
+ */
+export async function listPage<T extends PgTable & { user_id: PgColumn }>(
+  user: DbUser,
+  options: ListOptions<T>,
+): Promise<Page<Record<string, unknown>>> {
+  const { table, keys, limit } = options;
+  const conditions: (SQL | undefined)[] = [eq(table.user_id, user.id), ...options.filters];
+  if (options.cursor) {
+    const values = decodeCursor(options.cursor, keys.length);
+    const left = sql.join(
+      keys.map((key) => sql`${key.column}`),
+      sql`, `,
+    );
+    const right = sql.join(
+      keys.map((key, index) => sql`${values[index]}::${sql.raw(key.cast)}`),
+      sql`, `,
+    );
+    conditions.push(sql`(${left}) < (${right})`);
+  }
+  const rows = (await asUser(user, (tx) =>
+    tx
+      .select()
+      .from(table as PgTable)
+      .where(and(...conditions))
+      .orderBy(...keys.map((key) => desc(key.column)))
+      .limit(limit + 1),
+  )) as Record<string, unknown>[];
+
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const columns = getTableColumns(table);
+  const keyNames = keys.map((key) => Object.keys(columns).find((name) => columns[name] === key.column) ?? "");
+  const timestampNames = Object.entries(columns)
+    .filter(([, column]) => column.columnType === "PgTimestampString")
+    .map(([name]) => name);
+
+  return {
+    data: page.map((row) => {
+      const out = { ...row };
+      for (const name of timestampNames) {
+        const value = out[name];
+        if (typeof value === "string") {
+          out[name] = isoTimestamp(value);
+        }
+      }
+      return out;
+    }),
+    next_cursor:
+      rows.length > limit && last
+        ? encodeCursor(keyNames.map((name) => last[name] as string | number))
+        : null,
+  };
+}

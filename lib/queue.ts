@@ -1,0 +1,92 @@
+import { Client, Receiver } from "@upstash/qstash";
+import { getConfig } from "./config";
+import { ApiError } from "./http/errors";
+import type { Handler, RequestContext } from "./http/handler";
+
+let client: Client | undefined;
+let receiver: Receiver | undefined;
+
+/** QStash publisher: Upstash in production, the local broker (`QSTASH_URL`) in development. */
+export function getQueue(): Client {
+  const config = getConfig();
+  client ??= new Client({ baseUrl: config.QSTASH_URL, token: config.QSTASH_TOKEN, enableTelemetry: false });
+  return client;
+}
+
+/** The absolute URL QStash delivers to for one of our paths. */
+export function appUrl(path: string): string {
+  return new URL(path, getConfig().APP_URL).toString();
+}
+
+export interface JobOptions {
+  /** One id end to end: the QStash deduplication id and the downstream idempotency key. */
+  deduplicationId: string;
+  delaySeconds?: number;
+  retries?: number;
+  callbackPath?: string;
+  failureCallbackPath?: string;
+  headers?: Record<string, string>;
+}
+
+export async function publishJob(path: string, body: unknown, options: JobOptions): Promise<string> {
+  const result = await getQueue().publishJSON({
+    url: appUrl(path),
+    body,
+    deduplicationId: options.deduplicationId,
+    retries: options.retries ?? 3,
+    ...(options.delaySeconds ? { delay: options.delaySeconds } : {}),
+    ...(options.callbackPath ? { callback: appUrl(options.callbackPath) } : {}),
+    ...(options.failureCallbackPath ? { failureCallback: appUrl(options.failureCallbackPath) } : {}),
+    ...(options.headers ? { headers: options.headers } : {}),
+  });
+  return result.messageId;
+}
+
+function getReceiver(): Receiver {
+  const config = getConfig();
+  receiver ??= new Receiver({
+    currentSigningKey: config.QSTASH_CURRENT_SIGNING_KEY,
+    nextSigningKey: config.QSTASH_NEXT_SIGNING_KEY,
+  });
+  return receiver;
+}
+
+export interface QStashDelivery {
+  messageId: string;
+  /** How many times QStash has already retried this message (0 on the first delivery). */
+  retried: number;
+  scheduleId: string | undefined;
+}
+
+/**
+ * Verifies `Upstash-Signature` over the raw body before anything parses it: issuer, expiry, the body
+ * hash, and that the token was minted for this very URL. Either signing key passes, so keys can roll.
+ */
+export async function verifyQStash(ctx: RequestContext): Promise<QStashDelivery> {
+  const signature = ctx.request.headers.get("upstash-signature");
+  if (!signature) {
+    throw new ApiError("invalid_signature", "Missing Upstash-Signature");
+  }
+  const body = await ctx.text();
+  let valid = false;
+  try {
+    valid = await getReceiver().verify({ signature, body, url: appUrl(ctx.url.pathname), clockTolerance: 5 });
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new ApiError("invalid_signature", "Upstash-Signature does not verify");
+  }
+  return {
+    messageId: ctx.request.headers.get("upstash-message-id") ?? "",
+    retried: Number(ctx.request.headers.get("upstash-retried") ?? "0") || 0,
+    scheduleId: ctx.request.headers.get("upstash-schedule-id") ?? undefined,
+  };
+}
+
+export type QStashHandler = (ctx: RequestContext & { delivery: QStashDelivery }) => Promise<Response>;
+
+/** For workers, callbacks and crons: only QStash-signed deliveries reach the handler. */
+export function withQStash(handler: QStashHandler): Handler {
+  return async (ctx) => handler({ ...ctx, delivery: await verifyQStash(ctx) });
+}
