@@ -114,14 +114,19 @@ export class QStashBroker {
 
   private async route(request: Request, path: string): Promise<Response> {
     const method = request.method;
-    let match: RegExpExecArray | null;
-    if (method === "POST" && (match = /^\/v2\/publish\/(.+)$/.exec(path))) {
-      return Response.json(...this.accept(match[1] ?? "", request.headers, await request.text()));
+    const on = (verb: string, pattern: RegExp) => (verb === method ? pattern.exec(path) : null);
+
+    const publish = on("POST", /^\/v2\/publish\/(.+)$/);
+    if (publish) {
+      return Response.json(...this.accept(publish[1] ?? "", request.headers, await request.text()));
     }
-    if (method === "POST" && (match = /^\/v2\/enqueue\/([^/]+)\/(.+)$/.exec(path))) {
-      return Response.json(...this.accept(match[2] ?? "", request.headers, await request.text(), match[1]));
+    const enqueue = on("POST", /^\/v2\/enqueue\/([^/]+)\/(.+)$/);
+    if (enqueue) {
+      return Response.json(
+        ...this.accept(enqueue[2] ?? "", request.headers, await request.text(), enqueue[1]),
+      );
     }
-    if (method === "POST" && path === "/v2/batch") {
+    if (on("POST", /^\/v2\/batch$/)) {
       const items = JSON.parse(await request.text()) as {
         destination: string;
         headers?: Record<string, string>;
@@ -135,14 +140,16 @@ export class QStashBroker {
         ),
       );
     }
-    if (method === "POST" && (match = /^\/v2\/schedules\/(.+)$/.exec(path))) {
-      return Response.json(this.schedule(match[1] ?? "", request.headers, await request.text()));
+    const createSchedule = on("POST", /^\/v2\/schedules\/(https?:.+)$/);
+    if (createSchedule) {
+      return Response.json(this.schedule(createSchedule[1] ?? "", request.headers, await request.text()));
     }
-    if (method === "GET" && path === "/v2/schedules") {
+    if (on("GET", /^\/v2\/schedules$/)) {
       return Response.json([...this.schedules.values()].map(publicSchedule));
     }
-    if ((match = /^\/v2\/schedules\/([^/]+)(\/pause|\/resume)?$/.exec(path))) {
-      const schedule = this.schedules.get(match[1] ?? "");
+    const scheduleMatch = /^\/v2\/schedules\/([^/]+)(\/pause|\/resume)?$/.exec(path);
+    if (scheduleMatch) {
+      const schedule = this.schedules.get(scheduleMatch[1] ?? "");
       if (!schedule) {
         return Response.json({ error: "schedule not found" }, { status: 404 });
       }
@@ -153,19 +160,19 @@ export class QStashBroker {
         this.schedules.delete(schedule.scheduleId);
         return new Response(null, { status: 200 });
       }
-      if (method === "PATCH" || method === "POST") {
-        schedule.paused = match[2] === "/pause";
-        return new Response(null, { status: 200 });
-      }
+      schedule.paused = scheduleMatch[2] === "/pause";
+      return new Response(null, { status: 200 });
     }
-    if (method === "GET" && path === "/v2/dlq") {
+    if (on("GET", /^\/v2\/dlq$/)) {
       return Response.json({ messages: [...this.dlq.values()].map(publicMessage) });
     }
-    if (method === "DELETE" && (match = /^\/v2\/dlq\/([^/]+)$/.exec(path))) {
-      return new Response(null, { status: this.dlq.delete(match[1] ?? "") ? 200 : 404 });
+    const dlqDelete = on("DELETE", /^\/v2\/dlq\/([^/]+)$/);
+    if (dlqDelete) {
+      return new Response(null, { status: this.dlq.delete(dlqDelete[1] ?? "") ? 200 : 404 });
     }
-    if ((match = /^\/v2\/messages\/([^/]+)$/.exec(path))) {
-      const message = this.messages.get(match[1] ?? "");
+    const messageMatch = /^\/v2\/messages\/([^/]+)$/.exec(path);
+    if (messageMatch) {
+      const message = this.messages.get(messageMatch[1] ?? "");
       if (!message) {
         return Response.json({ error: "message not found" }, { status: 404 });
       }

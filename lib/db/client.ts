@@ -29,7 +29,8 @@ export function useEmbeddedDatabase(factory: () => Promise<SqlEngine>): void {
   engine = undefined;
 }
 
-async function connectPostgres(url: string): Promise<SqlEngine> {
+/** postgres.js engine; `max` defaults to DATABASE_POOL_MAX. */
+export async function connectPostgres(url: string, max?: number): Promise<SqlEngine> {
   const [{ default: postgres }, { drizzle }, schemaModule] = await Promise.all([
     import("postgres"),
     import("drizzle-orm/postgres-js"),
@@ -38,7 +39,7 @@ async function connectPostgres(url: string): Promise<SqlEngine> {
   // Supabase's transaction pooler (port 6543) cannot keep prepared statements between transactions.
   const client = postgres(url, {
     prepare: false,
-    max: getConfig().DATABASE_POOL_MAX,
+    max: max ?? getConfig().DATABASE_POOL_MAX,
     idle_timeout: 20,
     connect_timeout: 10,
     onnotice: () => {},

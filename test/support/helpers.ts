@@ -1,0 +1,50 @@
+import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
+import { inject } from "vitest";
+import { mintSessionToken, type TokenOptions } from "../../dev/auth";
+import type { DevSecrets } from "../../dev/env";
+import { serviceDb } from "../../lib/db/service";
+import type { FunctionExports } from "../../lib/http/handler";
+
+export const secrets = JSON.parse(inject("secrets")) as DevSecrets;
+export const authUrl = inject("authUrl");
+
+/** A session token as Supabase Auth would issue it for `userId`. */
+export function tokenFor(userId: string, options: TokenOptions = {}): Promise<string> {
+  return mintSessionToken(secrets.auth, authUrl, userId, options);
+}
+
+/** A new row in auth.users, as a sign-up would make. */
+export async function createUser(email = `user-${randomUUID().slice(0, 8)}@example.test`): Promise<string> {
+  const id = randomUUID();
+  const db = await serviceDb();
+  await db.execute(sql`insert into auth.users (id, email) values (${id}, ${email})`);
+  return id;
+}
+
+export interface CallOptions {
+  token?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Calls a function's exported handler with a web-standard Request, as Vercel does. */
+export async function call(
+  fn: FunctionExports,
+  method: keyof FunctionExports,
+  path: string,
+  options: CallOptions = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> & { error?: { code: string } } }> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) {
+    headers.authorization = `Bearer ${options.token}`;
+  }
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const response = await fn[method](new Request(`http://app.test${path}`, { method, headers, body }));
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : {} };
+}

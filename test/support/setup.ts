@@ -1,0 +1,68 @@
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
+import { afterAll, inject } from "vitest";
+import type { DevSecrets } from "../../dev/env";
+import { useLocalEngines } from "../../dev/stack";
+import { closeDatabase } from "../../lib/db/client";
+
+/**
+ * Per test file: its own copy of the migrated database (a PostgreSQL database cloned from the
+ * template, or a copied PGlite directory), the local Redis transport, and the environment a deployed
+ * function would have, with this run's secrets.
+ */
+const secrets = JSON.parse(inject("secrets")) as DevSecrets;
+const adminUrl = inject("pgAdminUrl");
+
+Object.assign(process.env, {
+  NODE_ENV: "test",
+  APP_URL: "http://app.test",
+  FRONTEND_ORIGIN: "https://app.example.com",
+  SUPABASE_URL: inject("authUrl"),
+  SUPABASE_PUBLISHABLE_KEY: secrets.supabasePublishableKey,
+  QSTASH_URL: "http://127.0.0.1:9/__qstash",
+  QSTASH_TOKEN: secrets.qstashToken,
+  QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
+  QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
+});
+
+let dropDatabase: () => Promise<void> = async () => {};
+if (adminUrl) {
+  const name = `${inject("pgTemplate").replace(/_template$/, "")}_${randomBytes(4).toString("hex")}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.unsafe(`create database ${name} template ${inject("pgTemplate")}`);
+      break;
+    } catch (error) {
+      // Two files cloning the template at the same instant make PostgreSQL refuse one of them.
+      if (attempt > 20) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
+    }
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  process.env.DATABASE_URL = url.toString();
+  dropDatabase = async () => {
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  };
+} else {
+  const dir = mkdtempSync(join(tmpdir(), "aat-pglite-"));
+  cpSync(inject("pgliteTemplateDir"), dir, { recursive: true });
+  process.env.PGLITE_DATA_DIR = dir;
+  delete process.env.DATABASE_URL;
+  dropDatabase = async () => rmSync(dir, { recursive: true, force: true });
+}
+
+const closeEngines = await useLocalEngines();
+
+afterAll(async () => {
+  await closeDatabase();
+  await closeEngines();
+  await dropDatabase();
+});
