@@ -144,9 +144,10 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
             if (!type.toLowerCase().includes("application/json")) {
               throw new ApiError("unsupported_media_type", "Content-Type must be application/json");
             }
+            const raw = await text();
             let parsed: unknown;
             try {
-              parsed = JSON.parse(await text());
+              parsed = JSON.parse(raw);
             } catch {
               throw new ApiError("bad_request", "Body is not valid JSON");
             }

@@ -1,0 +1,77 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ConfigError, configKeys, parseConfig } from "../lib/config";
+
+const local = {
+  APP_URL: "http://127.0.0.1:3001",
+  SUPABASE_URL: "http://127.0.0.1:3001",
+  SUPABASE_PUBLISHABLE_KEY: "sb_publishable_x",
+  QSTASH_TOKEN: "token",
+  QSTASH_CURRENT_SIGNING_KEY: "sig_current_0123456789",
+  QSTASH_NEXT_SIGNING_KEY: "sig_next_0123456789abc",
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+}
+
+describe("configuration", () => {
+  it("runs locally with only the secrets the dev stack generates; engines embedded", () => {
+    const config = parseConfig(local);
+    expect(config.DATABASE_URL).toBeUndefined();
+    expect(config.PGLITE_DATA_DIR).toBe(".data/pglite");
+    expect(config.MAX_BODY_BYTES).toBe(1_000_000);
+  });
+
+  it("has no default for any secret: a missing one is an error, in every environment", () => {
+    const found = problems({ APP_URL: local.APP_URL });
+    for (const key of ["SUPABASE_URL", "SUPABASE_PUBLISHABLE_KEY", "QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY"]) {
+      expect(found.some((p) => p.startsWith(`${key}:`)), key).toBe(true);
+    }
+  });
+
+  it("in production names every missing or unsafe variable in one error", () => {
+    const found = problems({ ...local, VERCEL: "1" });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^DATABASE_URL: required in production/),
+        expect.stringMatching(/^UPSTASH_REDIS_REST_URL: required in production/),
+        expect.stringMatching(/^UPSTASH_REDIS_REST_TOKEN: required in production/),
+        expect.stringMatching(/^APP_URL: must be https/),
+      ]),
+    );
+    expect(found.length).toBe(4);
+  });
+
+  it("rejects short signing keys and malformed URLs", () => {
+    const found = problems({ ...local, QSTASH_CURRENT_SIGNING_KEY: "short", DATABASE_URL: "not a url" });
+    expect(found.some((p) => p.startsWith("QSTASH_CURRENT_SIGNING_KEY:"))).toBe(true);
+    expect(found.some((p) => p.startsWith("DATABASE_URL:"))).toBe(true);
+  });
+
+  it("accepts a complete production environment", () => {
+    const config = parseConfig({
+      ...local,
+      VERCEL: "1",
+      APP_URL: "https://api.example.com",
+      SUPABASE_URL: "https://abc.supabase.co",
+      DATABASE_URL: "postgres://postgres.abc:pw@aws-0-eu-west-1.pooler.supabase.com:6543/postgres",
+      UPSTASH_REDIS_REST_URL: "https://eu1-x.upstash.io",
+      UPSTASH_REDIS_REST_TOKEN: "token",
+    });
+    expect(config.QSTASH_URL).toBe("https://qstash.upstash.io");
+  });
+
+  it(".env.example documents every variable the schema reads", () => {
+    const example = readFileSync(new URL("../.env.example", import.meta.url), "utf8");
+    for (const key of configKeys) {
+      expect(example, key).toMatch(new RegExp(`^#?\\s?${key}=`, "m"));
+    }
+  });
+});
