@@ -5,11 +5,51 @@ import type { Requester, UpstashRequest, UpstashResponse } from "@upstash/redis"
 export interface CommandClient {
   call?(command: string, ...args: unknown[]): Promise<unknown>;
   multi(commands: unknown[][]): { exec(): Promise<[Error | null, unknown][] | null> };
-  pipeline(commands: unknown[][]): { exec(): Promise<[Error | null, unknown][] | null> };
   quit(): Promise<unknown>;
 }
 
 type Command = (string | number)[];
+
+/**
+ * Option keywords (`EX`, `NX`, `WITHSCORES`…) in upper case: Redis does not mind, ioredis-mock only
+ * recognises them so, and the SDK sends them in lower case. Positions are per command so that values
+ * and members are never touched.
+ */
+const optionKeywords = new Set([
+  "ex",
+  "px",
+  "exat",
+  "pxat",
+  "nx",
+  "xx",
+  "gt",
+  "lt",
+  "keepttl",
+  "get",
+  "ch",
+  "incr",
+  "withscores",
+  "limit",
+  "byscore",
+  "bylex",
+  "rev",
+  "match",
+  "count",
+  "type",
+]);
+const firstOptionIndex: Record<string, number> = {
+  SET: 2,
+  EXPIRE: 2,
+  PEXPIRE: 2,
+  ZADD: 1,
+  ZRANGE: 3,
+  ZRANGEBYSCORE: 3,
+  ZREVRANGEBYSCORE: 3,
+  SCAN: 1,
+  HSCAN: 2,
+  SSCAN: 2,
+  ZSCAN: 2,
+};
 
 const sha1 = (text: string) => createHash("sha1").update(text).digest("hex");
 
@@ -44,7 +84,18 @@ export function redisRequester(client: CommandClient): Requester {
     if ((upper === "EVALSHA" || upper === "EVALSHA_RO") && typeof args[0] === "string") {
       return [upper, shaAliases.get(args[0]) ?? args[0], ...args.slice(1)];
     }
-    return [upper, ...args];
+    const from = firstOptionIndex[upper];
+    if (from === undefined) {
+      return [upper, ...args];
+    }
+    return [
+      upper,
+      ...args.map((arg, index) =>
+        index >= from && typeof arg === "string" && optionKeywords.has(arg.toLowerCase())
+          ? arg.toUpperCase()
+          : arg,
+      ),
+    ];
   };
 
   const wire = (value: unknown): unknown => {
@@ -75,14 +126,26 @@ export function redisRequester(client: CommandClient): Requester {
   };
 
   const callMany = async (commands: Command[], atomic: boolean) => {
+    if (!atomic) {
+      // A pipeline is only a batch on the wire; running it in order gives the same replies.
+      const replies = [];
+      for (const command of commands) {
+        replies.push(await callOne(command));
+      }
+      return replies;
+    }
     const normalised = commands.map((command) => {
       const [name = "", ...args] = normalise(command);
       return [String(name).toLowerCase(), ...args];
     });
-    const replies = await (atomic ? client.multi(normalised) : client.pipeline(normalised)).exec();
-    return (replies ?? []).map(([error, result]) =>
-      error ? { error: error.message } : { result: wire(result) },
-    );
+    try {
+      const replies = await client.multi(normalised).exec();
+      return (replies ?? []).map(([error, result]) =>
+        error ? { error: error.message } : { result: wire(result) },
+      );
+    } catch (error) {
+      return commands.map(() => ({ error: error instanceof Error ? error.message : String(error) }));
+    }
   };
 
   return {
