@@ -4,6 +4,16 @@ import { ApiError } from "./http/errors";
 
 const require = createRequire(import.meta.url);
 
+// Self-contained: no web fonts, telemetry, hosted proxy or AI agent from the vendor's servers.
+const scalarConfiguration = JSON.stringify({
+  withDefaultFonts: false,
+  telemetry: false,
+  showDeveloperTools: "never",
+  agent: { disabled: true },
+  defaultOpenAllTags: true,
+  hideDownloadButton: false,
+});
+
 /** The API reference page: Scalar's standalone bundle, served by us (no CDN), reading /openapi.json. */
 export function docsPage(): Response {
   const html = `<!doctype html>
@@ -14,7 +24,7 @@ export function docsPage(): Response {
     <title>AI Agent Team API</title>
   </head>
   <body>
-    <script id="api-reference" data-url="/openapi.json"></script>
+    <script id="api-reference" data-url="/openapi.json" data-configuration='${scalarConfiguration}'></script>
     <script src="/docs/standalone.js"></script>
   </body>
 </html>`;

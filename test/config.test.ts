@@ -31,8 +31,17 @@ describe("configuration", () => {
 
   it("has no default for any secret: a missing one is an error, in every environment", () => {
     const found = problems({ APP_URL: local.APP_URL });
-    for (const key of ["SUPABASE_URL", "SUPABASE_PUBLISHABLE_KEY", "QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY"]) {
-      expect(found.some((p) => p.startsWith(`${key}:`)), key).toBe(true);
+    for (const key of [
+      "SUPABASE_URL",
+      "SUPABASE_PUBLISHABLE_KEY",
+      "QSTASH_TOKEN",
+      "QSTASH_CURRENT_SIGNING_KEY",
+      "QSTASH_NEXT_SIGNING_KEY",
+    ]) {
+      expect(
+        found.some((p) => p.startsWith(`${key}:`)),
+        key,
+      ).toBe(true);
     }
   });
 

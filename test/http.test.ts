@@ -4,7 +4,8 @@ import { ApiError } from "../lib/http/errors";
 import { json, route } from "../lib/http/handler";
 
 const echo = route("/api/echo/:id", {
-  POST: async (ctx) => json({ id: ctx.params.id, body: await ctx.json(z.object({ name: z.string().min(1) })) }),
+  POST: async (ctx) =>
+    json({ id: ctx.params.id, body: await ctx.json(z.object({ name: z.string().min(1) })) }),
   GET: async (ctx) => json({ q: ctx.query(z.object({ n: z.coerce.number().int().max(5) })) }),
   DELETE: async () => {
     throw new Error("connection string postgres://secret@db/prod refused");
@@ -20,7 +21,10 @@ const request = (method: string, path: string, init: RequestInit = {}) =>
 describe("the function wrapper", () => {
   it("passes path parameters and a validated body", async () => {
     const res = await echo.POST(
-      request("POST", "/api/echo/42", { body: '{"name":"Ada"}', headers: { "content-type": "application/json" } }),
+      request("POST", "/api/echo/42", {
+        body: '{"name":"Ada"}',
+        headers: { "content-type": "application/json" },
+      }),
     );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: "42", body: { name: "Ada" } });
@@ -28,7 +32,10 @@ describe("the function wrapper", () => {
 
   it("400 naming the first bad path, in the one envelope", async () => {
     const res = await echo.POST(
-      request("POST", "/api/echo/1", { body: '{"name":""}', headers: { "content-type": "application/json" } }),
+      request("POST", "/api/echo/1", {
+        body: '{"name":""}',
+        headers: { "content-type": "application/json" },
+      }),
     );
     expect(res.status).toBe(400);
     const body = await res.json();
@@ -39,9 +46,13 @@ describe("the function wrapper", () => {
   });
 
   it("400 for malformed JSON, 415 for another content type", async () => {
-    const bad = await echo.POST(request("POST", "/api/echo/1", { body: "{", headers: { "content-type": "application/json" } }));
+    const bad = await echo.POST(
+      request("POST", "/api/echo/1", { body: "{", headers: { "content-type": "application/json" } }),
+    );
     expect(bad.status).toBe(400);
-    const text = await echo.POST(request("POST", "/api/echo/1", { body: "name=x", headers: { "content-type": "text/plain" } }));
+    const text = await echo.POST(
+      request("POST", "/api/echo/1", { body: "name=x", headers: { "content-type": "text/plain" } }),
+    );
     expect(text.status).toBe(415);
     expect((await text.json()).error.code).toBe("unsupported_media_type");
   });
@@ -87,7 +98,11 @@ describe("the function wrapper", () => {
     const res = await echo.DELETE(request("DELETE", "/api/echo/1"));
     expect(res.status).toBe(500);
     const body = await res.json();
-    expect(body.error).toEqual({ code: "internal_error", message: "Internal server error", requestId: expect.any(String) });
+    expect(body.error).toEqual({
+      code: "internal_error",
+      message: "Internal server error",
+      requestId: expect.any(String),
+    });
     expect(JSON.stringify(body)).not.toContain("postgres://");
   });
 
@@ -98,9 +113,13 @@ describe("the function wrapper", () => {
   });
 
   it("keeps a well-formed caller request id and replaces a malformed one", async () => {
-    const kept = await echo.GET(request("GET", "/api/echo/1?n=1", { headers: { "x-request-id": "req_abcdef123" } }));
+    const kept = await echo.GET(
+      request("GET", "/api/echo/1?n=1", { headers: { "x-request-id": "req_abcdef123" } }),
+    );
     expect(kept.headers.get("x-request-id")).toBe("req_abcdef123");
-    const replaced = await echo.GET(request("GET", "/api/echo/1?n=1", { headers: { "x-request-id": "<script>" } }));
+    const replaced = await echo.GET(
+      request("GET", "/api/echo/1?n=1", { headers: { "x-request-id": "<script>" } }),
+    );
     expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -112,7 +131,9 @@ describe("the function wrapper", () => {
     expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
     const actual = await echo.GET(request("GET", "/api/echo/1?n=1", { headers: { origin } }));
     expect(actual.headers.get("access-control-allow-origin")).toBe(origin);
-    const foreign = await echo.OPTIONS(request("OPTIONS", "/api/echo/1", { headers: { origin: "https://evil.example" } }));
+    const foreign = await echo.OPTIONS(
+      request("OPTIONS", "/api/echo/1", { headers: { origin: "https://evil.example" } }),
+    );
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 });

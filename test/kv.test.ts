@@ -27,7 +27,12 @@ async function exercise(redis: Redis) {
 
 async function exerciseRatelimit(redis: Redis) {
   for (const limiter of [Ratelimit.slidingWindow(3, "10 s"), Ratelimit.fixedWindow(3, "10 s")]) {
-    const ratelimit = new Ratelimit({ redis, limiter, prefix: `rl-test:${randomUUID()}`, ephemeralCache: false });
+    const ratelimit = new Ratelimit({
+      redis,
+      limiter,
+      prefix: `rl-test:${randomUUID()}`,
+      ephemeralCache: false,
+    });
     const results = [];
     for (let i = 0; i < 5; i++) {
       results.push(await ratelimit.limit("user-1"));

@@ -8,11 +8,26 @@ import type { FunctionExports } from "../lib/http/handler";
 import { call, createUser, tokenFor } from "./support/helpers";
 import { seedQueryRows } from "./support/seed";
 
-const endpoints: { name: string; fn: FunctionExports; filter: string; matches: (row: Record<string, unknown>) => boolean }[] = [
+const endpoints: {
+  name: string;
+  fn: FunctionExports;
+  filter: string;
+  matches: (row: Record<string, unknown>) => boolean;
+}[] = [
   { name: "tasks", fn: tasksFn, filter: "status=failed", matches: (row) => row.status === "failed" },
   { name: "leads", fn: leadsFn, filter: "min_score=50", matches: (row) => Number(row.score) >= 50 },
-  { name: "insights", fn: insightsFn, filter: "tag=pricing", matches: (row) => (row.tags as string[]).includes("pricing") },
-  { name: "campaigns", fn: campaignsFn, filter: "channel=linkedin", matches: (row) => row.channel === "linkedin" },
+  {
+    name: "insights",
+    fn: insightsFn,
+    filter: "tag=pricing",
+    matches: (row) => (row.tags as string[]).includes("pricing"),
+  },
+  {
+    name: "campaigns",
+    fn: campaignsFn,
+    filter: "channel=linkedin",
+    matches: (row) => row.channel === "linkedin",
+  },
   { name: "alerts", fn: alertsFn, filter: "read=false", matches: (row) => row.read === false },
 ];
 
@@ -54,7 +69,9 @@ describe.each(endpoints)("GET /api/$name/{user_id}", ({ name, fn, filter, matche
       expect(new Set(seen.map((row) => row.id)).size).toBe(rowsPerUser);
       expect(seen.every((row) => row.user_id === owner)).toBe(true);
       const sortKey = (row: Record<string, unknown>) =>
-        name === "leads" ? [Number(row.score), String(row.created_at), String(row.id)] : [String(row.created_at), String(row.id)];
+        name === "leads"
+          ? [Number(row.score), String(row.created_at), String(row.id)]
+          : [String(row.created_at), String(row.id)];
       for (let i = 1; i < seen.length; i++) {
         const prev = sortKey(seen[i - 1] as Record<string, unknown>);
         const next = sortKey(seen[i] as Record<string, unknown>);

@@ -125,7 +125,11 @@ describe("publish and signed delivery", () => {
   });
 
   it("a delayed job waits for its time", async () => {
-    const messageId = await queue.publishJob("/api/workers/test", { job: 3 }, { deduplicationId: "job-3", delaySeconds: 1 });
+    const messageId = await queue.publishJob(
+      "/api/workers/test",
+      { job: 3 },
+      { deduplicationId: "job-3", delaySeconds: 1 },
+    );
     const message = broker.messages.get(messageId);
     expect(message?.state).toBe("pending");
     expect((message?.notBefore ?? 0) - (message?.createdAt ?? 0)).toBeGreaterThanOrEqual(990);
@@ -162,10 +166,18 @@ describe("signature verification (withQStash)", () => {
     [
       "expired",
       async () =>
-        signWith(secrets.qstashCurrentSigningKey, { url: url(), body: '{"a":1}', exp: Math.floor(Date.now() / 1000) - 60 }),
+        signWith(secrets.qstashCurrentSigningKey, {
+          url: url(),
+          body: '{"a":1}',
+          exp: Math.floor(Date.now() / 1000) - 60,
+        }),
       '{"a":1}',
     ],
-    ["signed with an unknown key", async () => signWith("sig_someone_elses_key_0123456789", { url: url(), body: '{"a":1}' }), '{"a":1}'],
+    [
+      "signed with an unknown key",
+      async () => signWith("sig_someone_elses_key_0123456789", { url: url(), body: '{"a":1}' }),
+      '{"a":1}',
+    ],
     ["not a JWT", async () => "garbage", '{"a":1}'],
   ])("rejects a signature %s with 401 and never runs the worker", async (_, makeSignature, body) => {
     const response = await deliver(body, await makeSignature());

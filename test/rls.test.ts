@@ -16,7 +16,8 @@ const userTables: Record<string, (userId: string) => string> = {
   campaigns: (u) => `insert into public.campaigns (user_id, name) values ('${u}', 'RLS campaign')`,
   leads: (u) => `insert into public.leads (user_id, name) values ('${u}', 'RLS lead')`,
   email_events: (u) => `insert into public.email_events (user_id, event_type) values ('${u}', 'drafted')`,
-  product_insights: (u) => `insert into public.product_insights (user_id, title) values ('${u}', 'RLS insight')`,
+  product_insights: (u) =>
+    `insert into public.product_insights (user_id, title) values ('${u}', 'RLS insight')`,
   calendar_events: (u) =>
     `insert into public.calendar_events (user_id, title, start_time) values ('${u}', 'RLS meeting', now())`,
   call_scripts: (u) => `insert into public.call_scripts (user_id, script) values ('${u}', '{}')`,
@@ -54,7 +55,9 @@ async function as(persona: Persona, statement: string): Promise<Outcome> {
     }
   };
   if (persona === "owner" || persona === "stranger") {
-    return run((text) => asUser({ id: persona === "owner" ? owner : stranger }, (tx) => tx.execute(sql.raw(text))));
+    return run((text) =>
+      asUser({ id: persona === "owner" ? owner : stranger }, (tx) => tx.execute(sql.raw(text))),
+    );
   }
   const db = await serviceDb();
   const role = persona === "anon" ? "anon" : "service_role";
@@ -100,12 +103,21 @@ describe.each(Object.entries(userTables))("RLS on %s (user-owned)", (table, inse
   });
 
   it("owner: updates own rows; another user's are invisible; cannot give a row away", async () => {
-    const own = await as("owner", `update public.${table} set metadata = '{"x":1}' where id = '${ownersRow}' returning id`);
+    const own = await as(
+      "owner",
+      `update public.${table} set metadata = '{"x":1}' where id = '${ownersRow}' returning id`,
+    );
     expect(own.rows).toHaveLength(1);
-    const other = await as("owner", `update public.${table} set metadata = '{"x":1}' where id = '${strangersRow}' returning id`);
+    const other = await as(
+      "owner",
+      `update public.${table} set metadata = '{"x":1}' where id = '${strangersRow}' returning id`,
+    );
     expect(other.error).toBeUndefined();
     expect(other.rows).toHaveLength(0);
-    const giveAway = await as("owner", `update public.${table} set user_id = '${stranger}' where id = '${ownersRow}'`);
+    const giveAway = await as(
+      "owner",
+      `update public.${table} set user_id = '${stranger}' where id = '${ownersRow}'`,
+    );
     expect(giveAway.error).toMatch(/row-level security/);
   });
 
@@ -123,21 +135,31 @@ describe.each(Object.entries(userTables))("RLS on %s (user-owned)", (table, inse
     expect(result.rows).toHaveLength(0);
   });
 
-  it.each(["select id from public.%t", "%insert", "update public.%t set metadata = '{}'", "delete from public.%t"])(
-    "anonymous: %s is refused",
-    async (template) => {
-      const statement = template === "%insert" ? insert(owner) : template.replace("%t", table);
-      const result = await as("anon", statement);
-      expect(result.error).toMatch(/permission denied/);
-    },
-  );
+  it.each([
+    "select id from public.%t",
+    "%insert",
+    "update public.%t set metadata = '{}'",
+    "delete from public.%t",
+  ])("anonymous: %s is refused", async (template) => {
+    const statement = template === "%insert" ? insert(owner) : template.replace("%t", table);
+    const result = await as("anon", statement);
+    expect(result.error).toMatch(/permission denied/);
+  });
 
   it("service role: reads every user's rows, writes and deletes any", async () => {
-    const all = await as("service", `select id from public.${table} where id in ('${ownersRow}', '${strangersRow}')`);
+    const all = await as(
+      "service",
+      `select id from public.${table} where id in ('${ownersRow}', '${strangersRow}')`,
+    );
     expect(all.rows).toHaveLength(2);
     const extra = await insertAsService(insert(stranger), "id");
-    expect((await as("service", `update public.${table} set metadata = '{}' where id = '${extra}' returning id`)).rows).toHaveLength(1);
-    expect((await as("service", `delete from public.${table} where id = '${extra}' returning id`)).rows).toHaveLength(1);
+    expect(
+      (await as("service", `update public.${table} set metadata = '{}' where id = '${extra}' returning id`))
+        .rows,
+    ).toHaveLength(1);
+    expect(
+      (await as("service", `delete from public.${table} where id = '${extra}' returning id`)).rows,
+    ).toHaveLength(1);
   });
 });
 
@@ -161,11 +183,20 @@ describe.each(Object.entries(serviceTables))("RLS on %s (service only)", (table,
 
   it("service role: full access", async () => {
     const key = keyColumn(table);
-    expect((await as("service", `select ${key} from public.${table} where ${key} = '${row}'`)).rows).toHaveLength(1);
     expect(
-      (await as("service", `update public.${table} set updated_at = now() where ${key} = '${row}' returning ${key}`)).rows,
+      (await as("service", `select ${key} from public.${table} where ${key} = '${row}'`)).rows,
     ).toHaveLength(1);
-    expect((await as("service", `delete from public.${table} where ${key} = '${row}' returning ${key}`)).rows).toHaveLength(1);
+    expect(
+      (
+        await as(
+          "service",
+          `update public.${table} set updated_at = now() where ${key} = '${row}' returning ${key}`,
+        )
+      ).rows,
+    ).toHaveLength(1);
+    expect(
+      (await as("service", `delete from public.${table} where ${key} = '${row}' returning ${key}`)).rows,
+    ).toHaveLength(1);
   });
 });
 

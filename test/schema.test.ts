@@ -16,7 +16,9 @@ async function query<T>(text: string): Promise<T[]> {
 
 describe("migrations", () => {
   it("are all recorded, and applying them again changes nothing", async () => {
-    const recorded = await query<{ version: string }>("select version from supabase_migrations.schema_migrations order by 1");
+    const recorded = await query<{ version: string }>(
+      "select version from supabase_migrations.schema_migrations order by 1",
+    );
     expect(recorded.map((r) => r.version)).toEqual(listMigrations().map((m) => m.version));
     expect(await applyMigrations(await getEngine())).toEqual([]);
   });
@@ -119,13 +121,16 @@ describe("Supabase advisor lints", () => {
 });
 
 describe("typed table definitions", () => {
-  it.each(Object.entries({ ...userTables, ...serviceTables }))("%s matches the migrated table", async (name, table) => {
-    const columns = await query<{ column_name: string; is_nullable: string }>(
-      `select column_name, is_nullable from information_schema.columns where table_schema = 'public' and table_name = '${name}' order by 1`,
-    );
-    const typed = Object.values(getTableColumns(table))
-      .map((column) => ({ column_name: column.name, is_nullable: column.notNull ? "NO" : "YES" }))
-      .sort((a, b) => a.column_name.localeCompare(b.column_name));
-    expect(typed).toEqual(columns);
-  });
+  it.each(Object.entries({ ...userTables, ...serviceTables }))(
+    "%s matches the migrated table",
+    async (name, table) => {
+      const columns = await query<{ column_name: string; is_nullable: string }>(
+        `select column_name, is_nullable from information_schema.columns where table_schema = 'public' and table_name = '${name}' order by 1`,
+      );
+      const typed = Object.values(getTableColumns(table))
+        .map((column) => ({ column_name: column.name, is_nullable: column.notNull ? "NO" : "YES" }))
+        .sort((a, b) => a.column_name.localeCompare(b.column_name));
+      expect(typed).toEqual(columns);
+    },
+  );
 });

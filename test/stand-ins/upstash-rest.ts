@@ -8,7 +8,10 @@ import type { Requester } from "@upstash/redis";
  * `Upstash-Encoding: base64`), over any Redis requester. It lets tests drive the production
  * transport of `@upstash/redis` — URL, token, base64 decoding — against a real engine.
  */
-export async function startUpstashRest(requester: Requester, token: string): Promise<{ url: string; server: Server }> {
+export async function startUpstashRest(
+  requester: Requester,
+  token: string,
+): Promise<{ url: string; server: Server }> {
   const encode = (value: unknown): unknown => {
     if (typeof value === "string") {
       return value === "OK" ? value : Buffer.from(value).toString("base64");

@@ -51,7 +51,9 @@ export default async function setup(project: TestProject) {
     await applyMigrations(engine);
     await engine.close();
     cleanups.push(async () => {
-      const dbs = await admin<{ datname: string }[]>`select datname from pg_database where datname like ${`${prefix}%`}`;
+      const dbs = await admin<
+        { datname: string }[]
+      >`select datname from pg_database where datname like ${`${prefix}%`}`;
       for (const { datname } of dbs) {
         await admin.unsafe(`drop database if exists ${datname} with (force)`);
       }

@@ -34,7 +34,11 @@ export async function call(
   method: keyof FunctionExports,
   path: string,
   options: CallOptions = {},
-): Promise<{ status: number; headers: Headers; body: Record<string, unknown> & { error?: { code: string } } }> {
+): Promise<{
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown> & { error?: { code: string } };
+}> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) {
     headers.authorization = `Bearer ${options.token}`;

@@ -1,0 +1,34 @@
+import { validate } from "@readme/openapi-parser";
+import { describe, expect, it } from "vitest";
+import { buildOpenApiDocument } from "../lib/openapi";
+import { resources } from "../lib/queries/resources";
+
+describe("OpenAPI document", () => {
+  const document = buildOpenApiDocument("https://agents.example.com");
+
+  it("is a valid OpenAPI 3.1 document", async () => {
+    const result = await validate(structuredClone(document) as Parameters<typeof validate>[0]);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it("documents each query endpoint with the parameters its zod schema validates", () => {
+    for (const resource of resources) {
+      const operation = document.paths?.[`/api/${resource.name}/{user_id}`]?.get;
+      const names = (operation?.parameters ?? []).map((p) => ("name" in p ? p.name : ""));
+      expect(names.sort()).toEqual(["user_id", ...Object.keys(resource.query.shape)].sort());
+      expect(Object.keys(operation?.responses ?? {})).toEqual(
+        expect.arrayContaining(["200", "400", "401", "403"]),
+      );
+    }
+  });
+
+  it("describes the error envelope with every error code", () => {
+    const schema = document.components?.schemas?.Error as {
+      properties: { error: { properties: { code: { enum: string[] } } } };
+    };
+    expect(schema.properties.error.properties.code.enum).toEqual(
+      expect.arrayContaining(["bad_request", "unauthorized", "rate_limited"]),
+    );
+  });
+});
