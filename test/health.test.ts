@@ -38,7 +38,7 @@ describe("GET /api/health", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("10");
     expect(res.body.error?.code).toBe("service_unavailable");
-    expect((res.body.error as { message: string }).message).toBe("Unavailable: database");
+    expect(res.body.error?.message).toBe("Unavailable: database");
     expect(JSON.stringify(res.body)).not.toContain("secret-pw");
   });
 
@@ -50,6 +50,6 @@ describe("GET /api/health", () => {
       PGLITE_DATA_DIR: "memory://",
     });
     expect(res.status).toBe(503);
-    expect((res.body.error as { message: string }).message).toBe("Unavailable: redis");
+    expect(res.body.error?.message).toBe("Unavailable: redis");
   });
 });

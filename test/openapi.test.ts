@@ -8,7 +8,7 @@ describe("OpenAPI document", () => {
 
   it("is a valid OpenAPI 3.1 document", async () => {
     const result = await validate(structuredClone(document) as Parameters<typeof validate>[0]);
-    expect(result.errors ?? []).toEqual([]);
+    expect("errors" in result ? result.errors : []).toEqual([]);
     expect(result.valid).toBe(true);
   });
 

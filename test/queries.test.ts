@@ -110,14 +110,14 @@ describe.each(endpoints)("GET /api/$name/{user_id}", ({ name, fn, filter, matche
       const res = await call(fn, "GET", path(owner, query), { token: ownerToken });
       expect(res.status).toBe(400);
       expect(res.body.error?.code).toBe("bad_request");
-      expect((res.body.error as { message: string }).message).toContain(named);
-      expect((res.body.error as { requestId: string }).requestId).toBeTruthy();
+      expect(res.body.error?.message).toContain(named);
+      expect(res.body.error?.requestId).toBeTruthy();
     });
 
     it("400 for a user_id that is not a UUID", async () => {
       const res = await call(fn, "GET", path("not-a-uuid"), { token: ownerToken });
       expect(res.status).toBe(400);
-      expect((res.body.error as { message: string }).message).toContain("user_id");
+      expect(res.body.error?.message).toContain("user_id");
     });
 
     it("405 with Allow for a write method", async () => {
@@ -152,7 +152,7 @@ describe.each(endpoints)("GET /api/$name/{user_id}", ({ name, fn, filter, matche
       const res = await call(fn, "GET", path(stranger), { token: ownerToken });
       expect(res.status).toBe(403);
       expect(res.body.error?.code).toBe("forbidden");
-      expect(JSON.stringify(res.body)).not.toContain(stranger.slice(0, 8) + "@");
+      expect(JSON.stringify(res.body)).not.toContain(`${stranger.slice(0, 8)}@`);
     });
 
     it("a stranger's own query never returns the owner's rows", async () => {

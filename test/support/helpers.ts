@@ -22,6 +22,10 @@ export async function createUser(email = `user-${randomUUID().slice(0, 8)}@examp
   return id;
 }
 
+export type CallBody = Record<string, unknown> & {
+  error?: { code: string; message: string; requestId: string; details?: unknown };
+};
+
 export interface CallOptions {
   token?: string;
   body?: unknown;
@@ -34,11 +38,7 @@ export async function call(
   method: keyof FunctionExports,
   path: string,
   options: CallOptions = {},
-): Promise<{
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown> & { error?: { code: string } };
-}> {
+): Promise<{ status: number; headers: Headers; body: CallBody }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) {
     headers.authorization = `Bearer ${options.token}`;
