@@ -1,0 +1,272 @@
+/**
+ * npm run bench: figures that tests must not assert.
+ *  - per function under api/: cold import time (fresh Node process, median of 5) and traced bundle
+ *    size (@vercel/nft, what Vercel would ship);
+ *  - the query endpoints' latency with 100k rows in each queried table.
+ * Prints a table and writes bench/results.json.
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { getRequestListener } from "@hono/node-server";
+import { nodeFileTrace } from "@vercel/nft";
+import { sql } from "drizzle-orm";
+import { build } from "esbuild";
+import { authHandler, mintSessionToken } from "../dev/auth";
+import { applyMigrations } from "../dev/db/migrate";
+import { generateSecrets } from "../dev/env";
+import { discoverFunctions } from "../dev/router";
+
+const root = join(import.meta.dirname, "..");
+const outDir = join(root, "bench", ".build");
+const quick = process.argv.includes("--quick");
+const rowsPerTable = quick ? 10_000 : 100_000;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+};
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+};
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+
+interface FunctionFigures {
+  function: string;
+  cold_import_ms: number;
+  bundled_import_ms: number;
+  traced_files: number;
+  traced_mb: number;
+  largest_packages: string;
+}
+
+/**
+ * Compiles each function twice: as Vercel's Node builder ships it (our code compiled, packages
+ * loaded from node_modules file by file), and fully bundled into one file, to show what bundling
+ * would save at cold start.
+ */
+async function buildFunctions() {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const functions = discoverFunctions(root);
+  const built: { name: string; file: string; bundled: string }[] = [];
+  for (const fn of functions) {
+    const name = relative(root, fn.file);
+    const file = join(outDir, name.replace(/\.ts$/, ".mjs"));
+    const bundled = join(outDir, "bundled", name.replace(/\.ts$/, ".mjs"));
+    const common = { entryPoints: [fn.file], bundle: true, platform: "node", format: "esm", target: "node24" } as const;
+    await build({ ...common, outfile: file, packages: "external", logLevel: "silent" });
+    await build({
+      ...common,
+      outfile: bundled,
+      logLevel: "error",
+      // CommonJS dependencies inside an ES module bundle need require().
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    });
+    built.push({ name, file, bundled });
+  }
+  return built;
+}
+
+function coldImport(file: string, env: NodeJS.ProcessEnv): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(file)}); process.stdout.write(String(performance.now() - t));`;
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { env, cwd: root });
+    samples.push(Number(out.toString()));
+  }
+  return median(samples);
+}
+
+async function traceSize(file: string) {
+  const { fileList } = await nodeFileTrace([file], { base: root, processCwd: root });
+  const byPackage = new Map<string, number>();
+  let bytes = 0;
+  for (const path of fileList) {
+    const full = join(root, path);
+    const size = statSync(full).isFile() ? statSync(full).size : 0;
+    bytes += size;
+    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+    if (match?.[1]) {
+      byPackage.set(match[1], (byPackage.get(match[1]) ?? 0) + size);
+    }
+  }
+  const largest = [...byPackage.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([name, size]) => `${name} ${round(size / 1e6)}MB`)
+    .join(", ");
+  return { files: fileList.size, mb: round(bytes / 1e6, 2), largest };
+}
+
+async function benchFunctions(env: NodeJS.ProcessEnv): Promise<FunctionFigures[]> {
+  const built = await buildFunctions();
+  const figures: FunctionFigures[] = [];
+  for (const fn of built) {
+    const trace = await traceSize(fn.file);
+    figures.push({
+      function: fn.name,
+      cold_import_ms: round(coldImport(fn.file, env)),
+      bundled_import_ms: round(coldImport(fn.bundled, env)),
+      traced_files: trace.files,
+      traced_mb: trace.mb,
+      largest_packages: trace.largest,
+    });
+  }
+  return figures;
+}
+
+interface LatencyFigures {
+  endpoint: string;
+  case: string;
+  requests: number;
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+}
+
+async function benchQueries(): Promise<{ driver: string; rowsPerTable: number; latencies: LatencyFigures[] }> {
+  const { useLocalEngines } = await import("../dev/stack");
+  const closeEngines = await useLocalEngines();
+  const { getEngine, closeDatabase } = await import("../lib/db/client");
+  const engine = await getEngine();
+  await applyMigrations(engine);
+  const db = engine.db;
+
+  // 100 users; the one we query owns 20% of each table, the rest is spread across the others.
+  const users = Array.from({ length: 100 }, () => randomUUID());
+  const heavy = users[0] as string;
+  await db.execute(sql.raw(`insert into auth.users (id, email) values ${users.map((id) => `('${id}', '${id}@bench.test')`).join(",")}`));
+  const owner = (g: string) =>
+    `case when ${g} % 5 = 0 then '${heavy}'::uuid else (array[${users
+      .slice(1)
+      .map((id) => `'${id}'::uuid`)
+      .join(",")}])[1 + ${g} % 99] end`;
+  const at = "now() - make_interval(secs => g)";
+  const seedStarted = performance.now();
+  const statements = [
+    `insert into public.agent_tasks (user_id, agent_name, status, input, created_at) select ${owner("g")}, (array['product-manager','engineer','finance-manager'])[1 + g % 3], (array['completed','failed','queued','processing'])[1 + g % 4], jsonb_build_object('prompt', 'task ' || g), ${at} from generate_series(1, ${rowsPerTable}) g`,
+    `insert into public.leads (user_id, name, email, company, score, status, created_at) select ${owner("g")}, 'Lead ' || g, 'lead' || g || '@bench.test', 'Company ' || g, g % 101, (array['new','contacted','replied'])[1 + g % 3], ${at} from generate_series(1, ${rowsPerTable}) g`,
+    `insert into public.product_insights (user_id, title, content, tags, priority, created_at) select ${owner("g")}, 'Insight ' || g, 'Body ' || g, array['tag' || (g % 10)], (array['low','medium','high'])[1 + g % 3], ${at} from generate_series(1, ${rowsPerTable}) g`,
+    `insert into public.campaigns (user_id, name, channel, status, created_at) select ${owner("g")}, 'Campaign ' || g, (array['email','linkedin'])[1 + g % 2], (array['draft','active'])[1 + g % 2], ${at} from generate_series(1, ${rowsPerTable}) g`,
+    `insert into public.alerts (user_id, type, severity, message, read, created_at) select ${owner("g")}, 'task.completed', 'info', 'Alert ' || g, g % 2 = 0, ${at} from generate_series(1, ${rowsPerTable}) g`,
+    "analyze",
+  ];
+  for (const statement of statements) {
+    await db.execute(sql.raw(statement));
+  }
+  const seedSeconds = (performance.now() - seedStarted) / 1000;
+  console.log(`seeded ${rowsPerTable} rows in each of 5 tables in ${round(seedSeconds)} s (${engine.driver})`);
+
+  const token = await mintSessionToken(
+    JSON.parse(process.env.BENCH_AUTH_KEYS ?? "{}"),
+    process.env.SUPABASE_URL ?? "",
+    heavy,
+  );
+  const endpoints = ["tasks", "leads", "insights", "campaigns", "alerts"];
+  const filters: Record<string, string> = {
+    tasks: "status=failed",
+    leads: "min_score=80",
+    insights: "tag=tag3",
+    campaigns: "channel=linkedin",
+    alerts: "read=false",
+  };
+  const iterations = quick ? 30 : 200;
+  const latencies: LatencyFigures[] = [];
+  for (const name of endpoints) {
+    const fn = await import(join(root, "api", name, "[user_id].ts"));
+    const get = async (query: string) => {
+      const response: Response = await fn.GET(
+        new Request(`http://bench.test/api/${name}/${heavy}?${query}`, { headers: { authorization: `Bearer ${token}` } }),
+      );
+      if (response.status !== 200) {
+        throw new Error(`${name}?${query}: ${response.status} ${await response.text()}`);
+      }
+      return (await response.json()) as { next_cursor: string | null };
+    };
+    // A cursor ten pages deep, to show keyset pages cost the same wherever they are.
+    let deep = "";
+    for (let i = 0; i < 10; i++) {
+      deep = (await get(`limit=50${deep ? `&cursor=${deep}` : ""}`)).next_cursor ?? "";
+    }
+    for (const [label, query] of [
+      ["first page (50)", "limit=50"],
+      ["page 11 (cursor)", `limit=50&cursor=${deep}`],
+      ["filtered", `limit=50&${filters[name]}`],
+    ] as const) {
+      await get(query);
+      const samples: number[] = [];
+      for (let i = 0; i < iterations; i++) {
+        const started = performance.now();
+        await get(query);
+        samples.push(performance.now() - started);
+      }
+      latencies.push({
+        endpoint: `GET /api/${name}/{user_id}`,
+        case: label,
+        requests: iterations,
+        p50_ms: round(percentile(samples, 50), 2),
+        p95_ms: round(percentile(samples, 95), 2),
+        p99_ms: round(percentile(samples, 99), 2),
+      });
+    }
+  }
+  await closeDatabase();
+  await closeEngines();
+  return { driver: engine.driver, rowsPerTable, latencies };
+}
+
+async function main() {
+  const secrets = await generateSecrets();
+  const auth = authHandler(secrets.auth);
+  const server = createServer(getRequestListener((request) => auth(request, new URL(request.url).pathname)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const authUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const pgliteDir = mkdtempSync(join(tmpdir(), "aat-bench-"));
+  Object.assign(process.env, {
+    NODE_ENV: "development",
+    LOG_LEVEL: "silent",
+    APP_URL: "http://bench.test",
+    SUPABASE_URL: authUrl,
+    SUPABASE_PUBLISHABLE_KEY: secrets.supabasePublishableKey,
+    QSTASH_TOKEN: secrets.qstashToken,
+    QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
+    QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
+    PGLITE_DATA_DIR: process.env.DATABASE_URL ? "" : pgliteDir,
+    BENCH_AUTH_KEYS: JSON.stringify(secrets.auth),
+  });
+
+  console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
+  const functions = await benchFunctions({ ...process.env });
+  console.table(functions);
+
+  console.log(`queries: seeding ${rowsPerTable} rows per table…`);
+  const queries = await benchQueries();
+  console.table(queries.latencies);
+
+  const results = {
+    generated_at: new Date().toISOString(),
+    node: process.version,
+    machine: { cpus: (await import("node:os")).cpus().length, memory_gb: round((await import("node:os")).totalmem() / 1e9) },
+    functions,
+    queries,
+  };
+  writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  console.log("wrote bench/results.json");
+  server.close();
+  rmSync(pgliteDir, { recursive: true, force: true });
+  rmSync(outDir, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
