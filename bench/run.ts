@@ -15,7 +15,7 @@ import { join, relative } from "node:path";
 import { getRequestListener } from "@hono/node-server";
 import { nodeFileTrace } from "@vercel/nft";
 import { sql } from "drizzle-orm";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { generateSecrets } from "../dev/env";
@@ -59,14 +59,22 @@ async function buildFunctions() {
     const name = relative(root, fn.file);
     const file = join(outDir, name.replace(/\.ts$/, ".mjs"));
     const bundled = join(outDir, "bundled", name.replace(/\.ts$/, ".mjs"));
-    const common = { entryPoints: [fn.file], bundle: true, platform: "node", format: "esm", target: "node24" } as const;
+    const common: BuildOptions = {
+      entryPoints: [fn.file],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node24",
+    };
     await build({ ...common, outfile: file, packages: "external", logLevel: "silent" });
     await build({
       ...common,
       outfile: bundled,
       logLevel: "error",
       // CommonJS dependencies inside an ES module bundle need require().
-      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      },
     });
     built.push({ name, file, bundled });
   }
@@ -130,7 +138,11 @@ interface LatencyFigures {
   p99_ms: number;
 }
 
-async function benchQueries(): Promise<{ driver: string; rowsPerTable: number; latencies: LatencyFigures[] }> {
+async function benchQueries(): Promise<{
+  driver: string;
+  rowsPerTable: number;
+  latencies: LatencyFigures[];
+}> {
   const { useLocalEngines } = await import("../dev/stack");
   const closeEngines = await useLocalEngines();
   const { getEngine, closeDatabase } = await import("../lib/db/client");
@@ -141,7 +153,11 @@ async function benchQueries(): Promise<{ driver: string; rowsPerTable: number; l
   // 100 users; the one we query owns 20% of each table, the rest is spread across the others.
   const users = Array.from({ length: 100 }, () => randomUUID());
   const heavy = users[0] as string;
-  await db.execute(sql.raw(`insert into auth.users (id, email) values ${users.map((id) => `('${id}', '${id}@bench.test')`).join(",")}`));
+  await db.execute(
+    sql.raw(
+      `insert into auth.users (id, email) values ${users.map((id) => `('${id}', '${id}@bench.test')`).join(",")}`,
+    ),
+  );
   const owner = (g: string) =>
     `case when ${g} % 5 = 0 then '${heavy}'::uuid else (array[${users
       .slice(1)
@@ -161,7 +177,9 @@ async function benchQueries(): Promise<{ driver: string; rowsPerTable: number; l
     await db.execute(sql.raw(statement));
   }
   const seedSeconds = (performance.now() - seedStarted) / 1000;
-  console.log(`seeded ${rowsPerTable} rows in each of 5 tables in ${round(seedSeconds)} s (${engine.driver})`);
+  console.log(
+    `seeded ${rowsPerTable} rows in each of 5 tables in ${round(seedSeconds)} s (${engine.driver})`,
+  );
 
   const token = await mintSessionToken(
     JSON.parse(process.env.BENCH_AUTH_KEYS ?? "{}"),
@@ -182,7 +200,9 @@ async function benchQueries(): Promise<{ driver: string; rowsPerTable: number; l
     const fn = await import(join(root, "api", name, "[user_id].ts"));
     const get = async (query: string) => {
       const response: Response = await fn.GET(
-        new Request(`http://bench.test/api/${name}/${heavy}?${query}`, { headers: { authorization: `Bearer ${token}` } }),
+        new Request(`http://bench.test/api/${name}/${heavy}?${query}`, {
+          headers: { authorization: `Bearer ${token}` },
+        }),
       );
       if (response.status !== 200) {
         throw new Error(`${name}?${query}: ${response.status} ${await response.text()}`);
@@ -252,7 +272,10 @@ async function main() {
   const results = {
     generated_at: new Date().toISOString(),
     node: process.version,
-    machine: { cpus: (await import("node:os")).cpus().length, memory_gb: round((await import("node:os")).totalmem() / 1e9) },
+    machine: {
+      cpus: (await import("node:os")).cpus().length,
+      memory_gb: round((await import("node:os")).totalmem() / 1e9),
+    },
     functions,
     queries,
   };

@@ -269,18 +269,7 @@ export class QStashBroker {
         return; // deleted or replaced
       }
       if (!schedule.paused) {
-        this.enqueueMessage({
-          url: schedule.destination,
-          method: schedule.method,
-          body: schedule.body,
-          headers: schedule.headers,
-          maxRetries: schedule.retries,
-          notBefore: Date.now(),
-          callback: schedule.callback,
-          failureCallback: schedule.failureCallback,
-          queueName: undefined,
-          scheduleId: schedule.scheduleId,
-        });
+        this.fire(schedule);
       }
       schedule.nextRun = CronExpressionParser.parse(schedule.cron, { tz: "UTC" }).next().getTime();
       this.armSchedule(schedule);
@@ -293,6 +282,10 @@ export class QStashBroker {
     if (!schedule) {
       throw new Error(`no schedule ${scheduleId}`);
     }
+    return this.fire(schedule);
+  }
+
+  private fire(schedule: BrokerSchedule): BrokerMessage {
     return this.enqueueMessage({
       url: schedule.destination,
       method: schedule.method,
@@ -303,7 +296,7 @@ export class QStashBroker {
       callback: schedule.callback,
       failureCallback: schedule.failureCallback,
       queueName: undefined,
-      scheduleId,
+      scheduleId: schedule.scheduleId,
     });
   }
 
