@@ -28,6 +28,8 @@ let queue: typeof import("../lib/queue");
 const seen: Seen[] = [];
 const callbackBodies: { path: string; body: Record<string, unknown> }[] = [];
 let failuresBeforeSuccess = 0;
+let inFlight = 0;
+let maxInFlight = 0;
 
 beforeAll(async () => {
   server = createServer(getRequestListener((request) => dispatch(request)));
@@ -45,6 +47,11 @@ beforeAll(async () => {
   });
   worker = route("/api/workers/test", {
     POST: queue.withQStash(async (ctx) => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // Long enough for parallel deliveries to overlap if the broker sent any.
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      inFlight -= 1;
       seen.push({ body: await ctx.text(), ...ctx.delivery });
       if (failuresBeforeSuccess > 0) {
         failuresBeforeSuccess -= 1;
@@ -70,6 +77,7 @@ beforeEach(() => {
   seen.length = 0;
   callbackBodies.length = 0;
   failuresBeforeSuccess = 0;
+  maxInFlight = 0;
 });
 
 async function dispatch(request: Request): Promise<Response> {
@@ -145,6 +153,36 @@ describe("publish and signed delivery", () => {
       body: "{}",
     });
     expect(response.status).toBe(401);
+  });
+});
+
+describe("batch and queues", () => {
+  it("a batch publishes each message, each delivered and verified", async () => {
+    const results = await queue
+      .getQueue()
+      .batchJSON([1, 2, 3].map((n) => ({ url: `${baseUrl}/api/workers/test`, body: { n } })));
+    expect(results).toHaveLength(3);
+    await broker.settle();
+    expect(seen.map((s) => JSON.parse(s.body).n).sort()).toEqual([1, 2, 3]);
+  });
+
+  it("a queue delivers its messages one at a time, in order", async () => {
+    const scrapes = queue.getQueue().queue({ queueName: "per-domain" });
+    for (const n of [1, 2, 3, 4]) {
+      await scrapes.enqueueJSON({ url: `${baseUrl}/api/workers/test`, body: { n } });
+    }
+    await broker.settle();
+    expect(seen.map((s) => JSON.parse(s.body).n)).toEqual([1, 2, 3, 4]);
+    expect(maxInFlight).toBe(1);
+  });
+
+  it("without a queue, messages due together are delivered in parallel", async () => {
+    await queue
+      .getQueue()
+      .batchJSON([1, 2, 3, 4].map((n) => ({ url: `${baseUrl}/api/workers/test`, body: { n } })));
+    await broker.settle();
+    expect(seen).toHaveLength(4);
+    expect(maxInFlight).toBeGreaterThan(1);
   });
 });
 
