@@ -11,6 +11,8 @@ export interface DevSecrets {
   qstashCurrentSigningKey: string;
   qstashNextSigningKey: string;
   supabasePublishableKey: string;
+  internalJwtSecret: string;
+  taskWebhookSecret: string;
   auth: AuthKeys;
 }
 
@@ -22,6 +24,8 @@ export async function generateSecrets(): Promise<DevSecrets> {
     qstashCurrentSigningKey: random("sig_"),
     qstashNextSigningKey: random("sig_"),
     supabasePublishableKey: random("sb_publishable_local_"),
+    internalJwtSecret: random("ijwt_"),
+    taskWebhookSecret: `whsec_${randomBytes(32).toString("base64")}`,
     auth: await generateAuthKeys(),
   };
 }
@@ -32,11 +36,13 @@ export async function generateSecrets(): Promise<DevSecrets> {
  */
 export async function loadDevSecrets(): Promise<DevSecrets> {
   const file = join(dataDir, "dev-secrets.json");
-  if (existsSync(file)) {
-    return JSON.parse(readFileSync(file, "utf8")) as DevSecrets;
+  const existing = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Partial<DevSecrets>) : {};
+  // A checkout made before a secret existed gets the new one; the ones it has stay.
+  const secrets = { ...(await generateSecrets()), ...existing };
+  if (Object.keys(existing).length === Object.keys(secrets).length) {
+    return secrets;
   }
   mkdirSync(dataDir, { recursive: true });
-  const secrets = await generateSecrets();
   writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   return secrets;
 }
@@ -51,6 +57,8 @@ export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
     QSTASH_TOKEN: secrets.qstashToken,
     QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
     QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
+    INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
+    TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: join(dataDir, "pglite"),
   };
   for (const [key, value] of Object.entries(defaults)) {

@@ -32,6 +32,30 @@ const configSchema = z
     UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
     REDIS_URL: optionalUrl,
 
+    OPENROUTER_API_KEY: z.string().min(1).optional(),
+    LLM_BASE_URL: optionalUrl.describe("Any OpenAI-compatible server instead of OpenRouter"),
+    LLM_API_KEY: z.string().min(1).optional(),
+    LLM_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(20_000),
+    LLM_DEADLINE_MS: z.coerce.number().int().min(1000).max(280_000).default(50_000),
+    LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+    LLM_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
+    LLM_DAILY_TOKEN_BUDGET: z.coerce.number().int().min(1).default(500_000),
+    LLM_FALLBACK_MODELS: z.string().optional(),
+    LLM_MODEL_PRODUCT_MANAGER: z.string().optional(),
+    LLM_MODEL_FINANCE_MANAGER: z.string().optional(),
+    LLM_MODEL_MARKETING_STRATEGIST: z.string().optional(),
+    LLM_MODEL_LEADGEN_SCRAPER: z.string().optional(),
+    LLM_MODEL_OUTBOUND_EMAILER: z.string().optional(),
+    LLM_MODEL_BOOKING_CALLPREP: z.string().optional(),
+    LLM_MODEL_ENGINEER: z.string().optional(),
+    AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+    RUNWAY_ALERT_MONTHS: z.coerce.number().min(0).default(6),
+    INTERNAL_JWT_SECRET: secret("INTERNAL_JWT_SECRET"),
+    TASK_WEBHOOK_SECRETS: z
+      .string()
+      .min(1)
+      .describe("Standard Webhooks secrets (whsec_…), comma-separated; the first signs, any verifies"),
+
     QSTASH_URL: z.url().default("https://qstash.upstash.io"),
     QSTASH_TOKEN: z.string().min(1),
     QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),

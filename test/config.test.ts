@@ -9,6 +9,8 @@ const local = {
   QSTASH_TOKEN: "token",
   QSTASH_CURRENT_SIGNING_KEY: "sig_current_0123456789",
   QSTASH_NEXT_SIGNING_KEY: "sig_next_0123456789abc",
+  INTERNAL_JWT_SECRET: "ijwt_0123456789abcdef",
+  TASK_WEBHOOK_SECRETS: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 };
 
 function problems(env: Record<string, string>): string[] {
@@ -37,6 +39,8 @@ describe("configuration", () => {
       "QSTASH_TOKEN",
       "QSTASH_CURRENT_SIGNING_KEY",
       "QSTASH_NEXT_SIGNING_KEY",
+      "INTERNAL_JWT_SECRET",
+      "TASK_WEBHOOK_SECRETS",
     ]) {
       expect(
         found.some((p) => p.startsWith(`${key}:`)),

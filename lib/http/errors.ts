@@ -15,6 +15,7 @@ export const errorStatus = {
   rate_limited: 429,
   budget_exceeded: 429,
   internal_error: 500,
+  upstream_error: 502,
   llm_not_configured: 503,
   service_unavailable: 503,
 } as const;

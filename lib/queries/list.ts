@@ -3,6 +3,7 @@ import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import type { DbUser } from "../db/as-user";
 import { asUser } from "../db/as-user";
+import { isoTimestamp } from "../db/timestamps";
 import { ApiError } from "../http/errors";
 
 /** Keyset cursor: the sort-key values of the last row of a page, opaque to callers. */
@@ -58,11 +59,6 @@ export interface ListOptions<T extends PgTable & { user_id: PgColumn }> {
 export interface Page<Row> {
   data: Row[];
   next_cursor: string | null;
-}
-
-/** Postgres text timestamps (`2026-11-24 21:07:00.123456+00`) as ISO 8601, keeping microseconds. */
-function isoTimestamp(value: string): string {
-  return value.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
 }
 
 /**

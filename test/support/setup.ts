@@ -7,6 +7,7 @@ import { afterAll, inject } from "vitest";
 import type { DevSecrets } from "../../dev/env";
 import { useLocalEngines } from "../../dev/stack";
 import { closeDatabase } from "../../lib/db/client";
+import { model } from "./model";
 
 /**
  * Per test file: its own copy of the migrated database (a PostgreSQL database cloned from the
@@ -26,6 +27,8 @@ Object.assign(process.env, {
   QSTASH_TOKEN: secrets.qstashToken,
   QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
   QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
+  INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
+  TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
 });
 
 let dropDatabase: () => Promise<void> = async () => {};
@@ -61,7 +64,12 @@ if (adminUrl) {
 
 const closeEngines = await useLocalEngines();
 
+process.env.LLM_BASE_URL = await model.start();
+process.env.LLM_API_KEY = "stand-in-key";
+process.env.LLM_FALLBACK_MODELS = "stand-in/fallback-model";
+
 afterAll(async () => {
+  await model.close();
   await closeDatabase();
   await closeEngines();
   await dropDatabase();

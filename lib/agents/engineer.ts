@@ -1,0 +1,54 @@
+import { z } from "zod";
+import { completeStructured } from "../llm/complete";
+import { checkCodeBlocks } from "./code-blocks";
+import { type AgentDefinition, agentRequest, contextMessage, recentTasksOf } from "./runtime";
+
+const answerSchema = z.object({
+  response: z
+    .string()
+    .describe("The answer in Markdown; every piece of code in a fenced block tagged with its language"),
+  language: z.string().nullable().describe("The main programming language of the answer"),
+});
+
+const system = `You are Kevin, the engineer of a small business's AI team. You write and debug code.
+Explain briefly, then give complete, runnable code. Every code block is fenced with three backticks
+and tagged with its language (\`\`\`ts, \`\`\`python, \`\`\`json…). Reply with JSON only, matching the schema.`;
+
+export const engineer: AgentDefinition = {
+  name: "engineer",
+  title: "Engineer",
+  summary:
+    "Code generation and debugging: an answer with fenced, language-tagged blocks, JS/TS/JSON checked to parse",
+  input: agentRequest,
+  async run({ user, input }) {
+    const memory = await recentTasksOf(user.id, "engineer", 3);
+    const { message, encoded } = await contextMessage({
+      earlier_conversations: memory,
+      ...(input.context ? { from_user: input.context } : {}),
+    });
+    const { data, usage } = await completeStructured({
+      agent: "engineer",
+      userId: user.id,
+      schema: answerSchema,
+      schemaName: "engineer_answer",
+      temperature: 0.3,
+      maxTokens: 3000,
+      messages: [
+        { role: "system", content: system },
+        message,
+        { role: "user", content: input.language ? `Using ${input.language}: ${input.prompt}` : input.prompt },
+      ],
+    });
+    const codeBlocks = await checkCodeBlocks(data.response);
+    return {
+      result: {
+        response: data.response,
+        language: input.language ?? data.language,
+        code_blocks: codeBlocks,
+        all_code_parses: codeBlocks.every((block) => block.check !== "error"),
+      },
+      usage,
+      context: encoded,
+    };
+  },
+};

@@ -1,0 +1,33 @@
+import type { AgentName } from "../db/schema";
+import type { AgentDefinition } from "./runtime";
+
+/** Agent definitions by name, loaded on demand so a function only loads the agents it runs. */
+const loaders: Partial<Record<AgentName, () => Promise<AgentDefinition>>> = {
+  "product-manager": async () => (await import("./product-manager")).productManager as AgentDefinition,
+  "finance-manager": async () => (await import("./finance-manager")).financeManager as AgentDefinition,
+  "marketing-strategist": async () =>
+    (await import("./marketing-strategist")).marketingStrategist as AgentDefinition,
+  engineer: async () => (await import("./engineer")).engineer as AgentDefinition,
+};
+
+export function hasAgent(name: string): name is AgentName {
+  return name in loaders;
+}
+
+export async function loadAgent(name: AgentName): Promise<AgentDefinition> {
+  const load = loaders[name];
+  if (!load) {
+    throw new Error(`no agent ${name} in this deployment`);
+  }
+  return load();
+}
+
+export const titles: Record<AgentName, string> = {
+  "product-manager": "Product Manager",
+  "finance-manager": "Finance Manager",
+  "marketing-strategist": "Marketing Strategist",
+  "leadgen-scraper": "Lead Gen Scraper",
+  "outbound-emailer": "Outbound Emailer",
+  "booking-callprep": "Booking / Call Prep",
+  engineer: "Engineer",
+};

@@ -1,0 +1,95 @@
+import type { RecordedRequest, Reply } from "./openrouter";
+
+const emptyFigures = {
+  monthly_revenue: null,
+  monthly_costs: null,
+  cash_on_hand: null,
+  monthly_growth_rate_percent: null,
+  customers: null,
+  cac: null,
+  arpu_monthly: null,
+  gross_margin_percent: null,
+  monthly_churn_percent: null,
+  cost_breakdown: [],
+};
+
+/** A valid answer for each agent's response schema, built from the question it was asked. */
+export function cannedReply(request: RecordedRequest): Reply {
+  const name = request.body.response_format?.json_schema?.name;
+  const question = request.body.messages.at(-1)?.content ?? "";
+  switch (name) {
+    case "product_insights":
+      return {
+        content: {
+          response: `Here is what stands out for: ${question.slice(0, 80)}`,
+          insights: [
+            {
+              title: "Wholesale customers reorder every three weeks",
+              content: "A reminder two days before the usual reorder date would cut stock-outs.",
+              tags: ["retention", "wholesale"],
+              priority: "high",
+              evidence: ["Reorders cluster 18–24 days apart"],
+            },
+            {
+              title: "Self-serve ordering portal",
+              content: "Phone orders take six hours a week; a portal frees that time.",
+              tags: ["operations"],
+              priority: "medium",
+              evidence: ["Six hours a week of phone orders"],
+            },
+          ],
+        },
+      };
+    case "finance_analysis":
+      return {
+        content: {
+          figures: emptyFigures,
+          stated: {
+            monthly_net_burn: null,
+            runway_months: null,
+            ltv: null,
+            ltv_to_cac: null,
+            payback_months: null,
+            revenue_in_12_months: null,
+          },
+          response: "No figures were given, so there is nothing to compute yet.",
+          recommendations: ["Share monthly revenue, costs and cash"],
+          risks: [],
+        },
+      };
+    case "marketing_campaigns":
+      return {
+        content: {
+          response: "Two campaigns: one by email to cafe owners, one on LinkedIn for office managers.",
+          campaigns: [
+            {
+              name: "Cafe owners spring launch",
+              channel: "Email",
+              audience: "Owners of independent cafes",
+              message: "Fresh roasts weekly, no minimum order",
+              schedule: { start_date: "2026-12-01", cadence: "weekly", duration_weeks: 6 },
+              kpis: [{ metric: "reply rate", target: "8%" }],
+            },
+            {
+              name: "Office coffee upgrade",
+              channel: "LinkedIn",
+              audience: "Office managers at 20–200 person companies",
+              message: "Better coffee, one invoice a month",
+              schedule: { start_date: null, cadence: "twice a week", duration_weeks: 4 },
+              kpis: [{ metric: "demo requests", target: "10" }],
+            },
+          ],
+        },
+      };
+    case "engineer_answer":
+      return {
+        content: {
+          response:
+            'Use a function:\n\n```ts\nexport function add(a: number, b: number): number {\n  return a + b;\n}\n```\n\nand the config:\n\n```json\n{ "strict": true }\n```\n',
+          language: "typescript",
+        },
+      };
+    default:
+      return { content: { response: "ok" } };
+  }
+}
