@@ -67,8 +67,8 @@ describe("Product Manager", () => {
     expect(task?.completion_tokens).toBeGreaterThan(0);
     expect(Number(task?.cost_usd)).toBeGreaterThan(0);
     expect(task?.completed_at).toBeTruthy();
-    const tokens = (task?.metadata as { context_tokens: { json_tokens: number; toon_tokens: number } })
-      .context_tokens;
+    const metadata = task?.metadata as { context_tokens?: { json_tokens: number; toon_tokens: number } };
+    const tokens = metadata.context_tokens ?? { json_tokens: 0, toon_tokens: 0 };
     expect(tokens.json_tokens).toBeGreaterThan(0);
 
     const [request] = model.callsFor("product_insights");

@@ -16,14 +16,10 @@ import {
 import { type AgentDefinition, agentRequest, contextMessage, recentTasksOf } from "./runtime";
 
 const financeRequest = agentRequest.extend({
-  context: z
-    .object({ figures: figuresSchema.partial().optional() })
-    .catchall(z.unknown())
-    .optional()
-    .meta({
-      description:
-        "Optional `figures` (monthly revenue, costs, cash, growth, CAC, ARPU, churn, cost breakdown)",
-    }),
+  context: z.object({ figures: figuresSchema.partial().optional() }).catchall(z.unknown()).optional().meta({
+    description:
+      "Optional `figures` (monthly revenue, costs, cash, growth, CAC, ARPU, churn, cost breakdown)",
+  }),
 });
 type FinanceRequest = z.infer<typeof financeRequest>;
 
