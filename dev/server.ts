@@ -2,12 +2,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { closeDatabase, getEngine } from "../lib/db/client";
+import { signingSecret } from "../lib/webhooks/standard";
 import { authHandler, mintSessionToken } from "./auth";
 import { applyMigrations } from "./db/migrate";
 import { applyDevEnv, type DevSecrets, loadDevSecrets } from "./env";
 import { QStashBroker } from "./qstash-broker";
 import { createRouter } from "./router";
 import { useLocalEngines } from "./stack";
+import { configureTaskEvents, startTaskRelay } from "./task-relay";
 
 export const demoUserId = "5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10";
 
@@ -47,7 +49,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   applyDevEnv(secrets, url);
 
   const closeEngines = await useLocalEngines();
-  await applyMigrations(await getEngine(), { seed: options.seed ?? true });
+  const engine = await getEngine();
+  await applyMigrations(engine, { seed: options.seed ?? true });
+  await configureTaskEvents(engine, signingSecret(), `${url}/webhook/task`);
 
   const broker = new QStashBroker({
     token: secrets.qstashToken,
@@ -57,6 +61,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const auth = authHandler(secrets.auth);
   const router = createRouter();
   await router.preload();
+  const stopRelay = await startTaskRelay(engine, `${url}/webhook/task`);
 
   handle = async (request) => {
     const path = new URL(request.url).pathname;
@@ -75,6 +80,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     broker,
     secrets,
     async close() {
+      await stopRelay();
       broker.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -60,9 +60,10 @@ export interface QStashDelivery {
 
 /**
  * Verifies `Upstash-Signature` over the raw body before anything parses it: issuer, expiry, the body
- * hash, and that the token was minted for this very URL. Either signing key passes, so keys can roll.
+ * hash, and that the token was minted for this very URL (`publicPath`, or the request's path).
+ * Either signing key passes, so keys can roll.
  */
-export async function verifyQStash(ctx: RequestContext): Promise<QStashDelivery> {
+export async function verifyQStash(ctx: RequestContext, publicPath?: string): Promise<QStashDelivery> {
   const signature = ctx.request.headers.get("upstash-signature");
   if (!signature) {
     throw new ApiError("invalid_signature", "Missing Upstash-Signature");
@@ -70,7 +71,9 @@ export async function verifyQStash(ctx: RequestContext): Promise<QStashDelivery>
   const body = await ctx.text();
   let valid = false;
   try {
-    valid = await getReceiver().verify({ signature, body, url: appUrl(ctx.url.pathname), clockTolerance: 5 });
+    // The URL the message was published to; behind a rewrite the request's own path may differ.
+    const url = appUrl(publicPath ?? ctx.url.pathname);
+    valid = await getReceiver().verify({ signature, body, url, clockTolerance: 5 });
   } catch {
     valid = false;
   }
@@ -87,6 +90,6 @@ export async function verifyQStash(ctx: RequestContext): Promise<QStashDelivery>
 export type QStashHandler = (ctx: RequestContext & { delivery: QStashDelivery }) => Promise<Response>;
 
 /** For workers, callbacks and crons: only QStash-signed deliveries reach the handler. */
-export function withQStash(handler: QStashHandler): Handler {
-  return async (ctx) => handler({ ...ctx, delivery: await verifyQStash(ctx) });
+export function withQStash(handler: QStashHandler, publicPath?: string): Handler {
+  return async (ctx) => handler({ ...ctx, delivery: await verifyQStash(ctx, publicPath) });
 }

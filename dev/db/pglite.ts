@@ -24,5 +24,6 @@ export async function openPglite(dataDir: string): Promise<SqlEngine> {
       }
     },
     close: () => client.close(),
+    listen: (channel, onMessage) => client.listen(channel, onMessage),
   };
 }

@@ -28,16 +28,23 @@ async function authenticate(
 
 /** Publishes the background run of a queued task; one QStash message per task, whatever retries. */
 export async function dispatchTask(taskId: string): Promise<string> {
-  return publishJob(
-    agentWorkerPath,
-    { task_id: taskId },
-    {
-      deduplicationId: `task-${taskId}`,
-      retries: 3,
-      callbackPath: taskWebhookPath,
-      failureCallbackPath: taskWebhookPath,
-    },
-  );
+  try {
+    return await publishJob(
+      agentWorkerPath,
+      { task_id: taskId },
+      {
+        deduplicationId: `task-${taskId}`,
+        retries: 3,
+        callbackPath: taskWebhookPath,
+        failureCallbackPath: taskWebhookPath,
+      },
+    );
+  } catch (error) {
+    throw new ApiError("service_unavailable", "The background queue is unavailable", {
+      cause: error,
+      headers: { "retry-after": "10" },
+    });
+  }
 }
 
 /**
@@ -92,12 +99,8 @@ export function agentRoute<I extends AgentRequest>(agent: AgentDefinition<I>): F
         try {
           await dispatchTask(claim.task.id);
         } catch (error) {
-          const unavailable = new ApiError("service_unavailable", "The background queue is unavailable", {
-            cause: error,
-            headers: { "retry-after": "10" },
-          });
-          await failTask(claim.task.id, unavailable);
-          throw unavailable;
+          await failTask(claim.task.id, error as ApiError);
+          throw error;
         }
         return json({ success: true, data: { task: publicTask(claim.task) } }, 202, limits);
       }

@@ -14,6 +14,8 @@ export interface SqlEngine {
   /** Runs a multi-statement SQL script, in one transaction when asked. */
   exec(script: string, options?: { transaction?: boolean }): Promise<void>;
   close(): Promise<void>;
+  /** LISTEN on a channel (a dedicated connection with postgres.js); resolves to the unlisten. */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 let engine: Promise<SqlEngine> | undefined;
@@ -57,6 +59,10 @@ export async function connectPostgres(url: string, max?: number): Promise<SqlEng
       }
     },
     close: () => client.end({ timeout: 5 }),
+    listen: async (channel, onMessage) => {
+      const { unlisten } = await client.listen(channel, onMessage);
+      return unlisten;
+    },
   };
 }
 

@@ -28,7 +28,7 @@ Object.assign(process.env, {
   QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
   QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
   INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
-  TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
+  TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},whsec_cm90YXRlZC1zZWNyZXQtZm9yLXRlc3RzLW9ubHktMzI=`,
 });
 
 let dropDatabase: () => Promise<void> = async () => {};
