@@ -1,0 +1,157 @@
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "../dev/server";
+import { asUser } from "../lib/db/as-user";
+import { agentTasks, alerts, productInsights } from "../lib/db/schema";
+import { serviceDb } from "../lib/db/service";
+import { createUser, secrets, tokenFor } from "./support/helpers";
+import { model } from "./support/model";
+
+/**
+ * Background runs end to end through the dev server: the async API path (202 → QStash → worker →
+ * callback), the database-trigger path (a row the frontend inserts under RLS is run by the agent),
+ * redelivery, and an agent consulting another through its endpoint with an agent token.
+ */
+let dev: DevServer;
+
+beforeAll(async () => {
+  delete process.env.APP_URL;
+  delete process.env.QSTASH_URL;
+  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+});
+
+afterAll(async () => {
+  await dev?.close();
+});
+
+async function task(id: string) {
+  const db = await serviceDb();
+  const [row] = await db.select().from(agentTasks).where(eq(agentTasks.id, id));
+  return row;
+}
+
+/** Waits, boundedly, until the task reaches a final status. */
+async function finished(id: string) {
+  for (let i = 0; i < 200; i++) {
+    await dev.broker.settle(100, 20_000);
+    const row = await task(id);
+    if (row && (row.status === "completed" || row.status === "failed")) {
+      return row;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`task ${id} did not finish`);
+}
+
+async function alertsOf(taskId: string) {
+  const db = await serviceDb();
+  return db.select().from(alerts).where(eq(alerts.task_id, taskId));
+}
+
+describe("background runs", () => {
+  it('"async": true answers 202, runs through QStash, and the callback tells the user', async () => {
+    const user = await createUser();
+    const response = await fetch(`${dev.url}/api/agents/engineer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user, prompt: `Write add() ${randomUUID()}`, async: true }),
+    });
+    expect(response.status).toBe(202);
+    const { data } = await response.json();
+    expect(data.task.status).toBe("queued");
+    const done = await finished(data.task.id);
+    expect(done.status).toBe("completed");
+    expect((done.output as { code_blocks: unknown[] }).code_blocks).toHaveLength(2);
+    await dev.broker.settle();
+    expect((await alertsOf(data.task.id)).map((a) => a.type)).toEqual(["task.completed"]);
+  });
+
+  it("a task the frontend inserts as queued under RLS is run by the agent through the trigger", async () => {
+    const user = await createUser();
+    const [inserted] = await asUser({ id: user }, (tx) =>
+      tx
+        .insert(agentTasks)
+        .values({
+          user_id: user,
+          agent_name: "product-manager",
+          input: { user_id: user, prompt: `What should we build next? ${randomUUID()}` },
+        })
+        .returning(),
+    );
+    expect(inserted?.status).toBe("queued");
+    const done = await finished(inserted?.id ?? "");
+    expect(done.status).toBe("completed");
+    const db = await serviceDb();
+    const insights = await db.select().from(productInsights).where(eq(productInsights.user_id, user));
+    expect(insights).toHaveLength(2);
+    expect(insights.every((insight) => insight.task_id === inserted?.id)).toBe(true);
+  });
+
+  it("a redelivered job runs nothing twice", async () => {
+    const user = await createUser();
+    const response = await fetch(`${dev.url}/api/agents/engineer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user, prompt: `Once only ${randomUUID()}`, async: true }),
+    });
+    const { data } = await response.json();
+    await finished(data.task.id);
+    const before = model.callsFor("engineer_answer").length;
+    // The same job again, as QStash would redeliver it after a lost acknowledgement.
+    const body = JSON.stringify({ task_id: data.task.id });
+    const again = await fetch(`${dev.url}/api/workers/agent`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "upstash-signature": await dev.broker.sign(`${dev.url}/api/workers/agent`, body, randomUUID()),
+      },
+      body,
+    });
+    expect(again.status).toBe(200);
+    expect((await again.json()).data.outcome).toBe("already_done");
+    expect(model.callsFor("engineer_answer").length).toBe(before);
+  });
+
+  it("a transient model failure is retried by QStash and then succeeds", async () => {
+    const user = await createUser();
+    model.fallback = () => ({ status: 503 });
+    const response = await fetch(`${dev.url}/api/agents/engineer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user, prompt: `Flaky ${randomUUID()}`, async: true }),
+    });
+    const { data } = await response.json();
+    // Let the first delivery fail, then bring the model back.
+    for (let i = 0; i < 200 && ![...dev.broker.messages.values()].some((m) => m.retried > 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    model.fallback = (await import("./stand-ins/canned")).cannedReply;
+    const done = await finished(data.task.id);
+    expect(done.status).toBe("completed");
+  }, 60_000);
+});
+
+describe("agent-to-agent", () => {
+  it("the Marketing Strategist consults the Product Manager through its endpoint when it has no recent insights", async () => {
+    const user = await createUser();
+    const response = await fetch(`${dev.url}/api/agents/marketing-strategist`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user, prompt: `Plan the winter campaign ${randomUUID()}` }),
+    });
+    expect(response.status).toBe(200);
+    const { data } = await response.json();
+    const delegated = (data.task.metadata as { delegated_to?: { agent: string; task_id: string } })
+      .delegated_to;
+    expect(delegated?.agent).toBe("product-manager");
+    const child = await task(delegated?.task_id ?? "");
+    expect(child?.agent_name).toBe("product-manager");
+    expect(child?.parent_task_id).toBe(data.task.id);
+    expect(child?.user_id).toBe(user);
+    // The strategist planned with the insights the consultation produced.
+    const [request] = model.callsFor("marketing_campaigns").slice(-1);
+    const context = request?.body.messages.find((m) => m.content.startsWith("Context about this business"));
+    expect(context?.content).toContain("Wholesale customers reorder every three weeks");
+  });
+});
