@@ -138,11 +138,7 @@ interface LatencyFigures {
   p99_ms: number;
 }
 
-async function benchQueries(): Promise<{
-  driver: string;
-  rowsPerTable: number;
-  latencies: LatencyFigures[];
-}> {
+async function benchQueries() {
   const { useLocalEngines } = await import("../dev/stack");
   const closeEngines = await useLocalEngines();
   const { getEngine, closeDatabase } = await import("../lib/db/client");
@@ -236,13 +232,68 @@ async function benchQueries(): Promise<{
       });
     }
   }
+  const cache = await benchLlmCache(heavy);
   await closeDatabase();
   await closeEngines();
-  return { driver: engine.driver, rowsPerTable, latencies };
+  return { driver: engine.driver, rowsPerTable, latencies, cache };
+}
+
+/** A model call answered by the stand-in model (loopback) against the same call served from the cache. */
+async function benchLlmCache(userId: string) {
+  const { completeStructured } = await import("../lib/llm/complete");
+  const { z } = await import("zod");
+  const request = (n: number) => ({
+    agent: "engineer" as const,
+    userId,
+    schema: z.object({ response: z.string() }),
+    schemaName: "bench_answer",
+    messages: [{ role: "user" as const, content: `Question ${n}` }],
+  });
+  const iterations = quick ? 30 : 200;
+  const miss: number[] = [];
+  const hit: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    let started = performance.now();
+    await completeStructured(request(i));
+    miss.push(performance.now() - started);
+    started = performance.now();
+    const again = await completeStructured(request(i));
+    hit.push(performance.now() - started);
+    if (!again.usage.cached) {
+      throw new Error("expected a cache hit");
+    }
+  }
+  return {
+    requests: iterations,
+    model_call_p50_ms: round(percentile(miss, 50), 2),
+    model_call_p95_ms: round(percentile(miss, 95), 2),
+    cache_hit_p50_ms: round(percentile(hit, 50), 2),
+    cache_hit_p95_ms: round(percentile(hit, 95), 2),
+  };
+}
+
+async function benchToon() {
+  const { encodeContext } = await import("../lib/toon");
+  const { leadsContext, nestedContext, tasksContext } = await import("../test/support/contexts");
+  const cases = [
+    ["50 leads", leadsContext(50)],
+    ["500 leads", leadsContext(500)],
+    ["20 earlier tasks", tasksContext(20)],
+    ["nested business profile", nestedContext()],
+  ] as const;
+  const rows = [];
+  for (const [name, context] of cases) {
+    const { text: _, ...figures } = await encodeContext(context);
+    rows.push({ context: name, ...figures });
+  }
+  return rows;
 }
 
 async function main() {
   const secrets = await generateSecrets();
+  const { StandInModel } = await import("../test/stand-ins/openrouter");
+  const standIn = new StandInModel(() => ({ content: { response: "An answer from the stand-in model." } }));
+  const llmUrl = await standIn.start();
   const auth = authHandler(secrets.auth);
   const server = createServer(getRequestListener((request) => auth(request, new URL(request.url).pathname)));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -261,6 +312,8 @@ async function main() {
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: process.env.DATABASE_URL ? "" : pgliteDir,
     BENCH_AUTH_KEYS: JSON.stringify(secrets.auth),
+    LLM_BASE_URL: llmUrl,
+    LLM_API_KEY: "bench",
   });
 
   console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
@@ -270,6 +323,12 @@ async function main() {
   console.log(`queries: seeding ${rowsPerTable} rows per table…`);
   const queries = await benchQueries();
   console.table(queries.latencies);
+  console.log("LLM cache (stand-in model on loopback):");
+  console.table([queries.cache]);
+
+  const toon = await benchToon();
+  console.log("TOON vs JSON tokens (o200k tokenizer):");
+  console.table(toon);
 
   const results = {
     generated_at: new Date().toISOString(),
@@ -280,10 +339,12 @@ async function main() {
     },
     functions,
     queries,
+    toon,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log("wrote bench/results.json");
   server.close();
+  await standIn.close();
   rmSync(pgliteDir, { recursive: true, force: true });
   rmSync(outDir, { recursive: true, force: true });
 }

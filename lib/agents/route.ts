@@ -5,13 +5,10 @@ import { type FunctionExports, json, route } from "../http/handler";
 import { rateLimit } from "../http/ratelimit";
 import { assertBudget } from "../llm/budget";
 import { getLlm } from "../llm/client";
-import { publishJob } from "../queue";
+import { dispatchTask } from "./dispatch";
 import { type AgentCaller, isAgentToken, verifyAgentToken } from "./internal-jwt";
 import { type AgentDefinition, type AgentRequest, executeTask } from "./runtime";
 import { claimTask, failTask, idempotencyKey, publicTask, requestHash, storedError } from "./tasks";
-
-export const agentWorkerPath = "/api/workers/agent";
-export const taskWebhookPath = "/webhook/task";
 
 /** Who is calling: a signed-in user (Supabase session) or another agent acting for one. */
 async function authenticate(
@@ -24,27 +21,6 @@ async function authenticate(
   }
   const user = await verifySession(request);
   return { userId: user.id };
-}
-
-/** Publishes the background run of a queued task; one QStash message per task, whatever retries. */
-export async function dispatchTask(taskId: string): Promise<string> {
-  try {
-    return await publishJob(
-      agentWorkerPath,
-      { task_id: taskId },
-      {
-        deduplicationId: `task-${taskId}`,
-        retries: 3,
-        callbackPath: taskWebhookPath,
-        failureCallbackPath: taskWebhookPath,
-      },
-    );
-  } catch (error) {
-    throw new ApiError("service_unavailable", "The background queue is unavailable", {
-      cause: error,
-      headers: { "retry-after": "10" },
-    });
-  }
 }
 
 /**

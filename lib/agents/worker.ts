@@ -5,13 +5,11 @@ import { serviceDb } from "../db/service";
 import { ApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import type { QStashDelivery } from "../queue";
+import { dispatchRetries } from "./dispatch";
 import { hasAgent, loadAgent } from "./registry";
 import { executeTask } from "./runtime";
 
 const job = z.object({ task_id: z.uuid() });
-
-/** Retries the queue makes after the first delivery (see dispatchTask). */
-const retries = 3;
 
 /**
  * `POST /api/workers/agent`: runs one queued task. Idempotent under redelivery: a finished task is
@@ -55,7 +53,7 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
     return json({ success: true, data: { outcome: "completed", task_id: task.id } });
   } catch (thrown) {
     const error = thrown instanceof ApiError ? thrown : new ApiError("internal_error", String(thrown));
-    if (error.retryable && ctx.delivery.retried < retries) {
+    if (error.retryable && ctx.delivery.retried < dispatchRetries) {
       // Back in the queue for the next delivery, which QStash makes because of the 503.
       await db.update(agentTasks).set({ status: "queued" }).where(eq(agentTasks.id, taskId));
       throw new ApiError("service_unavailable", `Transient failure, will retry: ${error.message}`, {

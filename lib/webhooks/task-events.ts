@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
+import { dispatchTask, taskWebhookPath } from "../agents/dispatch";
 import { titles } from "../agents/registry";
-import { dispatchTask, taskWebhookPath } from "../agents/route";
 import { raiseAlert } from "../alerts";
 import { agentNames, agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
