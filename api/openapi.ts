@@ -8,6 +8,6 @@ let document: ReturnType<typeof buildOpenApiDocument> | undefined;
 export const { GET, POST, PUT, PATCH, DELETE, OPTIONS } = route("/openapi.json", {
   GET: async () => {
     document ??= buildOpenApiDocument(getConfig().APP_URL);
-    return json(document, 200, { "cache-control": "public, max-age=300" });
+    return json(await document, 200, { "cache-control": "public, max-age=300" });
   },
 });

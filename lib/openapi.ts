@@ -73,7 +73,117 @@ function listOperation(resource: (typeof resources)[number]): ZodOpenApiOperatio
   };
 }
 
-export function buildOpenApiDocument(serverUrl: string) {
+const taskSummary = z
+  .object({
+    id: z.uuid(),
+    agent_name: z.string(),
+    status: z.enum(["queued", "processing", "completed", "failed", "cancelled"]),
+    external_id: z.string().nullable(),
+    model: z.string().nullable(),
+    prompt_tokens: z.number().int(),
+    completion_tokens: z.number().int(),
+    cost_usd: z.number(),
+    error: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+  })
+  .meta({ id: "TaskSummary" });
+
+async function agentOperations(): Promise<ZodOpenApiPathsObject> {
+  const { hasAgent, loadAgent } = await import("./agents/registry");
+  const { agentNames } = await import("./db/schema");
+  const paths: ZodOpenApiPathsObject = {};
+  for (const name of agentNames.filter(hasAgent)) {
+    const agent = await loadAgent(name);
+    paths[`/api/agents/${name}`] = {
+      post: {
+        operationId: `run_${name.replaceAll("-", "_")}`,
+        summary: `${agent.title}: ${agent.summary}`,
+        tags: ["Agents"],
+        security: [{ supabaseSession: [] }],
+        requestParams: {
+          header: z.object({
+            "idempotency-key": z.string().optional().meta({
+              description: "Same key and body: the stored result; still running: 409; other body: 422",
+            }),
+          }),
+        },
+        requestBody: { content: { "application/json": { schema: agent.input } } },
+        responses: {
+          200: {
+            description: "The task and the agent's result (`result.response` is the text answer)",
+            content: {
+              "application/json": {
+                schema: z.object({
+                  success: z.literal(true),
+                  data: z.object({
+                    task: taskSummary,
+                    result: z.object({ response: z.string() }).catchall(z.unknown()),
+                  }),
+                }),
+              },
+            },
+          },
+          202: {
+            description: "`async: true`: the queued task; follow it through Realtime on agent_tasks",
+            content: {
+              "application/json": {
+                schema: z.object({ success: z.literal(true), data: z.object({ task: taskSummary }) }),
+              },
+            },
+          },
+          400: errorResponse("The body or Idempotency-Key is invalid"),
+          401: errorResponse("No valid Supabase session or agent token"),
+          403: errorResponse("user_id is not the caller's"),
+          409: errorResponse("A request with this Idempotency-Key is still running"),
+          422: errorResponse("The Idempotency-Key was used with another body"),
+          429: errorResponse("Rate limit or daily token budget reached (see Retry-After)"),
+          502: errorResponse("The model's output stayed invalid after one repair"),
+          503: errorResponse("No model provider configured, or none could answer"),
+        },
+      },
+    };
+  }
+  const { taskEvent } = await import("./webhooks/task-events");
+  paths["/webhook/task"] = {
+    post: {
+      operationId: "task_event",
+      summary: "Task events signed with Standard Webhooks (and QStash callbacks of background runs)",
+      tags: ["Webhooks"],
+      requestParams: {
+        header: z.object({
+          "webhook-id": z.string(),
+          "webhook-timestamp": z
+            .string()
+            .meta({ description: "Unix seconds; five minutes of tolerance either way" }),
+          "webhook-signature": z.string().meta({ description: "Space-separated `v1,<base64 HMAC-SHA256>`" }),
+        }),
+      },
+      requestBody: { content: { "application/json": { schema: taskEvent } } },
+      responses: {
+        200: {
+          description: "Applied, ignored, or a duplicate of an event already applied",
+          content: {
+            "application/json": {
+              schema: z.object({
+                success: z.literal(true),
+                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+              }),
+            },
+          },
+        },
+        400: errorResponse("A verified event of an unknown shape"),
+        401: errorResponse("Missing or invalid signature, or a timestamp outside the tolerance"),
+        409: errorResponse("The same event is being processed; retry later"),
+      },
+    },
+  };
+  return paths;
+}
+
+export async function buildOpenApiDocument(serverUrl: string) {
   const paths: ZodOpenApiPathsObject = {
     "/api/health": {
       get: {
@@ -100,6 +210,7 @@ export function buildOpenApiDocument(serverUrl: string) {
   for (const resource of resources) {
     paths[`/api/${resource.name}/{user_id}`] = { get: listOperation(resource) };
   }
+  Object.assign(paths, await agentOperations());
   return createDocument({
     openapi: "3.1.0",
     info: {

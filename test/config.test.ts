@@ -88,3 +88,25 @@ describe("configuration", () => {
     }
   });
 });
+
+describe("vercel.json", () => {
+  const vercel = JSON.parse(readFileSync(new URL("../vercel.json", import.meta.url), "utf8")) as {
+    functions: Record<string, { maxDuration: number; memory: number }>;
+  };
+
+  it("configures every function under api/ by exactly one pattern", async () => {
+    const { join, matchesGlob, relative } = await import("node:path");
+    const { discoverFunctions } = await import("../dev/router");
+    const root = join(import.meta.dirname, "..");
+    for (const fn of discoverFunctions(root)) {
+      const file = relative(root, fn.file);
+      const patterns = Object.keys(vercel.functions).filter((pattern) => matchesGlob(file, pattern));
+      expect(patterns, file).toHaveLength(1);
+    }
+  });
+
+  it("gives agents more time than the model call's deadline", () => {
+    const agents = vercel.functions["api/agents/*.ts"];
+    expect(agents?.maxDuration ?? 0).toBeGreaterThan(parseConfig(local).LLM_DEADLINE_MS / 1000);
+  });
+});

@@ -1,10 +1,13 @@
 import { validate } from "@readme/openapi-parser";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { buildOpenApiDocument } from "../lib/openapi";
 import { resources } from "../lib/queries/resources";
 
 describe("OpenAPI document", () => {
-  const document = buildOpenApiDocument("https://agents.example.com");
+  let document: Awaited<ReturnType<typeof buildOpenApiDocument>>;
+  beforeAll(async () => {
+    document = await buildOpenApiDocument("https://agents.example.com");
+  });
 
   it("is a valid OpenAPI 3.1 document", async () => {
     const result = await validate(structuredClone(document) as Parameters<typeof validate>[0]);
@@ -21,6 +24,17 @@ describe("OpenAPI document", () => {
         expect.arrayContaining(["200", "400", "401", "403"]),
       );
     }
+  });
+
+  it("documents the four agents with their request bodies, and the task webhook", () => {
+    for (const name of ["product-manager", "finance-manager", "marketing-strategist", "engineer"]) {
+      const operation = document.paths?.[`/api/agents/${name}`]?.post;
+      expect(Object.keys(operation?.responses ?? {})).toEqual(
+        expect.arrayContaining(["200", "202", "409", "422", "429"]),
+      );
+      expect(JSON.stringify(operation?.requestBody)).toContain("prompt");
+    }
+    expect(document.paths?.["/webhook/task"]?.post).toBeDefined();
   });
 
   it("describes the error envelope with every error code", () => {
