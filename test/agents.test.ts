@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as engineerFn from "../api/agents/engineer";
 import * as financeFn from "../api/agents/finance-manager";
 import * as marketingFn from "../api/agents/marketing-strategist";
@@ -9,6 +9,7 @@ import { signAgentToken } from "../lib/agents/internal-jwt";
 import { agentTasks, alerts, campaigns, productInsights } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
 import { getRedis } from "../lib/kv";
+import { withFreshModules } from "./support/fresh";
 import { call, createUser, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
 
@@ -401,12 +402,8 @@ describe("request validation and security", () => {
   });
 
   it("503 llm_not_configured, naming what to set, when no provider is configured; nothing is stored", async () => {
-    const saved = { ...process.env };
+    const restore = await withFreshModules({ LLM_BASE_URL: undefined, OPENROUTER_API_KEY: undefined });
     try {
-      delete process.env.LLM_BASE_URL;
-      delete process.env.OPENROUTER_API_KEY;
-      vi.resetModules();
-      await (await import("../dev/stack")).useLocalEngines();
       const fresh = await import("../api/agents/engineer");
       const res = await call(fresh, "POST", "/api/agents/engineer", {
         token,
@@ -415,12 +412,90 @@ describe("request validation and security", () => {
       expect(res.status).toBe(503);
       expect(res.body.error?.code).toBe("llm_not_configured");
       expect(res.body.error?.message).toMatch(/OPENROUTER_API_KEY/);
-      await (await import("../lib/db/client")).closeDatabase();
     } finally {
-      process.env = saved;
-      vi.resetModules();
+      await restore();
     }
   });
+});
+
+describe.each([
+  ["product-manager", productFn],
+  ["finance-manager", financeFn],
+  ["marketing-strategist", marketingFn],
+  ["engineer", engineerFn],
+] as const)("POST /api/agents/%s security and errors", (name, fn) => {
+  const path = `/api/agents/${name}`;
+
+  it("401 without a session; 401 with another agent's token", async () => {
+    expect((await call(fn, "POST", path, { body: { user_id: user, prompt: "x" } })).status).toBe(401);
+    const wrongAudience = await signAgentToken(name === "engineer" ? "product-manager" : "engineer", {
+      userId: user,
+      from: "marketing-strategist",
+      parentTaskId: undefined,
+    });
+    expect(
+      (await call(fn, "POST", path, { token: wrongAudience, body: { user_id: user, prompt: "x" } })).status,
+    ).toBe(401);
+  });
+
+  it("403 for another user's id, 400 naming a missing prompt, 415 for a non-JSON body, 405 for GET", async () => {
+    const fresh = await freshUser();
+    expect(
+      (await call(fn, "POST", path, { token: fresh.token, body: { user_id: user, prompt: "x" } })).status,
+    ).toBe(403);
+    const missing = await call(fn, "POST", path, { token: fresh.token, body: { user_id: fresh.id } });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error?.message).toContain("body.prompt");
+    const text = await call(fn, "POST", path, {
+      token: fresh.token,
+      body: "prompt=x",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(text.status).toBe(415);
+    expect((await call(fn, "GET", path, { token: fresh.token })).status).toBe(405);
+  });
+
+  it("a failed model call leaves a failed task with the reason, never a half-written result", async () => {
+    const fresh = await freshUser();
+    model.enqueue({ content: "nope" }, { content: "still nope" });
+    const res = await call(fn, "POST", path, {
+      token: fresh.token,
+      body: { user_id: fresh.id, prompt: unique("x") },
+    });
+    expect(res.status).toBe(502);
+    const db = await serviceDb();
+    const tasks = await db.select().from(agentTasks).where(eq(agentTasks.user_id, fresh.id));
+    expect(tasks.map((t) => [t.agent_name, t.status, t.output])).toEqual([[name, "failed", null]]);
+  });
+});
+
+describe("slow models", () => {
+  it("a model slower than the deadline is abandoned within it: 503, and the task records why", async () => {
+    const restore = await withFreshModules({
+      LLM_TIMEOUT_MS: "1000",
+      LLM_DEADLINE_MS: "1500",
+      LLM_MAX_RETRIES: "0",
+    });
+    try {
+      const fresh = await import("../api/agents/engineer");
+      const slowUser = await freshUser();
+      model.fallback = () => ({ delayMs: 4000, content: { response: "too late", language: null } });
+      const res = await call(fresh, "POST", "/api/agents/engineer", {
+        token: slowUser.token,
+        body: { user_id: slowUser.id, prompt: unique("slow") },
+      });
+      expect(res.status).toBe(503);
+      expect(res.body.error?.message).toMatch(/did not answer within 1500 ms|No model could answer/);
+      const [task] = await (await serviceDb())
+        .select()
+        .from(agentTasks)
+        .where(eq(agentTasks.user_id, slowUser.id));
+      expect(task?.status).toBe("failed");
+    } finally {
+      model.fallback = (await import("./stand-ins/canned")).cannedReply;
+      await restore();
+    }
+  }, 30_000);
 });
 
 describe("Finance Manager", () => {

@@ -1,26 +1,16 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import * as health from "../api/health";
+import { withFreshModules } from "./support/fresh";
 import { call } from "./support/helpers";
 
-const saved = { ...process.env };
-afterEach(() => {
-  process.env = { ...saved };
-  vi.resetModules();
-});
-
-/** A fresh module graph (config is read once per process) with some environment changed. */
+/** The health function in a module graph whose configuration points somewhere else. */
 async function healthWith(env: Record<string, string>) {
-  Object.assign(process.env, env);
-  vi.resetModules();
-  const stack = await import("../dev/stack");
-  const close = await stack.useLocalEngines();
-  // Open the database first, so a slow start of a fresh embedded engine is not mistaken for an outage.
-  await (await import("../lib/db/service")).pingDatabase().catch(() => {});
-  const fn = await import("../api/health");
-  const res = await call(fn, "GET", "/api/health");
-  await (await import("../lib/db/client")).closeDatabase();
-  await close();
-  return res;
+  const restore = await withFreshModules(env);
+  try {
+    return await call(await import("../api/health"), "GET", "/api/health");
+  } finally {
+    await restore();
+  }
 }
 
 describe("GET /api/health", () => {
@@ -46,8 +36,6 @@ describe("GET /api/health", () => {
     const res = await healthWith({
       UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
       UPSTASH_REDIS_REST_TOKEN: "token",
-      // Never a second engine on the data directory this file already has open.
-      PGLITE_DATA_DIR: "memory://",
     });
     expect(res.status).toBe(503);
     expect(res.body.error?.message).toBe("Unavailable: redis");
