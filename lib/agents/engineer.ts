@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { completeStructured } from "../llm/complete";
 import { checkCodeBlocks } from "./code-blocks";
-import { type AgentDefinition, agentRequest, contextMessage, recentTasksOf } from "./runtime";
+import { type AgentDefinition, agentRequest, askModel, recentTasksOf } from "./runtime";
 
 const answerSchema = z.object({
   response: z
@@ -22,22 +21,19 @@ export const engineer: AgentDefinition = {
   input: agentRequest,
   async run({ user, input }) {
     const memory = await recentTasksOf(user.id, "engineer", 3);
-    const { message, encoded } = await contextMessage({
-      earlier_conversations: memory,
-      ...(input.context ? { from_user: input.context } : {}),
-    });
-    const { data, usage } = await completeStructured({
+    const { data, usage, encoded } = await askModel({
       agent: "engineer",
       userId: user.id,
       schema: answerSchema,
       schemaName: "engineer_answer",
       temperature: 0.3,
       maxTokens: 3000,
-      messages: [
-        { role: "system", content: system },
-        message,
-        { role: "user", content: input.language ? `Using ${input.language}: ${input.prompt}` : input.prompt },
-      ],
+      system,
+      context: {
+        earlier_conversations: memory,
+        ...(input.context ? { from_user: input.context } : {}),
+      },
+      prompt: input.language ? `Using ${input.language}: ${input.prompt}` : input.prompt,
     });
     const codeBlocks = await checkCodeBlocks(data.response);
     return {

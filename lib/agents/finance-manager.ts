@@ -2,7 +2,6 @@ import { z } from "zod";
 import { raiseAlert } from "../alerts";
 import { getConfig } from "../config";
 import { alertSeverities } from "../db/schema";
-import { completeStructured } from "../llm/complete";
 import {
   budgetTable,
   type Check,
@@ -13,7 +12,7 @@ import {
   mergeFigures,
   metricNames,
 } from "./finance-math";
-import { type AgentDefinition, agentRequest, contextMessage, recentTasksOf } from "./runtime";
+import { type AgentDefinition, agentRequest, askModel, recentTasksOf } from "./runtime";
 
 const financeRequest = agentRequest.extend({
   context: z.object({ figures: figuresSchema.partial().optional() }).catchall(z.unknown()).optional().meta({
@@ -74,18 +73,19 @@ export const financeManager: AgentDefinition<FinanceRequest> = {
   input: financeRequest,
   async run({ user, task, input }) {
     const memory = await recentTasksOf(user.id, "finance-manager");
-    const { message, encoded } = await contextMessage({
-      earlier_conversations: memory,
-      ...(input.context ? { from_user: input.context } : {}),
-    });
-    const { data, usage } = await completeStructured({
+    const { data, usage, encoded } = await askModel({
       agent: "finance-manager",
       userId: user.id,
       schema: answerSchema,
       schemaName: "finance_analysis",
       temperature: 0.2,
       maxTokens: 2500,
-      messages: [{ role: "system", content: system }, message, { role: "user", content: input.prompt }],
+      system,
+      context: {
+        earlier_conversations: memory,
+        ...(input.context ? { from_user: input.context } : {}),
+      },
+      prompt: input.prompt,
     });
 
     const figures = mergeFigures(data.figures, input.context?.figures);

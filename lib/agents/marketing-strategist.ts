@@ -3,14 +3,13 @@ import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { campaigns } from "../db/schema";
 import { serviceDb } from "../db/service";
-import { completeStructured } from "../llm/complete";
 import { log } from "../log";
 import { appUrl } from "../queue";
 import { signAgentToken } from "./internal-jwt";
 import {
   type AgentDefinition,
   agentRequest,
-  contextMessage,
+  askModel,
   recentCampaigns,
   recentInsights,
   recentLeads,
@@ -122,28 +121,25 @@ export const marketingStrategist: AgentDefinition<MarketingRequest> = {
       recentLeads(user.id, 20),
       recentCampaigns(user.id, 10),
     ]);
-    const { message, encoded } = await contextMessage({
-      earlier_conversations: memory,
-      product_insights: insights,
-      leads,
-      past_campaigns: pastCampaigns,
-      ...(input.context ? { from_user: input.context } : {}),
-    });
     const channels = input.context?.platforms?.length
       ? `\n\nPlan for these channels: ${input.context.platforms.join(", ")}.`
       : "";
-    const { data, usage } = await completeStructured({
+    const { data, usage, encoded } = await askModel({
       agent: "marketing-strategist",
       userId: user.id,
       schema: answerSchema,
       schemaName: "marketing_campaigns",
       temperature: 0.8,
       maxTokens: 3000,
-      messages: [
-        { role: "system", content: system },
-        message,
-        { role: "user", content: `${input.prompt}${channels}` },
-      ],
+      system,
+      context: {
+        earlier_conversations: memory,
+        product_insights: insights,
+        leads,
+        past_campaigns: pastCampaigns,
+        ...(input.context ? { from_user: input.context } : {}),
+      },
+      prompt: `${input.prompt}${channels}`,
     });
 
     const db = await serviceDb();

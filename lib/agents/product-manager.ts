@@ -3,11 +3,10 @@ import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { insightPriorities, productInsights } from "../db/schema";
 import { serviceDb } from "../db/service";
-import { completeStructured } from "../llm/complete";
 import {
   type AgentDefinition,
   agentRequest,
-  contextMessage,
+  askModel,
   recentCampaigns,
   recentInsights,
   recentLeads,
@@ -53,21 +52,22 @@ export const productManager: AgentDefinition = {
       recentLeads(user.id, 20),
       recentCampaigns(user.id, 10),
     ]);
-    const { message, encoded } = await contextMessage({
-      earlier_conversations: memory,
-      known_insights: insights,
-      leads,
-      campaigns,
-      ...(input.context ? { from_user: input.context } : {}),
-    });
-    const { data, usage } = await completeStructured({
+    const { data, usage, encoded } = await askModel({
       agent: "product-manager",
       userId: user.id,
       schema: answerSchema,
       schemaName: "product_insights",
       temperature: 0.7,
       maxTokens: 2500,
-      messages: [{ role: "system", content: system }, message, { role: "user", content: input.prompt }],
+      system,
+      context: {
+        earlier_conversations: memory,
+        known_insights: insights,
+        leads,
+        campaigns,
+        ...(input.context ? { from_user: input.context } : {}),
+      },
+      prompt: input.prompt,
     });
 
     const db = await serviceDb();
