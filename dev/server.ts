@@ -100,6 +100,11 @@ async function main() {
     ? "PostgreSQL at DATABASE_URL"
     : `PGlite in ${process.env.PGLITE_DATA_DIR}`;
   const redis = process.env.REDIS_URL ? "Redis at REDIS_URL" : "embedded in-memory engine";
+  const models = process.env.LLM_BASE_URL
+    ? `OpenAI-compatible server at ${process.env.LLM_BASE_URL}`
+    : process.env.OPENROUTER_API_KEY
+      ? "OpenRouter"
+      : "none configured: agent endpoints answer 503 (set OPENROUTER_API_KEY or LLM_BASE_URL)";
   console.log(`
 AI Agent Team backend on ${dev.url}
 
@@ -108,8 +113,10 @@ AI Agent Team backend on ${dev.url}
   OpenAPI       ${dev.url}/openapi.json
   database      ${database}
   redis         ${redis}
+  models        ${models}
   qstash        local broker at ${dev.url}/__qstash (DLQ: GET /__qstash/v2/dlq)
   auth (JWKS)   ${dev.url}/auth/v1/.well-known/jwks.json
+  task events   pg_notify('task_events') relayed to ${dev.url}/webhook/task
 
 Dev session for the demo user ${demoUserId} (valid 7 days; mint others with npm run token -- <uuid>):
 
