@@ -1,0 +1,84 @@
+import { lookup } from "node:dns/promises";
+import ipaddr from "ipaddr.js";
+
+/**
+ * Only public web addresses: http(s) on ports 80/443, no credentials in the URL, no internal host
+ * names, and every address the name resolves to a public unicast address (IPv4-mapped IPv6 unwrapped
+ * and checked again). Literal addresses in odd encodings (2130706433, 0177.0.0.1, 0x7f.1) reach us
+ * already normalised by the WHATWG URL parser.
+ */
+export class BlockedAddressError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`Blocked ${url}: ${reason}`);
+    this.name = "BlockedAddressError";
+  }
+}
+
+const blockedNames = [
+  /^localhost$/i,
+  /\.localhost$/i,
+  /^metadata\.google\.internal$/i,
+  /\.internal$/i,
+  /\.local$/i,
+];
+
+export interface GuardOptions {
+  /** Exact `host:port` pairs let through unchecked: the tests' own fixture sites, never production. */
+  allow?: ReadonlySet<string>;
+  resolve?: (hostname: string) => Promise<string[]>;
+}
+
+const defaultResolve = async (hostname: string) =>
+  (await lookup(hostname, { all: true, verbatim: true })).map((entry) => entry.address);
+
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) {
+    return false;
+  }
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  return parsed.range() === "unicast";
+}
+
+/** Resolves and checks a URL; returns the addresses it may be fetched from. */
+export async function assertPublicUrl(input: string, options: GuardOptions = {}): Promise<string[]> {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw new BlockedAddressError(input, "not a URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new BlockedAddressError(input, `scheme ${url.protocol} is not allowed`);
+  }
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (options.allow?.has(`${hostname}:${port}`)) {
+    return [hostname];
+  }
+  if (url.username || url.password) {
+    throw new BlockedAddressError(input, "credentials in the URL");
+  }
+  if (port !== "80" && port !== "443") {
+    throw new BlockedAddressError(input, `port ${port} is not allowed`);
+  }
+  if (blockedNames.some((pattern) => pattern.test(hostname))) {
+    throw new BlockedAddressError(input, `host ${hostname} is internal`);
+  }
+  const addresses = ipaddr.isValid(hostname)
+    ? [hostname]
+    : await (options.resolve ?? defaultResolve)(hostname);
+  if (addresses.length === 0) {
+    throw new BlockedAddressError(input, "the name does not resolve");
+  }
+  const internal = addresses.find((address) => !isPublicAddress(address));
+  if (internal) {
+    throw new BlockedAddressError(input, `${hostname} resolves to a non-public address (${internal})`);
+  }
+  return addresses;
+}

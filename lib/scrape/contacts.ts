@@ -1,0 +1,271 @@
+import { parseHTML } from "linkedom";
+
+/** Where a contact detail was found: each field keeps its page and the kind of evidence. */
+export interface Source {
+  url: string;
+  kind: "json-ld" | "mailto" | "tel" | "text" | "team";
+}
+
+export interface FoundEmail {
+  address: string;
+  /** A shared inbox (info@, sales@…) rather than a person's. */
+  role: boolean;
+  name: string | null;
+  source: Source;
+}
+
+export interface FoundPhone {
+  number: string;
+  source: Source;
+}
+
+export interface FoundPerson {
+  name: string;
+  role: string | null;
+  email: string | null;
+  source: Source;
+}
+
+export interface FoundOrganization {
+  name: string | null;
+  url: string | null;
+  description: string | null;
+  address: string | null;
+  source: Source;
+}
+
+export interface PageContacts {
+  emails: FoundEmail[];
+  phones: FoundPhone[];
+  people: FoundPerson[];
+  organizations: FoundOrganization[];
+}
+
+const roleMailboxes = new Set([
+  "info",
+  "sales",
+  "hello",
+  "contact",
+  "contacts",
+  "support",
+  "admin",
+  "office",
+  "team",
+  "enquiries",
+  "inquiries",
+  "mail",
+  "help",
+  "orders",
+  "bookings",
+  "press",
+  "marketing",
+  "jobs",
+  "careers",
+  "billing",
+  "accounts",
+  "noreply",
+  "no-reply",
+  "webmaster",
+  "privacy",
+  "legal",
+]);
+
+const emailPattern = /[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,24}/gi;
+// "jane [at] example [dot] com", "jane (at) example (dot) co (dot) uk", "jane at example dot com".
+const obfuscatedPattern =
+  /([a-z0-9._%+-]+)\s*(?:\[\s*at\s*\]|\(\s*at\s*\)|\{\s*at\s*\}|\s+at\s+)\s*([a-z0-9-]+(?:(?:\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\})\s*|\s+dot\s+|\.)[a-z0-9-]+)+)/gi;
+const dotPattern = /\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\}|\s+dot\s+)\s*/gi;
+
+const roleWords =
+  /\b(founder|co-founder|owner|ceo|cto|coo|cfo|director|head|manager|lead|partner|president|chef|buyer|officer|vp|vice president|principal|engineer|designer|consultant|coordinator|specialist)\b/i;
+
+export function isRoleAddress(address: string): boolean {
+  return roleMailboxes.has(address.split("@")[0]?.toLowerCase() ?? "");
+}
+
+function cleanEmail(raw: string): string | null {
+  const address =
+    raw
+      .trim()
+      .replace(/^mailto:/i, "")
+      .split("?")[0]
+      ?.trim()
+      .toLowerCase() ?? "";
+  if (!/^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,24}$/.test(address)) {
+    return null;
+  }
+  // Asset names that look like addresses (logo@2x.png) are not contacts.
+  if (/\.(png|jpe?g|gif|svg|webp|css|js)$/.test(address)) {
+    return null;
+  }
+  return address;
+}
+
+function cleanPhone(raw: string): string | null {
+  const number = decodeURIComponent(raw.replace(/^tel:/i, "")).replace(/[^\d+]/g, "");
+  const digits = number.replace(/\D/g, "");
+  return digits.length >= 7 && digits.length <= 15 ? number : null;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === "string" && value.trim() ? value.trim() : null;
+}
+
+function typesOf(node: Record<string, unknown>): string[] {
+  const type = node["@type"];
+  return (Array.isArray(type) ? type : [type]).filter((t): t is string => typeof t === "string");
+}
+
+function addressText(value: unknown): string | null {
+  if (typeof value === "string") {
+    return value.trim() || null;
+  }
+  if (value && typeof value === "object") {
+    const parts = ["streetAddress", "addressLocality", "postalCode", "addressRegion", "addressCountry"]
+      .map((key) => text((value as Record<string, unknown>)[key]))
+      .filter(Boolean);
+    return parts.length ? parts.join(", ") : null;
+  }
+  return null;
+}
+
+/** Every object in a JSON-LD document, through @graph, arrays and nested values. */
+function* walk(value: unknown): Generator<Record<string, unknown>> {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      yield* walk(item);
+    }
+  } else if (value && typeof value === "object") {
+    yield value as Record<string, unknown>;
+    for (const nested of Object.values(value)) {
+      if (nested && typeof nested === "object") {
+        yield* walk(nested);
+      }
+    }
+  }
+}
+
+/**
+ * Contacts on one page, in order of trust: JSON-LD (Organization, LocalBusiness, Person,
+ * ContactPoint), then mailto:/tel: links, then addresses in the visible text (obfuscations too), and
+ * people on team pages (a name with a role beside it). Duplicates keep the most trusted source.
+ */
+export function extractContacts(html: string, pageUrl: string): PageContacts {
+  const { document } = parseHTML(html);
+  const emails = new Map<string, FoundEmail>();
+  const phones = new Map<string, FoundPhone>();
+  const people = new Map<string, FoundPerson>();
+  const organizations: FoundOrganization[] = [];
+  const at = (kind: Source["kind"]): Source => ({ url: pageUrl, kind });
+
+  const addEmail = (raw: string, kind: Source["kind"], name: string | null = null) => {
+    const address = cleanEmail(raw);
+    if (address && !emails.has(address)) {
+      emails.set(address, { address, role: isRoleAddress(address), name, source: at(kind) });
+    }
+  };
+  const addPhone = (raw: string, kind: Source["kind"]) => {
+    const number = cleanPhone(raw);
+    if (number && !phones.has(number)) {
+      phones.set(number, { number, source: at(kind) });
+    }
+  };
+  const addPerson = (name: string, role: string | null, email: string | null, kind: Source["kind"]) => {
+    const key = name.toLowerCase();
+    if (!people.has(key) && name.length <= 80 && name.split(/\s+/).length <= 5) {
+      people.set(key, { name, role, email, source: at(kind) });
+    }
+  };
+
+  for (const script of document.querySelectorAll('script[type="application/ld+json"]')) {
+    let data: unknown;
+    try {
+      data = JSON.parse(script.textContent ?? "");
+    } catch {
+      continue;
+    }
+    for (const node of walk(data)) {
+      const types = typesOf(node);
+      const email = text(node.email);
+      const phone = text(node.telephone);
+      if (types.includes("Person")) {
+        const name = text(node.name);
+        if (name) {
+          addPerson(name, text(node.jobTitle), email ? cleanEmail(email) : null, "json-ld");
+        }
+        if (email) {
+          addEmail(email, "json-ld", name);
+        }
+      } else if (email) {
+        addEmail(email, "json-ld");
+      }
+      if (phone) {
+        addPhone(phone, "json-ld");
+      }
+      if (
+        types.some((type) =>
+          /Organization|LocalBusiness|Corporation|Store|Restaurant|CafeOrCoffeeShop/.test(type),
+        )
+      ) {
+        organizations.push({
+          name: text(node.name),
+          url: text(node.url),
+          description: text(node.description),
+          address: addressText(node.address),
+          source: at("json-ld"),
+        });
+      }
+    }
+  }
+
+  for (const link of document.querySelectorAll("a[href]")) {
+    const href = link.getAttribute("href") ?? "";
+    if (/^mailto:/i.test(href)) {
+      addEmail(href, "mailto");
+    } else if (/^tel:/i.test(href)) {
+      addPhone(href, "tel");
+    }
+  }
+
+  for (const hidden of document.querySelectorAll("script, style, noscript, template")) {
+    hidden.remove();
+  }
+  const visible = (document.body?.textContent ?? "").replace(/\s+/g, " ");
+  for (const match of visible.matchAll(obfuscatedPattern)) {
+    addEmail(`${match[1]}@${(match[2] ?? "").replace(dotPattern, ".")}`, "text");
+  }
+  for (const match of visible.matchAll(emailPattern)) {
+    addEmail(match[0], "text");
+  }
+
+  // Team cards: a short name in a heading or <strong>, a role in the element right after it.
+  for (const heading of document.querySelectorAll("h2, h3, h4, h5, strong, b, .name")) {
+    const name = (heading.textContent ?? "").replace(/\s+/g, " ").trim();
+    if (!/^[A-Z][\p{L}'’-]+(?: [A-Z][\p{L}'’.-]+){1,3}$/u.test(name)) {
+      continue;
+    }
+    const next = heading.nextElementSibling;
+    const role = (next?.textContent ?? "").replace(/\s+/g, " ").trim();
+    if (role && role.length <= 80 && roleWords.test(role)) {
+      const card = heading.parentElement;
+      const mail = card?.querySelector('a[href^="mailto:"]')?.getAttribute("href");
+      addPerson(name, role, mail ? cleanEmail(mail) : null, "team");
+    }
+  }
+
+  for (const person of people.values()) {
+    if (person.email && emails.get(person.email)?.name === null) {
+      const found = emails.get(person.email);
+      if (found) {
+        found.name = person.name;
+      }
+    }
+  }
+
+  return {
+    emails: [...emails.values()],
+    phones: [...phones.values()],
+    people: [...people.values()],
+    organizations,
+  };
+}

@@ -1,0 +1,174 @@
+import { describe, expect, it } from "vitest";
+import { assertPublicUrl, BlockedAddressError, isPublicAddress } from "../lib/scrape/address-guard";
+import { extractContacts, isRoleAddress } from "../lib/scrape/contacts";
+import { parseRobots, robotsToken, userAgent } from "../lib/scrape/robots";
+import { normalizeUrl, sameSite, siteOf } from "../lib/scrape/url";
+
+describe("URL keys", () => {
+  it("normalises scheme, host, port, fragment, tracking parameters and parameter order", () => {
+    expect(normalizeUrl("HTTPS://Example.COM:443/Team/?utm_source=x&b=2&a=1#top")).toBe(
+      "https://example.com/Team?a=1&b=2",
+    );
+    expect(normalizeUrl("http://example.com:80/")).toBe("http://example.com/");
+    expect(normalizeUrl("https://user:pw@example.com/a?gclid=1")).toBe("https://example.com/a");
+  });
+
+  it("treats www. and the bare host as one site", () => {
+    expect(siteOf("https://www.Example.com/x")).toBe("example.com");
+    expect(sameSite("https://www.example.com/a", "http://example.com/b")).toBe(true);
+    expect(sameSite("https://example.com", "https://evil-example.com")).toBe(false);
+  });
+});
+
+describe("address guard", () => {
+  const publicDns = async () => ["93.184.215.14"];
+
+  it.each([
+    "http://127.0.0.1/",
+    "http://[::1]/",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[::ffff:169.254.169.254]/",
+    "http://2130706433/",
+    "http://0177.0.0.1/",
+    "http://0x7f.1/",
+    "http://0.0.0.0/",
+    "http://10.0.0.5/",
+    "http://172.16.3.4/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://[fd00:ec2::254]/",
+    "http://[fe80::1]/",
+    "http://localhost/",
+    "http://db.localhost/",
+    "http://metadata.google.internal/",
+    "file:///etc/passwd",
+    "ftp://example.com/",
+    "http://example.com:8080/",
+    "http://user:pw@example.com/",
+  ])("blocks %s before any connection", async (url) => {
+    await expect(assertPublicUrl(url, { resolve: publicDns })).rejects.toBeInstanceOf(BlockedAddressError);
+  });
+
+  it("blocks a public-looking name that resolves to a private address (DNS rebinding, nip.io)", async () => {
+    await expect(
+      assertPublicUrl("http://127.0.0.1.nip.io/", { resolve: async () => ["127.0.0.1"] }),
+    ).rejects.toThrow(/non-public address \(127\.0\.0\.1\)/);
+    await expect(
+      assertPublicUrl("https://shop.example/", { resolve: async () => ["93.184.215.14", "10.1.2.3"] }),
+    ).rejects.toThrow(/10\.1\.2\.3/);
+  });
+
+  it("allows public addresses, and exact allow-listed host:port pairs (test fixtures only)", async () => {
+    await expect(assertPublicUrl("https://example.com/team", { resolve: publicDns })).resolves.toEqual([
+      "93.184.215.14",
+    ]);
+    await expect(
+      assertPublicUrl("http://127.0.0.1:41234/", { allow: new Set(["127.0.0.1:41234"]) }),
+    ).resolves.toEqual(["127.0.0.1"]);
+    await expect(
+      assertPublicUrl("http://127.0.0.1:41235/", { allow: new Set(["127.0.0.1:41234"]) }),
+    ).rejects.toThrow();
+  });
+
+  it("classifies addresses by range", () => {
+    expect(isPublicAddress("8.8.8.8")).toBe(true);
+    expect(isPublicAddress("2606:4700::1111")).toBe(true);
+    expect(isPublicAddress("::ffff:10.0.0.1")).toBe(false);
+    expect(isPublicAddress("not an address")).toBe(false);
+  });
+});
+
+describe("robots.txt", () => {
+  const robots = `User-agent: *\nDisallow: /private\n\nUser-agent: ${robotsToken}\nDisallow: /team/secret\nCrawl-delay: 7\n`;
+
+  it("applies the group for our own token, with its crawl delay", () => {
+    const rules = parseRobots("https://example.com/robots.txt", 200, robots);
+    expect(rules.allowed("https://example.com/team")).toBe(true);
+    expect(rules.allowed("https://example.com/team/secret")).toBe(false);
+    // Our group replaces the * group, as the standard says.
+    expect(rules.allowed("https://example.com/private")).toBe(true);
+    expect(rules.crawlDelaySeconds).toBe(7);
+  });
+
+  it("a missing robots.txt allows everything; an erroring one allows nothing", () => {
+    expect(parseRobots("https://example.com/robots.txt", 404, "").allowed("https://example.com/a")).toBe(
+      true,
+    );
+    expect(parseRobots("https://example.com/robots.txt", 503, "").allowed("https://example.com/a")).toBe(
+      false,
+    );
+  });
+
+  it("names the product and a contact URL in the User-Agent", () => {
+    expect(userAgent("https://agents.example.com")).toBe(
+      `Mozilla/5.0 (compatible; ${robotsToken}/0.1; +https://agents.example.com/bot)`,
+    );
+  });
+});
+
+describe("contact extraction", () => {
+  const page = `<!doctype html><html><head>
+    <script type="application/ld+json">{"@context":"https://schema.org","@graph":[
+      {"@type":"CafeOrCoffeeShop","name":"Harbour Cafe","url":"https://harbourcafe.example","email":"mailto:info@harbourcafe.example",
+       "telephone":"+44 117 496 0123","address":{"@type":"PostalAddress","streetAddress":"1 Quay St","addressLocality":"Bristol","addressCountry":"GB"},
+       "contactPoint":{"@type":"ContactPoint","email":"orders@harbourcafe.example","telephone":"+44 117 496 0999"}},
+      {"@type":"Person","name":"Priya Raman","jobTitle":"Owner","email":"priya@harbourcafe.example"}]}</script>
+    <script>var tracking = "bot@tracker.example";</script>
+    </head><body>
+    <header><a href="mailto:hello@harbourcafe.example?subject=Hi">Email us</a> <a href="tel:+44-117-496-0555">Call</a></header>
+    <section class="team">
+      <div class="card"><h3>Tom Becker</h3><p>Head Barista</p><a href="mailto:tom@harbourcafe.example">Email Tom</a></div>
+      <div class="card"><h3>Ana Lima</h3><p>Operations Manager</p></div>
+      <div class="card"><h3>Our Story</h3><p>Since 2015</p></div>
+    </section>
+    <footer>Wholesale: sam [at] harbourcafe [dot] example — or jo (at) harbourcafe (dot) co (dot) uk. Logo: logo@2x.png</footer>
+    </body></html>`;
+  const found = extractContacts(page, "https://harbourcafe.example/about");
+
+  it("finds every real address with its source, flags shared inboxes, ignores scripts and assets", () => {
+    const emails = Object.fromEntries(
+      found.emails.map((e) => [e.address, `${e.source.kind}${e.role ? ":role" : ""}`]),
+    );
+    expect(emails).toEqual({
+      "info@harbourcafe.example": "json-ld:role",
+      "orders@harbourcafe.example": "json-ld:role",
+      "priya@harbourcafe.example": "json-ld",
+      "hello@harbourcafe.example": "mailto:role",
+      "tom@harbourcafe.example": "mailto",
+      "sam@harbourcafe.example": "text",
+      "jo@harbourcafe.co.uk": "text",
+    });
+    expect(found.emails.every((e) => e.source.url === "https://harbourcafe.example/about")).toBe(true);
+    expect(found.emails.find((e) => e.address === "tom@harbourcafe.example")?.name).toBe("Tom Becker");
+  });
+
+  it("finds phones from JSON-LD and tel: links, and the organisation", () => {
+    expect(found.phones.map((p) => `${p.number}:${p.source.kind}`)).toEqual([
+      "+441174960123:json-ld",
+      "+441174960999:json-ld",
+      "+441174960555:tel",
+    ]);
+    expect(found.organizations).toEqual([
+      {
+        name: "Harbour Cafe",
+        url: "https://harbourcafe.example",
+        description: null,
+        address: "1 Quay St, Bristol, GB",
+        source: { url: "https://harbourcafe.example/about", kind: "json-ld" },
+      },
+    ]);
+  });
+
+  it("finds people with their roles from JSON-LD and team cards, not headings that are not names", () => {
+    expect(found.people.map((p) => [p.name, p.role, p.email, p.source.kind])).toEqual([
+      ["Priya Raman", "Owner", "priya@harbourcafe.example", "json-ld"],
+      ["Tom Becker", "Head Barista", "tom@harbourcafe.example", "team"],
+      ["Ana Lima", "Operations Manager", null, "team"],
+    ]);
+  });
+
+  it("knows a shared inbox from a person's", () => {
+    expect(isRoleAddress("sales@x.example")).toBe(true);
+    expect(isRoleAddress("maya@x.example")).toBe(false);
+  });
+});
