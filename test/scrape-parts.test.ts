@@ -172,3 +172,34 @@ describe("contact extraction", () => {
     expect(isRoleAddress("maya@x.example")).toBe(false);
   });
 });
+
+describe("page content", async () => {
+  const { pageContent } = await import("../lib/scrape/markdown");
+  const html = `<!doctype html><html><head><title>About — Harbour Cafe</title></head><body>
+    <nav><a href="/">Home</a> <a href="/team">Team</a> <a href="mailto:x@y.example">Mail</a></nav>
+    <main><article><h1>About Harbour Cafe</h1>
+      <p>Harbour Cafe has served speciality coffee on Bristol's harbourside since 2015. We roast nothing ourselves:
+      our beans come from small roasters we visit every season, and our pastries from the bakery next door.</p>
+      <h2>Wholesale</h2><ul><li>Weekly deliveries</li><li>No minimum order</li></ul>
+      <p>Read <a href="https://harbourcafe.example/menu#drinks">our menu</a> or meet <a href="/team">the team</a>.</p>
+    </article></main>
+    <footer>© Harbour Cafe · <a href="/privacy">Privacy</a></footer></body></html>`;
+  const content = pageContent(html, "https://harbourcafe.example/about");
+
+  it("keeps the main content as Markdown and leaves the navigation out", () => {
+    expect(content.title).toMatch(/Harbour Cafe/);
+    expect(content.markdown).toContain("## Wholesale");
+    expect(content.markdown).toMatch(/-\s+Weekly deliveries/);
+    expect(content.markdown).toContain("[our menu](https://harbourcafe.example/menu#drinks)");
+    expect(content.markdown).not.toContain("Privacy");
+  });
+
+  it("lists absolute web links once each, without fragments or mailto", () => {
+    expect(content.links.map((link) => link.url)).toEqual([
+      "https://harbourcafe.example/",
+      "https://harbourcafe.example/team",
+      "https://harbourcafe.example/menu",
+      "https://harbourcafe.example/privacy",
+    ]);
+  });
+});
