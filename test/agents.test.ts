@@ -333,6 +333,12 @@ describe("rate limit per user per agent", () => {
     const busy = await createUser();
     const busyToken = await tokenFor(busy);
     const body = { user_id: busy, prompt: "same question" };
+    // The sliding window is aligned to whole minutes; start far enough from a boundary that all 21
+    // requests fall in one window, so exactly 20 are allowed.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 50_000) {
+      await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinute + 50));
+    }
     const results = [];
     for (let i = 0; i < 21; i++) {
       results.push(await call(engineerFn, "POST", "/api/agents/engineer", { token: busyToken, body }));
