@@ -37,14 +37,6 @@ function rowSchema(table: PgTable, id: string) {
   return schema.extend(Object.fromEntries(timestamps)).meta({ id });
 }
 
-const rowIds: Record<string, string> = {
-  tasks: "AgentTask",
-  leads: "Lead",
-  insights: "ProductInsight",
-  campaigns: "Campaign",
-  alerts: "Alert",
-};
-
 function listOperation(resource: (typeof resources)[number]): ZodOpenApiOperationObject {
   return {
     operationId: `list_${resource.name}`,
@@ -59,7 +51,7 @@ function listOperation(resource: (typeof resources)[number]): ZodOpenApiOperatio
           "application/json": {
             schema: z.object({
               success: z.literal(true),
-              data: z.array(rowSchema(resource.table, rowIds[resource.name] ?? resource.name)),
+              data: z.array(rowSchema(resource.table, resource.rowId)),
               next_cursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page" }),
             }),
           },

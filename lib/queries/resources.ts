@@ -1,4 +1,4 @@
-import { arrayContains, eq, gte } from "drizzle-orm";
+import { arrayContains, eq, gte, type SQL } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import type { SessionUser } from "../auth/session";
@@ -17,140 +17,138 @@ import {
 } from "../db/schema";
 import { booleanQuery, listPage, type Page, pageQuery, type SortKey } from "./list";
 
+type OwnedTable = PgTable & { user_id: PgColumn; created_at: PgColumn; id: PgColumn };
+type PageParams = { limit: number; cursor?: string | undefined };
+
 /**
  * The five read endpoints kept from the prototype (`GET /api/{resource}/{user_id}`): their query
- * schemas (which also document them in OpenAPI) and sort orders.
+ * schemas (which also document them in OpenAPI), the table their rows come from, and sort orders.
  */
-interface Resource<Q extends z.ZodObject> {
+export interface Resource<Q extends z.ZodObject = z.ZodObject> {
   name: string;
   summary: string;
-  query: Q;
-  /** The table rows come from, for the OpenAPI row schema. */
+  /** The OpenAPI component name of a row. */
+  rowId: string;
   table: PgTable;
+  query: Q;
   list(user: SessionUser, query: z.output<Q>): Promise<Page<Record<string, unknown>>>;
 }
 
-const newestFirst = (table: PgTable & { created_at: PgColumn; id: PgColumn }): SortKey[] => [
-  { column: table.created_at, cast: "timestamptz" },
-  { column: table.id, cast: "uuid" },
-];
+interface ResourceSpec<Q extends z.ZodObject> extends Omit<Resource<Q>, "list" | "table"> {
+  table: OwnedTable;
+  /** Sort keys before the id tie-break; newest first when absent. */
+  keys?: SortKey[];
+  filters(query: z.output<Q>): (SQL | undefined)[];
+}
 
-const taskQuery = z.object({
-  ...pageQuery(20),
-  status: z.enum(taskStatuses).optional(),
-  agent: z.enum(agentNames).optional(),
-});
-export const tasksResource: Resource<typeof taskQuery> = {
+function defineResource<Q extends z.ZodObject>(spec: ResourceSpec<Q>): Resource<Q> {
+  const keys: SortKey[] = [
+    ...(spec.keys ?? []),
+    { column: spec.table.created_at, cast: "timestamptz" },
+    { column: spec.table.id, cast: "uuid" },
+  ];
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    rowId: spec.rowId,
+    table: spec.table,
+    query: spec.query,
+    list: (user, query) => {
+      const { limit, cursor } = query as PageParams;
+      return listPage(user, { table: spec.table, keys, filters: spec.filters(query), limit, cursor });
+    },
+  };
+}
+
+export const tasksResource = defineResource({
   name: "tasks",
-  table: agentTasks,
   summary: "The caller's agent tasks, newest first",
-  query: taskQuery,
-  list: (user, query) =>
-    listPage(user, {
-      table: agentTasks,
-      keys: newestFirst(agentTasks),
-      filters: [
-        query.status ? eq(agentTasks.status, query.status) : undefined,
-        query.agent ? eq(agentTasks.agent_name, query.agent) : undefined,
-      ],
-      limit: query.limit,
-      cursor: query.cursor,
-    }),
-};
-
-const leadQuery = z.object({
-  ...pageQuery(50),
-  status: z.enum(leadStatuses).optional(),
-  min_score: z.coerce.number().int().min(0).max(100).optional(),
+  rowId: "AgentTask",
+  table: agentTasks,
+  query: z.object({
+    ...pageQuery(20),
+    status: z.enum(taskStatuses).optional(),
+    agent: z.enum(agentNames).optional(),
+  }),
+  filters: (query) => [
+    query.status ? eq(agentTasks.status, query.status) : undefined,
+    query.agent ? eq(agentTasks.agent_name, query.agent) : undefined,
+  ],
 });
-export const leadsResource: Resource<typeof leadQuery> = {
+
+export const leadsResource = defineResource({
   name: "leads",
-  table: leads,
   summary: "The caller's leads, highest score first",
-  query: leadQuery,
-  list: (user, query) =>
-    listPage(user, {
-      table: leads,
-      keys: [{ column: leads.score, cast: "integer" }, ...newestFirst(leads)],
-      filters: [
-        query.status ? eq(leads.status, query.status) : undefined,
-        query.min_score !== undefined ? gte(leads.score, query.min_score) : undefined,
-      ],
-      limit: query.limit,
-      cursor: query.cursor,
-    }),
-};
-
-const insightQuery = z.object({
-  ...pageQuery(20),
-  priority: z.enum(insightPriorities).optional(),
-  tag: z.string().min(1).max(64).optional(),
+  rowId: "Lead",
+  table: leads,
+  query: z.object({
+    ...pageQuery(50),
+    status: z.enum(leadStatuses).optional(),
+    min_score: z.coerce.number().int().min(0).max(100).optional(),
+  }),
+  keys: [{ column: leads.score, cast: "integer" }],
+  filters: (query) => [
+    query.status ? eq(leads.status, query.status) : undefined,
+    query.min_score !== undefined ? gte(leads.score, query.min_score) : undefined,
+  ],
 });
-export const insightsResource: Resource<typeof insightQuery> = {
+
+export const insightsResource = defineResource({
   name: "insights",
-  table: productInsights,
   summary: "The caller's product insights, newest first",
-  query: insightQuery,
-  list: (user, query) =>
-    listPage(user, {
-      table: productInsights,
-      keys: newestFirst(productInsights),
-      filters: [
-        query.priority ? eq(productInsights.priority, query.priority) : undefined,
-        query.tag ? arrayContains(productInsights.tags, [query.tag]) : undefined,
-      ],
-      limit: query.limit,
-      cursor: query.cursor,
-    }),
-};
-
-const campaignQuery = z.object({
-  ...pageQuery(20),
-  status: z.enum(campaignStatuses).optional(),
-  channel: z
-    .string()
-    .regex(/^[a-z][a-z0-9_-]{0,31}$/)
-    .optional(),
+  rowId: "ProductInsight",
+  table: productInsights,
+  query: z.object({
+    ...pageQuery(20),
+    priority: z.enum(insightPriorities).optional(),
+    tag: z.string().min(1).max(64).optional(),
+  }),
+  filters: (query) => [
+    query.priority ? eq(productInsights.priority, query.priority) : undefined,
+    query.tag ? arrayContains(productInsights.tags, [query.tag]) : undefined,
+  ],
 });
-export const campaignsResource: Resource<typeof campaignQuery> = {
+
+export const campaignsResource = defineResource({
   name: "campaigns",
-  table: campaigns,
   summary: "The caller's campaigns, newest first",
-  query: campaignQuery,
-  list: (user, query) =>
-    listPage(user, {
-      table: campaigns,
-      keys: newestFirst(campaigns),
-      filters: [
-        query.status ? eq(campaigns.status, query.status) : undefined,
-        query.channel ? eq(campaigns.channel, query.channel) : undefined,
-      ],
-      limit: query.limit,
-      cursor: query.cursor,
-    }),
-};
-
-const alertQuery = z.object({
-  ...pageQuery(50),
-  read: booleanQuery.optional(),
-  severity: z.enum(alertSeverities).optional(),
+  rowId: "Campaign",
+  table: campaigns,
+  query: z.object({
+    ...pageQuery(20),
+    status: z.enum(campaignStatuses).optional(),
+    channel: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,31}$/)
+      .optional(),
+  }),
+  filters: (query) => [
+    query.status ? eq(campaigns.status, query.status) : undefined,
+    query.channel ? eq(campaigns.channel, query.channel) : undefined,
+  ],
 });
-export const alertsResource: Resource<typeof alertQuery> = {
-  name: "alerts",
-  table: alerts,
-  summary: "The caller's alerts, newest first",
-  query: alertQuery,
-  list: (user, query) =>
-    listPage(user, {
-      table: alerts,
-      keys: newestFirst(alerts),
-      filters: [
-        query.read !== undefined ? eq(alerts.read, query.read) : undefined,
-        query.severity ? eq(alerts.severity, query.severity) : undefined,
-      ],
-      limit: query.limit,
-      cursor: query.cursor,
-    }),
-};
 
-export const resources = [tasksResource, leadsResource, insightsResource, campaignsResource, alertsResource];
+export const alertsResource = defineResource({
+  name: "alerts",
+  summary: "The caller's alerts, newest first",
+  rowId: "Alert",
+  table: alerts,
+  query: z.object({
+    ...pageQuery(50),
+    read: booleanQuery.optional(),
+    severity: z.enum(alertSeverities).optional(),
+  }),
+  filters: (query) => [
+    query.read !== undefined ? eq(alerts.read, query.read) : undefined,
+    query.severity ? eq(alerts.severity, query.severity) : undefined,
+  ],
+});
+
+// Each resource's `list` takes its own query type; the list is only iterated for routing and docs.
+export const resources: Resource[] = [
+  tasksResource,
+  leadsResource,
+  insightsResource,
+  campaignsResource,
+  alertsResource,
+] as unknown as Resource[];

@@ -1,29 +1,20 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { requireSelf, withUser } from "../auth/session";
-import { ApiError } from "../http/errors";
+import { fromZodError } from "../http/errors";
 import { type FunctionExports, json, route } from "../http/handler";
-import type { Page } from "./list";
+import type { Resource } from "./resources";
 
-interface ListResource<Q extends z.ZodObject> {
-  name: string;
-  query: Q;
-  list(
-    user: Parameters<Parameters<typeof withUser>[0]>[0]["user"],
-    query: z.output<Q>,
-  ): Promise<Page<unknown>>;
-}
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const pathParams = z.object({ user_id: z.uuid() });
 
 /** `GET /api/{resource}/{user_id}`: session required, own rows only, keyset-paginated. */
-export function listRoute<Q extends z.ZodObject>(resource: ListResource<Q>): FunctionExports {
+export function listRoute<Q extends z.ZodObject>(resource: Resource<Q>): FunctionExports {
   return route(`/api/${resource.name}/:user_id`, {
     GET: withUser(async (ctx) => {
-      const userId = ctx.params.user_id ?? "";
-      if (!uuidPattern.test(userId)) {
-        throw new ApiError("bad_request", "path.user_id: must be a UUID");
+      const path = pathParams.safeParse(ctx.params);
+      if (!path.success) {
+        throw fromZodError(path.error, "path");
       }
-      requireSelf(ctx.user, userId.toLowerCase());
+      requireSelf(ctx.user, path.data.user_id.toLowerCase());
       const page = await resource.list(ctx.user, ctx.query(resource.query));
       return json({ success: true, data: page.data, next_cursor: page.next_cursor });
     }),
