@@ -126,16 +126,6 @@ export async function claimTask(request: ClaimRequest): Promise<Claim> {
   });
 }
 
-export async function startTask(taskId: string): Promise<TaskRow | undefined> {
-  const db = await serviceDb();
-  const [task] = await db
-    .update(agentTasks)
-    .set({ status: "processing", started_at: new Date().toISOString() })
-    .where(and(eq(agentTasks.id, taskId), sql`${agentTasks.status} in ('queued', 'processing')`))
-    .returning();
-  return task;
-}
-
 export async function completeTask(
   taskId: string,
   outcome: {

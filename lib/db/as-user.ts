@@ -1,6 +1,5 @@
 import { sql } from "drizzle-orm";
-import { ApiError } from "../http/errors";
-import { getEngine, type Transaction } from "./client";
+import { getEngineOrUnavailable, type Transaction } from "./client";
 
 export interface DbUser {
   id: string;
@@ -22,15 +21,4 @@ export async function asUser<T>(user: DbUser, fn: (tx: Transaction) => Promise<T
     );
     return fn(tx);
   });
-}
-
-export async function getEngineOrUnavailable() {
-  try {
-    return await getEngine();
-  } catch (error) {
-    throw new ApiError("service_unavailable", "The database is unavailable", {
-      cause: error,
-      headers: { "retry-after": "5" },
-    });
-  }
 }

@@ -1,6 +1,7 @@
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import { getConfig } from "../config";
+import { ApiError } from "../http/errors";
 import type * as schema from "./schema";
 
 type Schema = typeof schema;
@@ -86,6 +87,18 @@ export function getEngine(): Promise<SqlEngine> {
     });
   }
   return engine;
+}
+
+/** The engine, or a 503 with Retry-After when it cannot be reached. */
+export async function getEngineOrUnavailable(): Promise<SqlEngine> {
+  try {
+    return await getEngine();
+  } catch (error) {
+    throw new ApiError("service_unavailable", "The database is unavailable", {
+      cause: error,
+      headers: { "retry-after": "5" },
+    });
+  }
 }
 
 export async function closeDatabase(): Promise<void> {

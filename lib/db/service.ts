@@ -3,8 +3,7 @@
  * itself (workers, webhooks, crons), never to answer a user's read; those go through `asUser`.
  */
 import { sql } from "drizzle-orm";
-import { getEngineOrUnavailable } from "./as-user";
-import type { Database, Transaction } from "./client";
+import { type Database, getEngineOrUnavailable, type Transaction } from "./client";
 
 export async function serviceDb(): Promise<Database> {
   return (await getEngineOrUnavailable()).db;

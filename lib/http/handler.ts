@@ -29,8 +29,7 @@ export type FunctionExports = Record<HttpMethod | "OPTIONS", (request: Request) 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
 export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
-  const response = Response.json(body, { status, headers });
-  return response;
+  return Response.json(body, { status, headers });
 }
 
 /** `{ success: true, data, ...extra }` */

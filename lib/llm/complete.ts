@@ -6,7 +6,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from "openai/resources";
-import { z } from "zod";
+import type { z } from "zod";
 import { getConfig } from "../config";
 import type { AgentName } from "../db/schema";
 import { ApiError } from "../http/errors";
@@ -100,7 +100,8 @@ export async function completeStructured<S extends z.ZodType>(
         user: request.userId,
         models,
         messages: request.messages,
-        schema: z.toJSONSchema(request.schema, { unrepresentable: "any" }),
+        // The JSON schema the response format already holds; no second conversion per call.
+        schema: format.json_schema,
         temperature: request.temperature ?? null,
         maxTokens: request.maxTokens ?? null,
       }),

@@ -8,8 +8,7 @@ import type { FunctionExports } from "../../lib/http/handler";
 
 export const secrets = JSON.parse(inject("secrets")) as DevSecrets;
 export const authUrl = inject("authUrl");
-/** A second task-webhook secret, configured after the first, as during a rotation. */
-export const rotatedWebhookSecret = "whsec_cm90YXRlZC1zZWNyZXQtZm9yLXRlc3RzLW9ubHktMzI=";
+export { rotatedWebhookSecret } from "./rotation";
 
 /** A session token as Supabase Auth would issue it for `userId`. */
 export function tokenFor(userId: string, options: TokenOptions = {}): Promise<string> {

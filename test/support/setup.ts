@@ -8,6 +8,7 @@ import type { DevSecrets } from "../../dev/env";
 import { useLocalEngines } from "../../dev/stack";
 import { closeDatabase } from "../../lib/db/client";
 import { model } from "./model";
+import { rotatedWebhookSecret } from "./rotation";
 
 /**
  * Per test file: its own copy of the migrated database (a PostgreSQL database cloned from the
@@ -28,7 +29,7 @@ Object.assign(process.env, {
   QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
   QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
   INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
-  TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},whsec_cm90YXRlZC1zZWNyZXQtZm9yLXRlc3RzLW9ubHktMzI=`,
+  TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},${rotatedWebhookSecret}`,
 });
 
 let dropDatabase: () => Promise<void> = async () => {};
