@@ -2,6 +2,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compile, match } from "path-to-regexp";
+import { ApiError } from "../lib/http/errors";
+import { errorResponse } from "../lib/http/handler";
 import { projectRoot } from "./env";
 
 type FunctionModule = Partial<Record<string, (request: Request) => Promise<Response>>>;
@@ -123,12 +125,9 @@ export function createRouter(root = projectRoot) {
       const module = await load(fn.file);
       const handler = module[request.method] ?? (request.method === "HEAD" ? module.GET : undefined);
       if (!handler) {
-        return Response.json(
-          {
-            success: false,
-            error: { code: "method_not_allowed", message: `${request.method} is not allowed`, requestId: "" },
-          },
-          { status: 405 },
+        return errorResponse(
+          new ApiError("method_not_allowed", `${request.method} is not allowed`),
+          crypto.randomUUID(),
         );
       }
       // The function sees the URL the client asked for, plus dynamic segments as query parameters.
@@ -147,11 +146,5 @@ export function createRouter(root = projectRoot) {
 }
 
 export function notFound(pathname: string): Response {
-  return Response.json(
-    {
-      success: false,
-      error: { code: "not_found", message: `No route for ${pathname}`, requestId: crypto.randomUUID() },
-    },
-    { status: 404 },
-  );
+  return errorResponse(new ApiError("not_found", `No route for ${pathname}`), crypto.randomUUID());
 }

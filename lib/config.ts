@@ -9,13 +9,14 @@ import { z } from "zod";
  * (`VERCEL=1`) or with `NODE_ENV=production` they are required.
  */
 const optionalUrl = z.url().optional();
+export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
 
 const configSchema = z
   .object({
     NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
     VERCEL: z.string().optional(),
-    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    LOG_LEVEL: logLevel.default("info"),
 
     APP_URL: z.url().describe("Public base URL of this backend; QStash delivers to APP_URL + path"),
     FRONTEND_ORIGIN: z.url().default("http://localhost:3000"),
