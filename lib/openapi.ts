@@ -84,7 +84,7 @@ const taskSummary = z
   .meta({ id: "TaskSummary" });
 
 async function agentOperations(): Promise<ZodOpenApiPathsObject> {
-  const { hasAgent, loadAgent } = await import("./agents/registry");
+  const { hasAgent, loadAgent, titles } = await import("./agents/registry");
   const { agentNames } = await import("./db/schema");
   const paths: ZodOpenApiPathsObject = {};
   for (const name of agentNames.filter(hasAgent)) {
@@ -92,7 +92,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
     paths[`/api/agents/${name}`] = {
       post: {
         operationId: `run_${name.replaceAll("-", "_")}`,
-        summary: `${agent.title}: ${agent.summary}`,
+        summary: `${titles[name]}: ${agent.summary}`,
         tags: ["Agents"],
         security: [{ supabaseSession: [] }],
         requestParams: {

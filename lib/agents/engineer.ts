@@ -15,7 +15,6 @@ and tagged with its language (\`\`\`ts, \`\`\`python, \`\`\`json…). Reply with
 
 export const engineer: AgentDefinition = {
   name: "engineer",
-  title: "Engineer",
   summary:
     "Code generation and debugging: an answer with fenced, language-tagged blocks, JS/TS/JSON checked to parse",
   input: agentRequest,

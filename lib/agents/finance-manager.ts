@@ -68,7 +68,6 @@ function corrections(checks: Check[]): string {
 
 export const financeManager: AgentDefinition<FinanceRequest> = {
   name: "finance-manager",
-  title: "Finance Manager",
   summary: "Budget table, runway and unit economics, every derivable number computed and checked in code",
   input: financeRequest,
   async run({ user, task, input }) {

@@ -65,6 +65,12 @@ export function campaignFingerprint(name: string, channel: string): string {
 }
 
 /**
+ * How long the strategist waits for the Product Manager. Its own model call comes after, so the
+ * two together must fit the function's maxDuration (checked in test/config.test.ts).
+ */
+export const consultationTimeoutMs = 45_000;
+
+/**
  * Asks the Product Manager, through its function endpoint and a single-use agent token, for the
  * insights marketing should build on. A failed consultation is logged and the plan goes on without.
  */
@@ -86,7 +92,7 @@ async function consultProductManager(userId: string, taskId: string, prompt: str
         user_id: userId,
         prompt: `The marketing strategist is planning: "${prompt.slice(0, 1000)}". Which product insights should marketing build on?`,
       }),
-      signal: AbortSignal.timeout(40_000),
+      signal: AbortSignal.timeout(consultationTimeoutMs),
     });
     const body = (await response.json()) as {
       data?: { task: { id: string }; result: { insights?: unknown[] } };
@@ -104,7 +110,6 @@ async function consultProductManager(userId: string, taskId: string, prompt: str
 
 export const marketingStrategist: AgentDefinition<MarketingRequest> = {
   name: "marketing-strategist",
-  title: "Marketing Strategist",
   summary: "Campaigns per channel with audience, message, schedule and KPIs, kept in campaigns as drafts",
   input: marketingRequest,
   async run({ user, task, input }) {

@@ -42,7 +42,6 @@ them as evidence. Reply with JSON only, matching the schema.`;
 
 export const productManager: AgentDefinition = {
   name: "product-manager",
-  title: "Product Manager",
   summary: "Product insights with title, content, tags, priority and evidence, kept in product_insights",
   input: agentRequest,
   async run({ user, task, input }) {

@@ -39,7 +39,6 @@ export interface AgentOutcome {
 
 export interface AgentDefinition<I extends AgentRequest = AgentRequest> {
   name: AgentName;
-  title: string;
   summary: string;
   input: z.ZodType<I>;
   run(ctx: RunContext<I>): Promise<AgentOutcome>;
