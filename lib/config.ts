@@ -57,12 +57,34 @@ const configSchema = z
       .min(1)
       .describe("Standard Webhooks secrets (whsec_…), comma-separated; the first signs, any verifies"),
 
+    SCRAPE_MIN_GAP_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
+    SCRAPE_MAX_GAP_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
+    SCRAPE_PAGE_TIMEOUT_MS: z.coerce.number().int().min(1000).max(60_000).default(15_000),
+    SCRAPE_MAX_BYTES: z.coerce.number().int().min(10_000).max(20_000_000).default(2_000_000),
+    SCRAPE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
+    SCRAPE_ALLOW_HOSTS: z
+      .string()
+      .optional()
+      .describe("Test only: exact host:port pairs the address guard lets through; refused in production"),
+    CHROMIUM_PATH: z.string().optional().describe("A Chromium binary instead of @sparticuz/chromium's"),
+    DNS_SERVERS: z
+      .string()
+      .optional()
+      .describe("Resolvers for MX checks (host or host:port, comma-separated); the system's by default"),
+
     QSTASH_URL: z.url().default("https://qstash.upstash.io"),
     QSTASH_TOKEN: z.string().min(1),
     QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),
     QSTASH_NEXT_SIGNING_KEY: secret("QSTASH_NEXT_SIGNING_KEY"),
   })
   .superRefine((env, ctx) => {
+    if (env.SCRAPE_MAX_GAP_MS < env.SCRAPE_MIN_GAP_MS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SCRAPE_MAX_GAP_MS"],
+        message: "must not be below SCRAPE_MIN_GAP_MS",
+      });
+    }
     const production = env.VERCEL === "1" || env.NODE_ENV === "production";
     if (!production) {
       return;
@@ -79,6 +101,20 @@ const configSchema = z
     }
     if (env.APP_URL && !env.APP_URL.startsWith("https://")) {
       ctx.addIssue({ code: "custom", path: ["APP_URL"], message: "must be https in production" });
+    }
+    if (env.SCRAPE_ALLOW_HOSTS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SCRAPE_ALLOW_HOSTS"],
+        message: "is for tests only; production reaches public addresses only",
+      });
+    }
+    if (env.SCRAPE_MIN_GAP_MS < 2000) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SCRAPE_MIN_GAP_MS"],
+        message: "must be at least 2000 in production (politeness)",
+      });
     }
     if (env.QSTASH_URL.startsWith("http://")) {
       ctx.addIssue({ code: "custom", path: ["QSTASH_URL"], message: "must be https in production" });

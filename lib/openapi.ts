@@ -104,22 +104,29 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
         },
         requestBody: { content: { "application/json": { schema: agent.input } } },
         responses: {
-          200: {
-            description: "The task and the agent's result (`result.response` is the text answer)",
-            content: {
-              "application/json": {
-                schema: z.object({
-                  success: z.literal(true),
-                  data: z.object({
-                    task: taskSummary,
-                    result: z.object({ response: z.string() }).catchall(z.unknown()),
-                  }),
-                }),
-              },
-            },
-          },
+          ...(agent.kind === "fan-out"
+            ? {}
+            : {
+                200: {
+                  description: "The task and the agent's result (`result.response` is the text answer)",
+                  content: {
+                    "application/json": {
+                      schema: z.object({
+                        success: z.literal(true),
+                        data: z.object({
+                          task: taskSummary,
+                          result: z.object({ response: z.string() }).catchall(z.unknown()),
+                        }),
+                      }),
+                    },
+                  },
+                },
+              }),
           202: {
-            description: "`async: true`: the queued task; follow it through Realtime on agent_tasks",
+            description:
+              agent.kind === "fan-out"
+                ? "The task, processing in the background (a retry with the same key answers the same task); progress in metadata, the result in output, through Realtime on agent_tasks"
+                : "`async: true`: the queued task; follow it through Realtime on agent_tasks",
             content: {
               "application/json": {
                 schema: z.object({ success: z.literal(true), data: z.object({ task: taskSummary }) }),
@@ -169,6 +176,51 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
         400: errorResponse("A verified event of an unknown shape"),
         401: errorResponse("Missing or invalid signature, or a timestamp outside the tolerance"),
         409: errorResponse("The same event is being processed; retry later"),
+      },
+    },
+  };
+  paths["/webhook/scrape"] = {
+    post: {
+      operationId: "scrape_callback",
+      summary:
+        "QStash callback and failure callback of the scrape worker: one site's report, applied once to its lead-generation task",
+      tags: ["Webhooks"],
+      requestParams: {
+        header: z.object({
+          "upstash-signature": z
+            .string()
+            .meta({ description: "QStash's JWT over the body, for this URL, with either signing key" }),
+        }),
+      },
+      requestBody: {
+        content: {
+          "application/json": {
+            schema: z.object({
+              status: z.number(),
+              sourceMessageId: z.string(),
+              sourceBody: z.string().meta({ description: "base64 of the scrape job" }),
+              body: z.string().optional().meta({ description: "base64 of the worker's answer" }),
+              retried: z.number().optional(),
+              dlqId: z.string().optional(),
+            }),
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: "Applied, ignored, or a duplicate of a callback already applied",
+          content: {
+            "application/json": {
+              schema: z.object({
+                success: z.literal(true),
+                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+              }),
+            },
+          },
+        },
+        400: errorResponse("Not a QStash callback"),
+        401: errorResponse("Missing or invalid Upstash-Signature"),
+        409: errorResponse("The same callback is being processed; retry later"),
       },
     },
   };

@@ -1,6 +1,7 @@
 import { Client, Receiver } from "@upstash/qstash";
+import { z } from "zod";
 import { getConfig } from "./config";
-import { ApiError } from "./http/errors";
+import { ApiError, fromZodError } from "./http/errors";
 import type { Handler, RequestContext } from "./http/handler";
 
 let client: Client | undefined;
@@ -92,4 +93,64 @@ export type QStashHandler = (ctx: RequestContext & { delivery: QStashDelivery })
 /** For workers, callbacks and crons: only QStash-signed deliveries reach the handler. */
 export function withQStash(handler: QStashHandler, publicPath?: string): Handler {
   return async (ctx) => handler({ ...ctx, delivery: await verifyQStash(ctx, publicPath) });
+}
+
+const callbackPayload = z.object({
+  status: z.number(),
+  sourceMessageId: z.string().min(1),
+  sourceBody: z.string(),
+  body: z.string().optional(),
+  retried: z.number().optional(),
+  dlqId: z.string().optional(),
+});
+
+export interface QStashCallback {
+  /** The published message this reports on. */
+  sourceMessageId: string;
+  /** The destination's HTTP status (0 when it could not be reached). */
+  status: number;
+  /** True for a failure callback: every retry failed and the message is in the DLQ. */
+  failed: boolean;
+  retried: number;
+  /** The message's own body and the destination's response body, decoded and parsed as JSON. */
+  source: unknown;
+  response: unknown;
+}
+
+function decodeJson(base64: string | undefined): unknown {
+  if (!base64) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(Buffer.from(base64, "base64").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A QStash callback or failure callback, verified (signed for `publicPath`) and decoded. A body that
+ * is not a callback is a 400, never a 500.
+ */
+export async function readQStashCallback(ctx: RequestContext, publicPath: string): Promise<QStashCallback> {
+  await verifyQStash(ctx, publicPath);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await ctx.text());
+  } catch {
+    throw new ApiError("bad_request", "The body is not JSON");
+  }
+  const parsed = callbackPayload.safeParse(raw);
+  if (!parsed.success) {
+    throw fromZodError(parsed.error, "body");
+  }
+  const callback = parsed.data;
+  return {
+    sourceMessageId: callback.sourceMessageId,
+    status: callback.status,
+    failed: callback.dlqId !== undefined || callback.status < 200 || callback.status >= 300,
+    retried: callback.retried ?? 0,
+    source: decodeJson(callback.sourceBody),
+    response: decodeJson(callback.body),
+  };
 }

@@ -29,3 +29,19 @@ export async function dispatchTask(taskId: string): Promise<string> {
     });
   }
 }
+
+/**
+ * Publishes the last step of a fan-out task (its jobs have all reported): once per task, however
+ * many reports race to it. A finish that fails every retry fails the task through /webhook/task.
+ */
+export async function dispatchFinish(taskId: string): Promise<string> {
+  return publishJob(
+    agentWorkerPath,
+    { task_id: taskId, phase: "finish" },
+    {
+      deduplicationId: `finish-${taskId}`,
+      retries: dispatchRetries,
+      failureCallbackPath: taskWebhookPath,
+    },
+  );
+}

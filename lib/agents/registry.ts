@@ -1,20 +1,21 @@
 import type { AgentName } from "../db/schema";
-import type { AgentDefinition } from "./runtime";
+import type { Agent, AgentDefinition } from "./runtime";
 
 /** Agent definitions by name, loaded on demand so a function only loads the agents it runs. */
-const loaders: Partial<Record<AgentName, () => Promise<AgentDefinition>>> = {
+const loaders: Partial<Record<AgentName, () => Promise<Agent>>> = {
   "product-manager": async () => (await import("./product-manager")).productManager as AgentDefinition,
   "finance-manager": async () => (await import("./finance-manager")).financeManager as AgentDefinition,
   "marketing-strategist": async () =>
     (await import("./marketing-strategist")).marketingStrategist as AgentDefinition,
   engineer: async () => (await import("./engineer")).engineer as AgentDefinition,
+  "leadgen-scraper": async () => (await import("./leadgen")).leadgenScraper as Agent,
 };
 
 export function hasAgent(name: string): name is AgentName {
   return name in loaders;
 }
 
-export async function loadAgent(name: AgentName): Promise<AgentDefinition> {
+export async function loadAgent(name: AgentName): Promise<Agent> {
   const load = loaders[name];
   if (!load) {
     throw new Error(`no agent ${name} in this deployment`);

@@ -1,13 +1,16 @@
+import { eq } from "drizzle-orm";
 import { verifySession } from "../auth/session";
 import { getConfig } from "../config";
-import { ApiError } from "../http/errors";
-import { type FunctionExports, json, route } from "../http/handler";
+import { agentTasks } from "../db/schema";
+import { serviceDb } from "../db/service";
+import { ApiError, toApiError } from "../http/errors";
+import { type FunctionExports, json, type RequestContext, route } from "../http/handler";
 import { rateLimit } from "../http/ratelimit";
 import { assertBudget } from "../llm/budget";
 import { getLlm } from "../llm/client";
 import { dispatchTask } from "./dispatch";
 import { type AgentCaller, isAgentToken, verifyAgentToken } from "./internal-jwt";
-import { type AgentDefinition, type AgentRequest, executeTask } from "./runtime";
+import { type AgentDefinition, type AgentRequest, executeTask, type FanOutAgent } from "./runtime";
 import { claimTask, failTask, idempotencyKey, publicTask, requestHash, storedError } from "./tasks";
 
 /** Who is calling: a signed-in user (Supabase session) or another agent acting for one. */
@@ -23,51 +26,96 @@ async function authenticate(
   return { userId: user.id };
 }
 
+/** The checks every agent call passes before a task exists, and the claim of the task. */
+async function admit<I extends AgentRequest>(
+  ctx: RequestContext,
+  agent: AgentDefinition<I> | FanOutAgent<I>,
+) {
+  const caller = await authenticate(ctx.request, agent.name);
+  const body = await ctx.json(agent.input);
+  if (body.user_id.toLowerCase() !== caller.userId) {
+    throw new ApiError("forbidden", "user_id must be the caller's own user");
+  }
+  getLlm(); // 503 llm_not_configured before anything is stored
+  const limits = await rateLimit(
+    `agent:${agent.name}`,
+    caller.userId,
+    getConfig().AGENT_RATE_LIMIT_PER_MINUTE,
+  );
+  await assertBudget(caller.userId);
+  const background = agent.kind === "fan-out" || body.async === true;
+  const claim = await claimTask({
+    userId: caller.userId,
+    agent: agent.name,
+    input: body as Record<string, unknown>,
+    key: idempotencyKey(ctx.request, body.external_id),
+    hash: requestHash(body),
+    status: agent.kind === "fan-out" ? "processing" : body.async ? "queued" : "processing",
+    parentTaskId: "parentTaskId" in caller ? caller.parentTaskId : undefined,
+    // A fan-out task runs for minutes; a retry of its request is answered with the task, not run again.
+    runningIsReplay: agent.kind === "fan-out",
+  });
+  return { caller, body, limits, claim, background };
+}
+
+const replayed = { "idempotent-replayed": "true" };
+
+/**
+ * `POST /api/agents/{name}` for an agent that starts background jobs: 202 with the task once its
+ * jobs are published; progress and the result arrive through Realtime on agent_tasks and alerts.
+ */
+function fanOutRoute<I extends AgentRequest>(agent: FanOutAgent<I>): FunctionExports {
+  return route(`/api/agents/${agent.name}`, {
+    POST: async (ctx) => {
+      const { body, limits, claim } = await admit(ctx, agent);
+      if (claim.kind === "replay") {
+        return json({ success: true, data: { task: publicTask(claim.task) } }, 202, {
+          ...limits,
+          ...replayed,
+        });
+      }
+      try {
+        await agent.start({ user: { id: claim.task.user_id }, task: claim.task, input: body, log: ctx.log });
+      } catch (thrown) {
+        const error = toApiError(thrown);
+        await failTask(claim.task.id, error);
+        throw error;
+      }
+      const [task] = await (await serviceDb())
+        .select()
+        .from(agentTasks)
+        .where(eq(agentTasks.id, claim.task.id));
+      return json({ success: true, data: { task: publicTask(task ?? claim.task) } }, 202, limits);
+    },
+  });
+}
+
 /**
  * `POST /api/agents/{name}`: authenticate, validate, rate-limit, claim the task under the
  * idempotency key, then run it now (200 `{ task, result }`) or in the background (202 `{ task }`).
  */
-export function agentRoute<I extends AgentRequest>(agent: AgentDefinition<I>): FunctionExports {
+export function agentRoute<I extends AgentRequest>(
+  agent: AgentDefinition<I> | FanOutAgent<I>,
+): FunctionExports {
+  if (agent.kind === "fan-out") {
+    return fanOutRoute(agent);
+  }
   return route(`/api/agents/${agent.name}`, {
     POST: async (ctx) => {
-      const caller = await authenticate(ctx.request, agent.name);
-      const body = await ctx.json(agent.input);
-      if (body.user_id.toLowerCase() !== caller.userId) {
-        throw new ApiError("forbidden", "user_id must be the caller's own user");
-      }
-      getLlm(); // 503 llm_not_configured before anything is stored
-      const limits = await rateLimit(
-        `agent:${agent.name}`,
-        caller.userId,
-        getConfig().AGENT_RATE_LIMIT_PER_MINUTE,
-      );
-      await assertBudget(caller.userId);
-
-      const claim = await claimTask({
-        userId: caller.userId,
-        agent: agent.name,
-        input: body as Record<string, unknown>,
-        key: idempotencyKey(ctx.request, body.external_id),
-        hash: requestHash(body),
-        status: body.async ? "queued" : "processing",
-        parentTaskId: "parentTaskId" in caller ? caller.parentTaskId : undefined,
-      });
+      const { body, limits, claim } = await admit(ctx, agent);
 
       if (claim.kind === "replay") {
         if (claim.task.status !== "completed") {
           const error = storedError(claim.task);
           throw new ApiError(error.code, error.message, {
             details: error.details,
-            headers: { "idempotent-replayed": "true" },
+            headers: replayed,
           });
         }
         return json(
           { success: true, data: { task: publicTask(claim.task), result: claim.task.output } },
           200,
-          {
-            ...limits,
-            "idempotent-replayed": "true",
-          },
+          { ...limits, ...replayed },
         );
       }
 

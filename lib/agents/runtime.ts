@@ -38,11 +38,28 @@ export interface AgentOutcome {
 }
 
 export interface AgentDefinition<I extends AgentRequest = AgentRequest> {
+  kind?: "inline";
   name: AgentName;
   summary: string;
   input: z.ZodType<I>;
   run(ctx: RunContext<I>): Promise<AgentOutcome>;
 }
+
+/**
+ * An agent whose work outlives any one function: `start` publishes its background jobs (the task
+ * stays `processing`, the caller gets 202), and `finish` runs once, in the agent worker, after every
+ * job has reported; it completes the task.
+ */
+export interface FanOutAgent<I extends AgentRequest = AgentRequest> {
+  kind: "fan-out";
+  name: AgentName;
+  summary: string;
+  input: z.ZodType<I>;
+  start(ctx: RunContext<I>): Promise<void>;
+  finish(task: TaskRow, log: Logger): Promise<void>;
+}
+
+export type Agent = AgentDefinition | FanOutAgent;
 
 /** Runs a claimed task to its end: completed with its output and usage, or failed with the reason. */
 export async function executeTask<I extends AgentRequest>(

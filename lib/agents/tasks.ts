@@ -54,6 +54,8 @@ export interface ClaimRequest {
   hash: string;
   status: "processing" | "queued";
   parentTaskId?: string | undefined;
+  /** Answer a retry of a still-running task with that task instead of 409 (and never take it over). */
+  runningIsReplay?: boolean;
 }
 
 /**
@@ -99,7 +101,12 @@ export async function claimTask(request: ClaimRequest): Promise<Claim> {
       },
     );
   }
-  if (existing.status === "completed" || existing.status === "failed" || existing.status === "cancelled") {
+  if (
+    existing.status === "completed" ||
+    existing.status === "failed" ||
+    existing.status === "cancelled" ||
+    request.runningIsReplay
+  ) {
     return { kind: "replay", task: existing };
   }
   const age = Date.now() - timestampMs(existing.updated_at);

@@ -2,14 +2,16 @@ import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
-import { ApiError } from "../http/errors";
+import { ApiError, toApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
+import { tryLock } from "../lock";
 import type { QStashDelivery } from "../queue";
 import { dispatchRetries } from "./dispatch";
 import { hasAgent, loadAgent } from "./registry";
 import { executeTask } from "./runtime";
+import { failTask } from "./tasks";
 
-const job = z.object({ task_id: z.uuid() });
+const job = z.object({ task_id: z.uuid(), phase: z.enum(["run", "finish"]).default("run") });
 
 /**
  * `POST /api/workers/agent`: runs one queued task. Idempotent under redelivery: a finished task is
@@ -19,11 +21,15 @@ const job = z.object({ task_id: z.uuid() });
  */
 export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
   let taskId: string;
+  let phase: "run" | "finish";
   try {
-    taskId = job.parse(JSON.parse(await ctx.text())).task_id;
+    ({ task_id: taskId, phase } = job.parse(JSON.parse(await ctx.text())));
   } catch {
     ctx.log.error({ messageId: ctx.delivery.messageId }, "agent job with an invalid body dropped");
     return json({ success: true, data: { outcome: "invalid_job" } });
+  }
+  if (phase === "finish") {
+    return finishFanOut(taskId, ctx);
   }
   const db = await serviceDb();
   const [claimed] = await db
@@ -48,11 +54,22 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
       .where(eq(agentTasks.id, taskId));
     return json({ success: true, data: { outcome: "failed" } });
   }
+  const agent = await loadAgent(claimed.agent_name);
   try {
-    const { task } = await executeTask(await loadAgent(claimed.agent_name), claimed, ctx.log);
+    if (agent.kind === "fan-out") {
+      // A task the frontend queued for an agent that fans out: publish its jobs; it finishes later.
+      await agent.start({
+        user: { id: claimed.user_id },
+        task: claimed,
+        input: agent.input.parse(claimed.input),
+        log: ctx.log,
+      });
+      return json({ success: true, data: { outcome: "started", task_id: claimed.id } });
+    }
+    const { task } = await executeTask(agent, claimed, ctx.log);
     return json({ success: true, data: { outcome: "completed", task_id: task.id } });
   } catch (thrown) {
-    const error = thrown instanceof ApiError ? thrown : new ApiError("internal_error", String(thrown));
+    const error = toApiError(thrown);
     if (error.retryable && ctx.delivery.retried < dispatchRetries) {
       // Back in the queue for the next delivery, which QStash makes because of the 503.
       await db.update(agentTasks).set({ status: "queued" }).where(eq(agentTasks.id, taskId));
@@ -60,6 +77,51 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
         headers: { "retry-after": "30" },
       });
     }
+    if (agent.kind === "fan-out") {
+      await failTask(taskId, error);
+    }
     return json({ success: true, data: { outcome: "failed", error: error.message } });
+  }
+}
+
+/**
+ * The last step of a fan-out task, once its jobs have all reported. Runs under a lock so a
+ * redelivery racing a slow first delivery waits its turn; a finished task is acknowledged.
+ */
+async function finishFanOut(taskId: string, ctx: RequestContext & { delivery: QStashDelivery }) {
+  const db = await serviceDb();
+  const [task] = await db.select().from(agentTasks).where(eq(agentTasks.id, taskId));
+  if (task?.status !== "processing") {
+    return json({
+      success: true,
+      data: { outcome: task ? "already_done" : "no_such_task", status: task?.status },
+    });
+  }
+  const agent = hasAgent(task.agent_name) ? await loadAgent(task.agent_name) : undefined;
+  if (agent?.kind !== "fan-out") {
+    await failTask(
+      taskId,
+      new ApiError("internal_error", `No fan-out agent ${task.agent_name} in this deployment`),
+    );
+    return json({ success: true, data: { outcome: "failed" } });
+  }
+  const lock = await tryLock(`finish:${taskId}`, 280_000);
+  if (!lock) {
+    throw new ApiError("conflict", "The task is being finished", { headers: { "retry-after": "30" } });
+  }
+  try {
+    await agent.finish(task, ctx.log.child({ taskId }));
+    return json({ success: true, data: { outcome: "completed", task_id: taskId } });
+  } catch (thrown) {
+    const error = toApiError(thrown);
+    if (error.retryable && ctx.delivery.retried < dispatchRetries) {
+      throw new ApiError("service_unavailable", `Transient failure, will retry: ${error.message}`, {
+        headers: { "retry-after": "30" },
+      });
+    }
+    await failTask(taskId, error);
+    return json({ success: true, data: { outcome: "failed", error: error.message } });
+  } finally {
+    await lock.release();
   }
 }

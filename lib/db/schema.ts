@@ -92,6 +92,7 @@ export const leads = pgTable("leads", {
   score_reasons: json("score_reasons").notNull().default([]),
   status: text("status").$type<(typeof leadStatuses)[number]>().notNull().default("new"),
   history: json("history").notNull().default([]),
+  lead_key: text("lead_key"),
 });
 
 export const emailEvents = pgTable("email_events", {
@@ -184,6 +185,7 @@ export const scrapes = pgTable("scrapes", {
   content_markdown: text("content_markdown"),
   links: json("links").notNull().default([]),
   json_ld: json("json_ld").notNull().default([]),
+  contacts: json("contacts").notNull().default({}),
   content_bytes: integer("content_bytes"),
   error: text("error"),
   timings: json("timings").notNull().default({}),

@@ -45,30 +45,51 @@ export function isPublicAddress(address: string): boolean {
   return parsed.range() === "unicast";
 }
 
-/** Resolves and checks a URL; returns the addresses it may be fetched from. */
-export async function assertPublicUrl(input: string, options: GuardOptions = {}): Promise<string[]> {
+/**
+ * What can be told about a URL without resolving it: the reason it can never be fetched, or
+ * undefined. Used at the API boundary; the fetch itself checks again, resolved addresses included.
+ */
+export function staticUrlProblem(input: string, allow?: ReadonlySet<string>): string | undefined {
   let url: URL;
   try {
     url = new URL(input);
   } catch {
-    throw new BlockedAddressError(input, "not a URL");
+    return "not a URL";
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new BlockedAddressError(input, `scheme ${url.protocol} is not allowed`);
+    return `scheme ${url.protocol} is not allowed`;
   }
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (allow?.has(`${hostname}:${port}`)) {
+    return undefined;
+  }
+  if (url.username || url.password) {
+    return "credentials in the URL";
+  }
+  if (port !== "80" && port !== "443") {
+    return `port ${port} is not allowed`;
+  }
+  if (blockedNames.some((pattern) => pattern.test(hostname))) {
+    return `host ${hostname} is internal`;
+  }
+  if (ipaddr.isValid(hostname) && !isPublicAddress(hostname)) {
+    return `${hostname} is not a public address`;
+  }
+  return undefined;
+}
+
+/** Resolves and checks a URL; returns the addresses it may be fetched from. */
+export async function assertPublicUrl(input: string, options: GuardOptions = {}): Promise<string[]> {
+  const problem = staticUrlProblem(input, options.allow);
+  if (problem) {
+    throw new BlockedAddressError(input, problem);
+  }
+  const url = new URL(input);
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   if (options.allow?.has(`${hostname}:${port}`)) {
     return [hostname];
-  }
-  if (url.username || url.password) {
-    throw new BlockedAddressError(input, "credentials in the URL");
-  }
-  if (port !== "80" && port !== "443") {
-    throw new BlockedAddressError(input, `port ${port} is not allowed`);
-  }
-  if (blockedNames.some((pattern) => pattern.test(hostname))) {
-    throw new BlockedAddressError(input, `host ${hostname} is internal`);
   }
   const addresses = ipaddr.isValid(hostname)
     ? [hostname]

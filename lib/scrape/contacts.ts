@@ -146,6 +146,32 @@ function* walk(value: unknown): Generator<Record<string, unknown>> {
 }
 
 /**
+ * The text of a node with a space between elements: `textContent` would run "Team" in a link into
+ * "bookings@…" in the next paragraph and invent the address "teambookings@…".
+ */
+function textOf(node: { childNodes?: ArrayLike<unknown> } | null | undefined): string {
+  const parts: string[] = [];
+  const visit = (current: {
+    nodeType?: number;
+    nodeValue?: string | null;
+    childNodes?: ArrayLike<unknown>;
+  }) => {
+    if (current.nodeType === 3) {
+      parts.push(current.nodeValue ?? "");
+      return;
+    }
+    for (const child of Array.from(current.childNodes ?? [])) {
+      visit(child as typeof current);
+    }
+    parts.push(" ");
+  };
+  if (node) {
+    visit(node);
+  }
+  return parts.join("");
+}
+
+/**
  * Contacts on one page, in order of trust: JSON-LD (Organization, LocalBusiness, Person,
  * ContactPoint), then mailto:/tel: links, then addresses in the visible text (obfuscations too), and
  * people on team pages (a name with a role beside it). Duplicates keep the most trusted source.
@@ -230,7 +256,7 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
   for (const hidden of document.querySelectorAll("script, style, noscript, template")) {
     hidden.remove();
   }
-  const visible = (document.body?.textContent ?? "").replace(/\s+/g, " ");
+  const visible = textOf(document.body).replace(/\s+/g, " ");
   for (const match of visible.matchAll(obfuscatedPattern)) {
     addEmail(`${match[1]}@${(match[2] ?? "").replace(dotPattern, ".")}`, "text");
   }

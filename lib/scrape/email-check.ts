@@ -1,4 +1,5 @@
-import { resolveMx } from "node:dns/promises";
+import { Resolver, resolveMx } from "node:dns/promises";
+import { getConfig } from "../config";
 import { isRoleAddress } from "./contacts";
 
 export interface EmailCheck {
@@ -40,4 +41,18 @@ export async function checkEmails(
       };
     }),
   );
+}
+
+/** MX lookups through `DNS_SERVERS` when set (host or host:port), else the system's resolver. */
+export function mxLookup(): (domain: string) => Promise<{ exchange: string }[]> {
+  const servers = (getConfig().DNS_SERVERS ?? "")
+    .split(",")
+    .map((server) => server.trim())
+    .filter(Boolean);
+  if (servers.length === 0) {
+    return resolveMx;
+  }
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  resolver.setServers(servers);
+  return (domain) => resolver.resolveMx(domain);
 }

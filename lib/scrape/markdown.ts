@@ -8,6 +8,8 @@ export interface PageContent {
   markdown: string;
   /** Absolute http(s) links with their text, in page order, without repeats. */
   links: { url: string; text: string }[];
+  /** The page's JSON-LD blocks, parsed (malformed ones left out). */
+  jsonLd: unknown[];
 }
 
 const turndown = new TurndownService({
@@ -32,6 +34,14 @@ export function pageContent(html: string, pageUrl: string): PageContent {
       // not a URL
     }
   }
+  const jsonLd: unknown[] = [];
+  for (const script of document.querySelectorAll('script[type="application/ld+json"]')) {
+    try {
+      jsonLd.push(JSON.parse(script.textContent ?? ""));
+    } catch {
+      // a malformed block is not data
+    }
+  }
   const title = document.querySelector("title")?.textContent?.trim() || null;
   const article = new Readability(parseHTML(html).document as unknown as Document, {
     charThreshold: 200,
@@ -44,5 +54,6 @@ export function pageContent(html: string, pageUrl: string): PageContent {
       .replace(/\n{3,}/g, "\n\n")
       .trim(),
     links: [...links.entries()].map(([url, text]) => ({ url, text })),
+    jsonLd,
   };
 }

@@ -31,3 +31,23 @@ export function parseRobots(robotsUrl: string, status: number, body: string): Ro
     crawlDelaySeconds: robots.getCrawlDelay(robotsToken),
   };
 }
+
+/** The page our User-Agent points site owners to: who crawls, how, and how to opt out. */
+export function botPage(): string {
+  return `# ${robotsToken}
+
+${robotsToken} is the lead-generation crawler of AI Agent Team, run for one business at a time on
+sites its user named. It reads a site's start page and at most a few contact, team and about
+pages, to find published business contacts.
+
+- It obeys robots.txt for the token \`${robotsToken}\` (or \`*\`), Crawl-delay included.
+- One request at a time per site, two to five seconds apart (longer if Crawl-delay asks).
+- A 429 or 503 backs it off, for at least as long as Retry-After says.
+- A page it read is not fetched again for 24 hours. Images, fonts and media are not fetched.
+
+To keep it out, add to robots.txt:
+
+    User-agent: ${robotsToken}
+    Disallow: /
+`;
+}

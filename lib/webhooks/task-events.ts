@@ -7,7 +7,7 @@ import { agentNames, agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { fromZodError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
-import { verifyQStash } from "../queue";
+import { readQStashCallback } from "../queue";
 import { processOnce } from "./dedupe";
 import { verifyStandardWebhook } from "./standard";
 
@@ -38,14 +38,6 @@ export const taskEvent = z.discriminatedUnion("type", [
   }),
 ]);
 export type TaskEvent = z.infer<typeof taskEvent>;
-
-const callbackBody = z.object({
-  status: z.number(),
-  sourceMessageId: z.string().min(1),
-  sourceBody: z.string(),
-  retried: z.number().optional(),
-  dlqId: z.string().optional(),
-});
 
 const unfinished = ["queued", "processing"] as const;
 
@@ -137,20 +129,13 @@ export async function applyTaskEvent(event: TaskEvent): Promise<"processed" | "i
  * the user hears how the task ended; a run that never finished is marked failed.
  */
 async function applyCallback(ctx: RequestContext): Promise<Response> {
-  await verifyQStash(ctx, taskWebhookPath);
-  const parsed = callbackBody.safeParse(JSON.parse(await ctx.text()));
-  if (!parsed.success) {
-    throw fromZodError(parsed.error, "body");
-  }
-  const callback = parsed.data;
-  const source = z
-    .object({ task_id: z.uuid() })
-    .safeParse(JSON.parse(Buffer.from(callback.sourceBody, "base64").toString("utf8") || "{}"));
+  const callback = await readQStashCallback(ctx, taskWebhookPath);
+  const source = z.object({ task_id: z.uuid() }).safeParse(callback.source);
   if (!source.success) {
     return json({ success: true, data: { outcome: "ignored" } });
   }
   const taskId = source.data.task_id;
-  const failed = callback.dlqId !== undefined || callback.status < 200 || callback.status >= 300;
+  const failed = callback.failed;
   const outcome = await processOnce(
     {
       source: "qstash",
@@ -165,7 +150,7 @@ async function applyCallback(ctx: RequestContext): Promise<Response> {
           .update(agentTasks)
           .set({
             status: "failed",
-            error: `The background run failed after ${(callback.retried ?? 0) + 1} attempts (last status ${callback.status})`,
+            error: `The background run failed after ${callback.retried + 1} attempts (last status ${callback.status})`,
             completed_at: new Date().toISOString(),
           })
           .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])));

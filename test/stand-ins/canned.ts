@@ -1,4 +1,21 @@
+import { decode } from "@toon-format/toon";
 import type { RecordedRequest, Reply } from "./openrouter";
+
+/** The data of the context message (TOON or JSON), as an agent sent it. */
+function contextOf(request: RecordedRequest): Record<string, unknown> {
+  const message = request.body.messages.find(
+    (m) => m.role === "system" && String(m.content).startsWith("Context about this business"),
+  );
+  const text = String(message?.content ?? "")
+    .split("\n\n")
+    .slice(1)
+    .join("\n\n");
+  try {
+    return JSON.parse(text);
+  } catch {
+    return decode(text) as Record<string, unknown>;
+  }
+}
 
 const emptyFigures = {
   monthly_revenue: null,
@@ -89,6 +106,24 @@ export function cannedReply(request: RecordedRequest): Reply {
           language: "typescript",
         },
       };
+    case "lead_judgements": {
+      // Judges like a careful model would: only from the roles it was given.
+      const candidates = (contextOf(request).candidates ?? []) as { ref: string; role: string }[];
+      return {
+        content: {
+          judgements: candidates.map((candidate) =>
+            /founder|purchas/i.test(candidate.role)
+              ? {
+                  ref: candidate.ref,
+                  points: 16,
+                  reason: `${candidate.role} decides what the business buys.`,
+                }
+              : { ref: candidate.ref, points: 4, reason: "A shared inbox or an unrelated role." },
+          ),
+          summary: "The founders and buyers are the people to talk to first.",
+        },
+      };
+    }
     default:
       return { content: { response: "ok" } };
   }

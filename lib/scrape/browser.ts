@@ -1,0 +1,200 @@
+import chromium from "@sparticuz/chromium";
+import { type Browser, type BrowserContext, chromium as playwright, type Route } from "playwright-core";
+import { getConfig } from "../config";
+import { BlockedAddressError } from "./address-guard";
+import { FetchLimitError, type GuardedFetcher } from "./fetch";
+
+/**
+ * Headless Chromium for the scrape worker. The browser never touches the network itself: every
+ * request of a context is routed through the guarded fetcher and fulfilled from its answer, so the
+ * address checks apply to navigations, redirects (each hop is a new routed request), subresources,
+ * meta refreshes and script navigations alike. Service workers are blocked (their requests would
+ * bypass routing), WebSockets are closed unopened, and a proxy that goes nowhere catches anything
+ * that could still slip past routing.
+ */
+
+/** What the browser asked for and what became of it, for the report and the politeness log. */
+export interface RequestRecord {
+  url: string;
+  type: string;
+  method: string;
+  startedAt: number;
+  ms: number;
+  status: number | null;
+  outcome: "fetched" | "redirect" | "blocked_type" | "blocked_address" | "too_large" | "timeout" | "error";
+  reason?: string;
+  /** For a navigation answered with a redirect: where to, for the crawler to navigate (and check) itself. */
+  location?: string;
+  /** A navigation's document as fetched, for when a script replaces the page before it is read. */
+  document?: string;
+  contentType?: string;
+  retryAfter?: string;
+}
+
+/** Images, fonts and media are never needed to find contacts; stylesheets neither. */
+const skippedTypes = new Set([
+  "image",
+  "font",
+  "media",
+  "stylesheet",
+  "manifest",
+  "texttrack",
+  "eventsource",
+  "ping",
+]);
+
+/** Chromium's own background traffic off; nothing it does may leave except through routing. */
+const hardening = [
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-domain-reliability",
+  "--dns-prefetch-disable",
+  "--no-first-run",
+  "--no-pings",
+  "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+  "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+];
+
+/** One browser per worker invocation; `CHROMIUM_PATH` overrides the bundled binary. */
+export async function launchBrowser(): Promise<Browser> {
+  const config = getConfig();
+  const executablePath = config.CHROMIUM_PATH ?? (await chromium.executablePath());
+  const args = config.CHROMIUM_PATH
+    ? ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    : chromium.args;
+  return playwright.launch({
+    executablePath,
+    args: [...args, ...hardening],
+    headless: true,
+    // Routed requests never reach the proxy; anything unrouted dies on the discard port.
+    // Routed requests never reach the proxy; anything unrouted (a redirect the browser would follow
+    // on its own, say) dies on the discard port instead of reaching the network.
+    proxy: { server: "http://127.0.0.1:9" },
+  });
+}
+
+export interface SiteSession {
+  context: BrowserContext;
+  requests: RequestRecord[];
+  close(): Promise<void>;
+}
+
+/** Runs `work` for one host at a time: one request in flight per domain, inside a visit too. */
+function serialPerHost() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(host: string, work: () => Promise<T>): Promise<T> => {
+    const previous = tails.get(host) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    tails.set(
+      host,
+      run.catch(() => undefined),
+    );
+    return run;
+  };
+}
+
+const failureReason: Record<RequestRecord["outcome"], Parameters<Route["abort"]>[0]> = {
+  fetched: "failed",
+  redirect: "aborted",
+  blocked_type: "blockedbyclient",
+  blocked_address: "addressunreachable",
+  too_large: "failed",
+  timeout: "timedout",
+  error: "failed",
+};
+
+export async function openSiteSession(
+  browser: Browser,
+  fetcher: GuardedFetcher,
+  userAgent: string,
+): Promise<SiteSession> {
+  const context = await browser.newContext({
+    userAgent,
+    serviceWorkers: "block",
+    acceptDownloads: false,
+    javaScriptEnabled: true,
+  });
+  const requests: RequestRecord[] = [];
+  const serial = serialPerHost();
+
+  await context.routeWebSocket(/.*/, (socket) => socket.close({ code: 1008, reason: "blocked" }));
+  await context.route("**/*", async (route, request) => {
+    const url = request.url();
+    const record: RequestRecord = {
+      url,
+      type: request.resourceType(),
+      method: request.method(),
+      startedAt: Date.now(),
+      ms: 0,
+      status: null,
+      outcome: "fetched",
+    };
+    requests.push(record);
+    if (skippedTypes.has(record.type)) {
+      record.outcome = "blocked_type";
+      await route.abort(failureReason.blocked_type);
+      return;
+    }
+    let host = "";
+    try {
+      host = new URL(url).host;
+    } catch {
+      // reported by the fetcher below
+    }
+    const navigation = request.isNavigationRequest();
+    try {
+      const outgoing = {
+        method: request.method(),
+        headers: await request.allHeaders(),
+        body: request.postDataBuffer(),
+      };
+      // A redirect fulfilled to the browser would be followed by the browser itself, unrouted; so a
+      // navigation's redirect goes back to the crawler, and a subresource's is followed here.
+      const response = await serial(host, () =>
+        navigation || outgoing.method !== "GET"
+          ? fetcher.fetch(url, outgoing)
+          : fetcher.fetchFollowing(url, outgoing),
+      );
+      record.status = response.status;
+      record.ms = response.ms;
+      const location = response.headers.get("location");
+      if (navigation && response.status >= 300 && response.status < 400 && location) {
+        record.outcome = "redirect";
+        record.location = new URL(location, url).toString();
+        await route.abort(failureReason.redirect);
+        return;
+      }
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, name) => {
+        if (!["content-encoding", "content-length", "transfer-encoding", "connection"].includes(name)) {
+          headers[name] = value;
+        }
+      });
+      if (navigation) {
+        record.document = response.body.toString("utf8");
+        record.contentType = response.headers.get("content-type") ?? "";
+        record.retryAfter = response.headers.get("retry-after") ?? undefined;
+      }
+      await route.fulfill({ status: response.status, headers, body: response.body });
+    } catch (error) {
+      record.ms = Date.now() - record.startedAt;
+      record.reason = error instanceof Error ? error.message : String(error);
+      record.outcome =
+        error instanceof BlockedAddressError
+          ? "blocked_address"
+          : error instanceof FetchLimitError
+            ? error.kind
+            : "error";
+      // A refused navigation is cancelled ("aborted"), which leaves the current page in place, as a
+      // download would; any other error code would replace it with the browser's error page.
+      await route.abort(navigation ? "aborted" : failureReason[record.outcome]).catch(() => undefined);
+    }
+  });
+
+  return {
+    context,
+    requests,
+    close: () => context.close(),
+  };
+}

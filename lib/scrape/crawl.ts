@@ -1,0 +1,504 @@
+import type { Browser, Page } from "playwright-core";
+import { getConfig } from "../config";
+import { getRedis } from "../kv";
+import type { Logger } from "../log";
+import { assertPublicUrl, BlockedAddressError } from "./address-guard";
+import { allowedHosts } from "./allow";
+import { domainBackoffUntil, parseRetryAfter, recordDomainFailure } from "./backoff";
+import type { RequestRecord, SiteSession } from "./browser";
+import { extractContacts } from "./contacts";
+import { createGuardedFetcher, FetchLimitError, type GuardedFetcher } from "./fetch";
+import type { SiteJob } from "./jobs";
+import { pageContent } from "./markdown";
+import { cachedPage, type ScrapeRow, savePage } from "./pages";
+import { waitForTurn } from "./politeness";
+import { parseRobots, type RobotsRules, userAgent } from "./robots";
+import { normalizeUrl, sameSite, siteOf } from "./url";
+
+export interface PageReport {
+  url: string;
+  url_key: string;
+  status: "completed" | "failed" | "skipped";
+  http_status: number | null;
+  reason: string | null;
+  cached: boolean;
+}
+
+export interface SiteReport {
+  outcome: "done";
+  site: string;
+  status: "completed" | "failed";
+  reason: string | null;
+  pages: PageReport[];
+  /** Requests the guard refused (address, scheme, port), by any page of the site. */
+  blocked: { url: string; reason: string }[];
+  /** When each page fetch held the domain: the politeness log. */
+  visits: { url: string; started_at: number; ended_at: number }[];
+  crawl_delay_seconds: number | null;
+}
+
+export interface Deferral {
+  outcome: "deferred";
+  site: string;
+  until: string;
+  reason: string;
+}
+
+/** A failure QStash should retry (the worker answers 5xx). */
+export class TransientScrapeError extends Error {
+  override name = "TransientScrapeError";
+}
+
+/** Links whose path or text suggests contacts, best first. */
+const contactHints: RegExp[] = [
+  /contact|kontakt|get-in-touch|reach-us|enquir/i,
+  /team|people|staff|leadership|our-people|who-we-are|founders/i,
+  /about|company|our-story/i,
+  /imprint|impressum|legal-notice/i,
+];
+const notPages = /\.(pdf|jpe?g|png|gif|svg|webp|zip|mp[34]|docx?|xlsx?|pptx?|css|js|xml|json)$/i;
+
+export function contactLinks(links: { url: string; text: string }[], site: string): string[] {
+  const ranked: { url: string; rank: number }[] = [];
+  const seen = new Set<string>();
+  for (const link of links) {
+    let url: URL;
+    try {
+      url = new URL(link.url);
+    } catch {
+      continue;
+    }
+    if (!sameSite(url, `http://${site}`) || notPages.test(url.pathname)) {
+      continue;
+    }
+    const key = normalizeUrl(url.toString());
+    const haystack = `${url.pathname} ${link.text}`;
+    const rank = contactHints.findIndex((hint) => hint.test(haystack));
+    if (rank >= 0 && !seen.has(key)) {
+      seen.add(key);
+      ranked.push({ url: url.toString(), rank });
+    }
+  }
+  return ranked.sort((a, b) => a.rank - b.rank).map((entry) => entry.url);
+}
+
+const robotsTtlSeconds = 86_400;
+
+/** robots.txt of an origin: from Redis when fetched within a day, else fetched (politely) and kept. */
+async function robotsFor(
+  origin: string,
+  fetcher: GuardedFetcher,
+  takeTurn: () => Promise<() => Promise<void>>,
+): Promise<RobotsRules> {
+  const key = `scrape:robots:${origin}`;
+  const redis = getRedis();
+  const stored = await redis.get<{ status: number; body: string }>(key);
+  const robotsUrl = `${origin}/robots.txt`;
+  if (stored) {
+    return parseRobots(robotsUrl, stored.status, stored.body);
+  }
+  const release = await takeTurn();
+  let status: number;
+  let body = "";
+  try {
+    const response = await fetcher.fetchFollowing(robotsUrl);
+    status = response.status;
+    body = response.body.toString("utf8").slice(0, 500_000);
+  } catch (error) {
+    if (error instanceof BlockedAddressError) {
+      throw error;
+    }
+    // Unreachable robots.txt: treated as a server error (disallow) for this run, not remembered.
+    return parseRobots(robotsUrl, 503, "");
+  } finally {
+    await release();
+  }
+  if (status < 500) {
+    await redis.set(key, { status, body }, { ex: robotsTtlSeconds });
+  }
+  return parseRobots(robotsUrl, status, body);
+}
+
+type Visit =
+  | {
+      kind: "page";
+      finalUrl: string;
+      status: number;
+      html: string;
+      bytes: number;
+      timings: Record<string, number>;
+    }
+  | { kind: "permanent"; status: number | null; reason: string; skipped?: boolean }
+  | { kind: "backoff"; status: number | null; retryAfterSeconds?: number | undefined; reason: string }
+  | { kind: "transient"; reason: string };
+
+const maxRedirects = 5;
+
+function failedNavigation(record: RequestRecord | undefined, url: string): Visit {
+  switch (record?.outcome) {
+    case "blocked_address":
+      return { kind: "permanent", status: null, reason: `blocked: ${record.reason ?? url}` };
+    case "too_large":
+      return { kind: "permanent", status: null, reason: "the page is larger than the size cap" };
+    case "timeout":
+      return { kind: "backoff", status: null, reason: "the page timed out" };
+    case "error":
+      return { kind: "transient", reason: record.reason ?? "network error" };
+    default:
+      return { kind: "backoff", status: null, reason: "the page did not load in time" };
+  }
+}
+
+/** Content of the page as it stands; a navigation racing the read gets one more try. */
+async function contentOf(page: Page): Promise<string | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      return await page.content();
+    } catch {
+      await page.waitForLoadState("domcontentloaded", { timeout: 1000 }).catch(() => undefined);
+    }
+  }
+  return undefined;
+}
+
+/** Loads one page in the browser, following redirects itself so each hop is routed and checked. */
+async function visit(session: SiteSession, url: string, timeoutMs: number): Promise<Visit> {
+  const page = await session.context.newPage();
+  const started = Date.now();
+  try {
+    // As the browser will name the request: serialised, without the fragment.
+    const asRequested = (value: string) => {
+      const parsed = new URL(value);
+      parsed.hash = "";
+      return parsed.href;
+    };
+    let target = asRequested(url);
+    for (let hop = 0; ; hop++) {
+      const before = session.requests.length;
+      const navigation = () =>
+        session.requests
+          .slice(before)
+          .find((request) => request.type === "document" && request.url === target);
+      let loaded = true;
+      try {
+        await page.goto(target, { waitUntil: "domcontentloaded", timeout: timeoutMs + 5000 });
+      } catch {
+        // A page can interrupt its own load (a script navigating at once); what was fetched counts.
+        loaded = false;
+      }
+      const record = navigation();
+      if (record?.outcome === "redirect" && record.location) {
+        if (hop >= maxRedirects) {
+          return { kind: "permanent", status: record.status, reason: `more than ${maxRedirects} redirects` };
+        }
+        target = asRequested(record.location);
+        continue;
+      }
+      if (record?.outcome !== "fetched" || record.status === null) {
+        return failedNavigation(record, target);
+      }
+      if (!loaded) {
+        await page.waitForLoadState("domcontentloaded", { timeout: 2000 }).catch(() => undefined);
+      }
+      const status = record.status;
+      if (status === 429 || status === 503) {
+        return {
+          kind: "backoff",
+          status,
+          retryAfterSeconds: parseRetryAfter(record.retryAfter),
+          reason: `the site answered ${status}`,
+        };
+      }
+      if (status >= 500) {
+        return { kind: "transient", reason: `the site answered ${status}` };
+      }
+      if (status >= 400) {
+        return { kind: "permanent", status, reason: `the site answered ${status}` };
+      }
+      const type = record.contentType ?? "";
+      if (!/text\/html|application\/xhtml\+xml/i.test(type)) {
+        return {
+          kind: "permanent",
+          status,
+          reason: `unsupported content (${type.split(";")[0] || "unknown"})`,
+          skipped: true,
+        };
+      }
+      // Read the page as soon as it is parsed: a script may navigate away (the guard stops it, and
+      // the browser then shows its error page). Then give client-side rendering a moment.
+      const finalUrl = target;
+      let html = page.url() === finalUrl ? ((await contentOf(page)) ?? "") : "";
+      if (page.url() !== finalUrl || !html) {
+        html = record.document ?? html;
+      }
+      await page.waitForLoadState("load", { timeout: 3000 }).catch(() => undefined);
+      await page.waitForLoadState("networkidle", { timeout: 1500 }).catch(() => undefined);
+      if (page.url() === finalUrl) {
+        const rendered = await contentOf(page);
+        if (rendered && rendered.length >= html.length) {
+          html = rendered;
+        }
+      }
+      return {
+        kind: "page",
+        finalUrl,
+        status,
+        html,
+        bytes: Buffer.byteLength(html),
+        timings: { load_ms: Date.now() - started, redirects: hop },
+      };
+    }
+  } finally {
+    await page.close().catch(() => undefined);
+  }
+}
+
+export interface CrawlOptions {
+  log: Logger;
+  /** After this instant no new page is started; the job is put off and resumes from the cache. */
+  deadlineAt: number;
+  launch: () => Promise<Browser>;
+  openSession: (browser: Browser, fetcher: GuardedFetcher, userAgent: string) => Promise<SiteSession>;
+}
+
+/**
+ * Crawls one site for a task: the start pages and up to `max_pages` pages in all, contact pages
+ * first; robots.txt obeyed; one request at a time per domain with the politeness gap; pages within
+ * their TTL read from the cache; a domain answering 429/503 or timing out is backed off and the job
+ * put off. Transient failures throw TransientScrapeError so QStash retries the job.
+ */
+export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<SiteReport | Deferral> {
+  const config = getConfig();
+  const domain = siteOf(job.start_urls[0] ?? `http://${job.site}`);
+  const backedOff = await domainBackoffUntil(domain);
+  if (backedOff) {
+    return {
+      outcome: "deferred",
+      site: job.site,
+      until: backedOff.toISOString(),
+      reason: "domain in backoff",
+    };
+  }
+
+  const allow = allowedHosts();
+  const agent = userAgent(config.APP_URL);
+  const report: SiteReport = {
+    outcome: "done",
+    site: job.site,
+    status: "failed",
+    reason: null,
+    pages: [],
+    blocked: [],
+    visits: [],
+    crawl_delay_seconds: null,
+  };
+  const queue = [...job.start_urls];
+  const seen = new Set<string>();
+  let fetcher: GuardedFetcher | undefined;
+  let browser: Browser | undefined;
+  let session: SiteSession | undefined;
+  const robotsByOrigin = new Map<string, RobotsRules>();
+  let crawlDelay: number | undefined;
+
+  const takeTurn = async () => {
+    const turn = await waitForTurn(domain, {
+      minGapMs: config.SCRAPE_MIN_GAP_MS,
+      maxGapMs: config.SCRAPE_MAX_GAP_MS,
+      crawlDelaySeconds: crawlDelay,
+      leaseMs: config.SCRAPE_PAGE_TIMEOUT_MS * 2 + 30_000,
+      waitMs: 30_000,
+    });
+    if (!turn) {
+      throw new DomainBusy();
+    }
+    return async () => turn.done();
+  };
+
+  try {
+    while (queue.length > 0 && report.pages.length < job.max_pages) {
+      const url = queue.shift() as string;
+      const key = normalizeUrl(url);
+      if (seen.has(key)) {
+        continue;
+      }
+      seen.add(key);
+
+      const cached = await cachedPage(key);
+      if (cached) {
+        report.pages.push(pageReport(url, cached, true));
+        if (cached.status === "completed" && report.pages.length === 1) {
+          queue.push(...contactLinks(cached.links as { url: string; text: string }[], job.site));
+        }
+        continue;
+      }
+
+      try {
+        await assertPublicUrl(url, { allow });
+      } catch (error) {
+        if (!(error instanceof BlockedAddressError)) {
+          throw error;
+        }
+        report.blocked.push({ url, reason: error.reason });
+        report.pages.push(
+          pageReport(
+            url,
+            await savePage({
+              url,
+              taskId: job.task_id,
+              status: "failed",
+              error: `blocked: ${error.reason}`,
+              ttlSeconds: config.SCRAPE_CACHE_TTL_SECONDS,
+            }),
+            false,
+          ),
+        );
+        continue;
+      }
+
+      fetcher ??= createGuardedFetcher({
+        userAgent: agent,
+        maxBytes: config.SCRAPE_MAX_BYTES,
+        timeoutMs: config.SCRAPE_PAGE_TIMEOUT_MS,
+        allow,
+      });
+      const origin = new URL(url).origin;
+      let robots = robotsByOrigin.get(origin);
+      if (!robots) {
+        robots = await robotsFor(origin, fetcher, takeTurn);
+        robotsByOrigin.set(origin, robots);
+        crawlDelay = robots.crawlDelaySeconds;
+        report.crawl_delay_seconds = crawlDelay ?? null;
+      }
+      if (!robots.allowed(url)) {
+        const row = await savePage({
+          url,
+          taskId: job.task_id,
+          status: "skipped",
+          error: "disallowed by robots.txt",
+          ttlSeconds: config.SCRAPE_CACHE_TTL_SECONDS,
+        });
+        report.pages.push(pageReport(url, row, false));
+        continue;
+      }
+
+      if (Date.now() > options.deadlineAt) {
+        return deferFor(job, 5, "time budget of this run used up");
+      }
+      browser ??= await options.launch();
+      session ??= await options.openSession(browser, fetcher, agent);
+      const release = await takeTurn();
+      // Another worker may have fetched the page while this one waited for the domain.
+      const fetchedMeanwhile = await cachedPage(key);
+      if (fetchedMeanwhile) {
+        await release();
+        report.pages.push(pageReport(url, fetchedMeanwhile, true));
+        continue;
+      }
+      const startedAt = Date.now();
+      const requestsBefore = session.requests.length;
+      let result: Visit;
+      try {
+        result = await visit(session, url, config.SCRAPE_PAGE_TIMEOUT_MS);
+      } finally {
+        await release();
+      }
+      const endedAt = Date.now();
+      report.visits.push({ url, started_at: startedAt, ended_at: endedAt });
+      for (const request of session.requests.slice(requestsBefore)) {
+        if (request.outcome === "blocked_address") {
+          report.blocked.push({ url: request.url, reason: request.reason ?? "blocked" });
+        }
+      }
+      options.log.info({ domain, url, startedAt, endedAt, outcome: result.kind }, "scrape request");
+
+      if (result.kind === "backoff") {
+        const until = await recordDomainFailure(domain, {
+          status: result.status,
+          retryAfterSeconds: result.retryAfterSeconds,
+          reason: result.reason,
+        });
+        return deferUntil(job, until, result.reason);
+      }
+      if (result.kind === "transient") {
+        throw new TransientScrapeError(`${url}: ${result.reason}`);
+      }
+      if (result.kind === "permanent") {
+        const row = await savePage({
+          url,
+          taskId: job.task_id,
+          status: result.skipped ? "skipped" : "failed",
+          httpStatus: result.status,
+          error: result.reason,
+          ttlSeconds: config.SCRAPE_CACHE_TTL_SECONDS,
+        });
+        report.pages.push(pageReport(url, row, false));
+        continue;
+      }
+
+      const content = pageContent(result.html, result.finalUrl);
+      const row = await savePage({
+        url,
+        taskId: job.task_id,
+        status: "completed",
+        httpStatus: result.status,
+        finalUrl: result.finalUrl,
+        title: content.title,
+        markdown: content.markdown.slice(0, 200_000),
+        links: content.links.slice(0, 500),
+        jsonLd: content.jsonLd,
+        contacts: extractContacts(result.html, result.finalUrl),
+        bytes: result.bytes,
+        timings: { ...result.timings, held_domain_ms: endedAt - startedAt },
+        ttlSeconds: config.SCRAPE_CACHE_TTL_SECONDS,
+      });
+      report.pages.push(pageReport(url, row, false));
+      if (report.pages.filter((page) => page.status === "completed").length === 1) {
+        queue.push(...contactLinks(content.links, job.site));
+      }
+    }
+  } catch (error) {
+    if (error instanceof DomainBusy) {
+      return deferFor(job, 15, "another worker holds the domain");
+    }
+    if (error instanceof BlockedAddressError) {
+      report.blocked.push({ url: error.url, reason: error.reason });
+    } else if (error instanceof FetchLimitError) {
+      throw new TransientScrapeError(error.message);
+    } else {
+      throw error;
+    }
+  } finally {
+    await session?.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await fetcher?.close().catch(() => undefined);
+  }
+
+  const completed = report.pages.filter((page) => page.status === "completed").length;
+  report.status = completed > 0 ? "completed" : "failed";
+  if (completed === 0) {
+    report.reason =
+      report.pages[0]?.reason ?? report.blocked[0]?.reason ?? "no page of the site could be read";
+  }
+  return report;
+}
+
+class DomainBusy extends Error {}
+
+function pageReport(url: string, row: ScrapeRow, cached: boolean): PageReport {
+  return {
+    url,
+    url_key: row.url_key,
+    status: row.status as PageReport["status"],
+    http_status: row.http_status,
+    reason: row.error,
+    cached,
+  };
+}
+
+function deferFor(job: SiteJob, seconds: number, reason: string): Deferral {
+  return deferUntil(job, new Date(Date.now() + seconds * 1000), reason);
+}
+
+function deferUntil(job: SiteJob, until: Date, reason: string): Deferral {
+  return { outcome: "deferred", site: job.site, until: until.toISOString(), reason };
+}

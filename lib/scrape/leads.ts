@@ -1,0 +1,204 @@
+import { sql } from "drizzle-orm";
+import { rowsOf } from "../db/client";
+import { leads } from "../db/schema";
+import { serviceDb } from "../db/service";
+import type { FoundOrganization, PageContacts, Source } from "./contacts";
+import type { ScrapeRow } from "./pages";
+
+/** A would-be lead from one site: one address, or one named person without an address. */
+export interface Candidate {
+  ref: string;
+  site: string;
+  website: string;
+  name: string | null;
+  role: string | null;
+  email: string | null;
+  emailIsRole: boolean;
+  phone: string | null;
+  company: string | null;
+  location: string | null;
+  /** Where each field was found. */
+  sources: Partial<Record<"email" | "name" | "role" | "phone" | "company" | "location", Source>>;
+  /** Text of the site's pages (capped), for criteria matches and the model's judgement. */
+  pageText: string;
+  sourceUrl: string;
+}
+
+const trust: Record<Source["kind"], number> = { "json-ld": 0, mailto: 1, team: 2, tel: 2, text: 3 };
+const moreTrusted = (a: Source, b: Source) => trust[a.kind] < trust[b.kind];
+
+function companyName(organizations: FoundOrganization[], pages: ScrapeRow[], site: string) {
+  const named = organizations.find((org) => org.name);
+  if (named?.name) {
+    return { name: named.name, source: named.source };
+  }
+  const title = pages.find((page) => page.title)?.title;
+  if (title) {
+    // "Harbour Café | Home" → "Harbour Café"
+    const name = title.split(/\s+[|–—·:-]\s+/)[0]?.trim();
+    if (name) {
+      return { name, source: { url: pages[0]?.final_url ?? pages[0]?.url ?? site, kind: "text" as const } };
+    }
+  }
+  return { name: site, source: undefined };
+}
+
+/**
+ * The leads a site's pages support. Every address becomes a candidate (a person's with their name and
+ * role, a shared inbox with the company); named people with a role but no address are candidates
+ * too. The same address on several pages keeps its most trusted source.
+ */
+export function candidatesFromSite(site: string, website: string, pages: ScrapeRow[]): Candidate[] {
+  const read = pages.filter((page) => page.status === "completed");
+  const all: PageContacts = { emails: [], phones: [], people: [], organizations: [] };
+  for (const page of read) {
+    const contacts = page.contacts as Partial<PageContacts>;
+    all.emails.push(...(contacts.emails ?? []));
+    all.phones.push(...(contacts.phones ?? []));
+    all.people.push(...(contacts.people ?? []));
+    all.organizations.push(...(contacts.organizations ?? []));
+  }
+  const company = companyName(all.organizations, read, site);
+  const located = all.organizations.find((org) => org.address);
+  const phone = [...all.phones].sort((a, b) => trust[a.source.kind] - trust[b.source.kind])[0];
+  const pageText = read
+    .map((page) => `${page.title ?? ""}\n${page.content_markdown ?? ""}`)
+    .join("\n\n")
+    .slice(0, 20_000);
+
+  const base = (sourceUrl: string) => ({
+    site,
+    website,
+    company: company.name,
+    location: located?.address ?? null,
+    pageText,
+    sourceUrl,
+  });
+  const baseSources = {
+    ...(company.source ? { company: company.source } : {}),
+    ...(located ? { location: located.source } : {}),
+  };
+
+  const byEmail = new Map<string, Candidate>();
+  for (const found of all.emails) {
+    const person = all.people.find((p) => p.email === found.address);
+    const name = found.name ?? person?.name ?? null;
+    const existing = byEmail.get(found.address);
+    if (existing && !moreTrusted(found.source, existing.sources.email as Source)) {
+      continue;
+    }
+    byEmail.set(found.address, {
+      ref: `${site}#${found.address}`,
+      ...base(found.source.url),
+      name,
+      role: person?.role ?? null,
+      email: found.address,
+      emailIsRole: found.role,
+      phone: found.role ? (phone?.number ?? null) : null,
+      sources: {
+        ...baseSources,
+        email: found.source,
+        ...(name && person ? { name: person.source } : name ? { name: found.source } : {}),
+        ...(person?.role ? { role: person.source } : {}),
+        ...(found.role && phone ? { phone: phone.source } : {}),
+      },
+    });
+  }
+
+  const byPerson = new Map<string, Candidate>();
+  for (const person of all.people) {
+    const key = person.name.toLowerCase();
+    if (person.email || !person.role || byPerson.has(key)) {
+      continue;
+    }
+    if ([...byEmail.values()].some((candidate) => candidate.name?.toLowerCase() === key)) {
+      continue;
+    }
+    byPerson.set(key, {
+      ref: `${site}#person:${key}`,
+      ...base(person.source.url),
+      name: person.name,
+      role: person.role,
+      email: null,
+      emailIsRole: false,
+      phone: phone?.number ?? null,
+      sources: {
+        ...baseSources,
+        name: person.source,
+        role: person.source,
+        ...(phone ? { phone: phone.source } : {}),
+      },
+    });
+  }
+  return [...byEmail.values(), ...byPerson.values()];
+}
+
+export interface ScoredLead {
+  candidate: Candidate;
+  score: number;
+  reasons: unknown[];
+  emailCheck: { syntax: boolean; mx: boolean | null } | null;
+}
+
+/**
+ * Writes a task's leads for the user: an address already known (any case) or a person already found
+ * on that site updates the lead instead of adding one; the status of an existing lead (contacted,
+ * replied…) is kept, fields found before are not erased, and the history records the rescore.
+ */
+export async function upsertLeads(userId: string, taskId: string, scored: ScoredLead[]) {
+  const db = await serviceDb();
+  const written: {
+    id: string;
+    email: string | null;
+    name: string | null;
+    score: number;
+    inserted: boolean;
+  }[] = [];
+  for (const lead of scored) {
+    const c = lead.candidate;
+    const leadKey = c.email ? null : `person:${c.site}:${(c.name ?? "").toLowerCase()}`;
+    const metadata = {
+      sources: c.sources,
+      site: c.site,
+      email_check: lead.emailCheck,
+      email_is_role: c.emailIsRole,
+      task_id: taskId,
+    };
+    const history = [{ at: new Date().toISOString(), event: "found", task_id: taskId, score: lead.score }];
+    const conflict = c.email
+      ? sql`(user_id, lower(email)) where email is not null`
+      : sql`(user_id, lead_key) where email is null and lead_key is not null`;
+    const rows = await db.execute(sql`
+      insert into ${leads} (user_id, task_id, name, email, phone, company, role, website, location,
+        source_url, score, score_reasons, status, history, metadata, lead_key)
+      values (${userId}, ${taskId}, ${c.name}, ${c.email}, ${c.phone}, ${c.company}, ${c.role},
+        ${c.website}, ${c.location}, ${c.sourceUrl}, ${lead.score}, ${JSON.stringify(lead.reasons)}::jsonb,
+        'new', ${JSON.stringify(history)}::jsonb, ${JSON.stringify(metadata)}::jsonb, ${leadKey})
+      on conflict ${conflict} do update set
+        task_id = excluded.task_id,
+        name = coalesce(excluded.name, leads.name),
+        phone = coalesce(excluded.phone, leads.phone),
+        company = coalesce(excluded.company, leads.company),
+        role = coalesce(excluded.role, leads.role),
+        website = coalesce(excluded.website, leads.website),
+        location = coalesce(excluded.location, leads.location),
+        source_url = excluded.source_url,
+        score = excluded.score,
+        score_reasons = excluded.score_reasons,
+        history = leads.history || excluded.history,
+        metadata = leads.metadata || excluded.metadata
+      returning id, email, name, score, (xmax = 0) as inserted
+    `);
+    const [row] = rowsOf<{
+      id: string;
+      email: string | null;
+      name: string | null;
+      score: number;
+      inserted: boolean;
+    }>(rows);
+    if (row) {
+      written.push(row);
+    }
+  }
+  return written;
+}

@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { dispatchFinish } from "../agents/dispatch";
+import { json, type RequestContext } from "../http/handler";
+import { readQStashCallback } from "../queue";
+import { scrapeWebhookPath, siteJob } from "../scrape/jobs";
+import { recordSiteReport } from "../scrape/progress";
+import { processOnce } from "./dedupe";
+
+const siteReport = z.discriminatedUnion("outcome", [
+  z.object({
+    outcome: z.literal("done"),
+    site: z.string(),
+    status: z.enum(["completed", "failed"]),
+    reason: z.string().nullable(),
+    pages: z.array(z.object({ url_key: z.string() })),
+    blocked: z.array(z.unknown()),
+  }),
+  z.object({ outcome: z.literal("deferred"), until: z.string() }),
+  z.object({ outcome: z.literal("invalid_job") }),
+]);
+
+const workerAnswer = z.object({ success: z.literal(true), data: siteReport });
+
+/**
+ * `POST /webhook/scrape`: QStash's callback (the worker answered) and failure callback (every retry
+ * failed) for one site's scrape. Verified and applied once per message; the site's report is put on
+ * the task, and the report that leaves no site pending publishes the task's finish. A deferred
+ * answer changes nothing: the job was published again and its own callback will come.
+ */
+export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response> {
+  const callback = await readQStashCallback(ctx, scrapeWebhookPath);
+  const job = siteJob.safeParse(callback.source);
+  if (!job.success) {
+    return json({ success: true, data: { outcome: "ignored" } });
+  }
+  const { task_id: taskId, site, user_id: userId } = job.data;
+  const outcome = await processOnce(
+    {
+      source: "scrape",
+      eventId: `${callback.sourceMessageId}:${callback.failed ? "failure" : "callback"}`,
+      eventType: callback.failed ? "scrape.failed" : "scrape.reported",
+      payload: { task_id: taskId, site, status: callback.status, retried: callback.retried },
+      userId,
+    },
+    async () => {
+      let progress: Awaited<ReturnType<typeof recordSiteReport>>;
+      if (callback.failed) {
+        progress = await recordSiteReport(taskId, site, {
+          status: "failed",
+          reason: `the site could not be read after ${callback.retried + 1} attempts (last status ${callback.status})`,
+        });
+      } else {
+        const answer = workerAnswer.safeParse(callback.response);
+        if (!answer.success || answer.data.data.outcome !== "done") {
+          return "ignored";
+        }
+        const report = answer.data.data;
+        progress = await recordSiteReport(taskId, site, {
+          status: report.status,
+          pages: report.pages.map((page) => page.url_key),
+          reason: report.reason,
+          blocked: report.blocked.length,
+        });
+      }
+      if (!progress) {
+        return "ignored";
+      }
+      if (progress.pending === 0) {
+        await dispatchFinish(taskId);
+      }
+      return "processed";
+    },
+  );
+  return json({ success: true, data: { outcome } });
+}

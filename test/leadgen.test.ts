@@ -1,0 +1,438 @@
+import { randomUUID } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DevServer } from "../dev/server";
+import { startDnsStandIn } from "./stand-ins/dns";
+import type { FixtureSites, LoggedRequest } from "./support/fixture-sites";
+import { startFixtureSites } from "./support/fixture-sites";
+import { createUser, secrets, tokenFor } from "./support/helpers";
+
+/**
+ * Lead generation end to end through the dev server: the agent publishes one job per site to the
+ * broker, the worker crawls the fixture sites in the bundled Chromium, QStash callbacks advance the
+ * task, and the finish step writes scored leads. The fixture sites run on loopback addresses that
+ * only SCRAPE_ALLOW_HOSTS lets through; `internal` stands for every address that must stay unreached.
+ */
+let dev: DevServer;
+let fixtures: FixtureSites;
+let closeDns: () => Promise<void>;
+let db: typeof import("../lib/db/schema");
+let service: typeof import("../lib/db/service");
+
+beforeAll(async () => {
+  fixtures = await startFixtureSites();
+  const dns = await startDnsStandIn({ "northwind-roasters.com": "mail.northwind-roasters.com" });
+  closeDns = dns.close;
+  Object.assign(process.env, {
+    SCRAPE_ALLOW_HOSTS: fixtures.allowHosts,
+    SCRAPE_MIN_GAP_MS: "300",
+    SCRAPE_MAX_GAP_MS: "500",
+    SCRAPE_PAGE_TIMEOUT_MS: "1500",
+    SCRAPE_MAX_BYTES: "300000",
+    DNS_SERVERS: dns.server,
+  });
+  process.env.TMPDIR ??= "/tmp";
+  delete process.env.APP_URL;
+  delete process.env.QSTASH_URL;
+  const { startDevServer } = await import("../dev/server");
+  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+  db = await import("../lib/db/schema");
+  service = await import("../lib/db/service");
+}, 120_000);
+
+afterAll(async () => {
+  await dev?.close();
+  await fixtures?.close();
+  await closeDns?.();
+});
+
+const criteria = {
+  industries: ["coffee"],
+  roles: ["Founder", "Purchasing"],
+  locations: ["Bristol"],
+  keywords: ["wholesale", "roastery"],
+};
+
+async function startLeadgen(user: string, body: Record<string, unknown>, key = randomUUID()) {
+  return fetch(`${dev.url}/api/agents/leadgen-scraper`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${await tokenFor(user)}`,
+      "content-type": "application/json",
+      "idempotency-key": key,
+    },
+    body: JSON.stringify({ user_id: user, criteria, ...body }),
+  });
+}
+
+async function taskRow(id: string) {
+  const sql = await service.serviceDb();
+  const [row] = await sql.select().from(db.agentTasks).where(eq(db.agentTasks.id, id));
+  return row;
+}
+
+async function finished(id: string) {
+  for (let i = 0; i < 400; i++) {
+    await dev.broker.settle(200, 60_000);
+    const row = await taskRow(id);
+    if (row && (row.status === "completed" || row.status === "failed")) {
+      return row;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`task ${id} did not finish`);
+}
+
+async function leadsOf(user: string) {
+  const sql = await service.serviceDb();
+  return sql.select().from(db.leads).where(eq(db.leads.user_id, user));
+}
+
+async function scrapeOf(url: string) {
+  const { normalizeUrl } = await import("../lib/scrape/url");
+  const sql = await service.serviceDb();
+  const [row] = await sql
+    .select()
+    .from(db.scrapes)
+    .where(eq(db.scrapes.url_key, normalizeUrl(url)));
+  return row;
+}
+
+const paths = (requests: LoggedRequest[]) => requests.map((request) => request.path);
+
+describe("lead generation", () => {
+  let firstUser: string;
+  let firstTaskId: string;
+
+  it("finds exactly the real contacts, with their sources and explained scores", async () => {
+    const { northwind, hostile, huge, gone } = fixtures.sites as Record<string, { origin: string }>;
+    firstUser = await createUser();
+    const response = await startLeadgen(firstUser, {
+      target_urls: [`${northwind?.origin}/`, `${hostile?.origin}/`, `${huge?.origin}/`, `${gone?.origin}/`],
+      max_pages_per_site: 4,
+      prompt: "Find buyers for our wholesale coffee",
+    });
+    expect(response.status).toBe(202);
+    const { data } = await response.json();
+    expect(data.task.status).toBe("processing");
+    expect(Object.keys(data.task.metadata.sites)).toHaveLength(4);
+    firstTaskId = data.task.id;
+
+    const task = await finished(firstTaskId);
+    expect(task.status).toBe("completed");
+
+    const leads = await leadsOf(firstUser);
+    expect(leads.map((lead) => lead.email ?? `person:${lead.name}`).sort()).toEqual([
+      "hello@northwind-roasters.com",
+      "info@northwind-roasters.com",
+      "jane@northwind-roasters.com",
+      "person:Omar Haddad",
+      "press@hostile-example.org",
+      "sales@northwind-roasters.com",
+    ]);
+
+    const byKey = new Map(leads.map((lead) => [lead.email ?? lead.name, lead]));
+    const jane = byKey.get("jane@northwind-roasters.com");
+    expect(jane).toMatchObject({
+      name: "Jane Cooper",
+      role: "Founder & CEO",
+      company: "Northwind Roasters",
+      location: "12 Quay Street, Bristol, GB",
+      status: "new",
+      task_id: firstTaskId,
+    });
+    const janeMeta = jane?.metadata as {
+      sources: Record<string, { url: string; kind: string }>;
+      email_check: { mx: boolean };
+    };
+    expect(janeMeta.sources.email).toEqual({ url: `${northwind?.origin}/team`, kind: "mailto" });
+    expect(janeMeta.sources.role).toEqual({ url: `${northwind?.origin}/team`, kind: "team" });
+    expect(janeMeta.sources.company).toEqual({ url: `${northwind?.origin}/`, kind: "json-ld" });
+    expect(janeMeta.email_check.mx).toBe(true);
+    const janeReasons = jane?.score_reasons as {
+      factor: string;
+      points: number;
+      max: number;
+      reason: string;
+    }[];
+    expect(janeReasons.map((reason) => reason.factor)).toEqual([
+      "contact_quality",
+      "role_fit",
+      "criteria_match",
+      "model_judgement",
+    ]);
+    expect(janeReasons.reduce((sum, reason) => sum + reason.points, 0)).toBe(jane?.score);
+    expect(janeReasons.find((r) => r.factor === "role_fit")?.points).toBe(25);
+    expect(janeReasons.find((r) => r.factor === "contact_quality")?.reason).toContain(
+      "domain accepts mail (MX)",
+    );
+    expect(janeReasons.find((r) => r.factor === "model_judgement")).toMatchObject({ points: 16 });
+
+    const sales = byKey.get("sales@northwind-roasters.com");
+    if (!sales) {
+      throw new Error("no lead for sales@");
+    }
+    expect((sales.metadata as { sources: { email: unknown } }).sources.email).toEqual({
+      url: `${northwind?.origin}/contact`,
+      kind: "text",
+    });
+    expect((sales.metadata as { email_is_role: boolean }).email_is_role).toBe(true);
+    expect(sales?.phone).toBe("+441174960123");
+    // The address a script wrote into the page: only a real browser sees it.
+    expect(byKey.get("hello@northwind-roasters.com")?.source_url).toBe(`${northwind?.origin}/contact`);
+    expect(byKey.get("Omar Haddad")).toMatchObject({ role: "Head of Purchasing", email: null });
+
+    const press = byKey.get("press@hostile-example.org");
+    const pressReasons = press?.score_reasons as { factor: string; reason: string }[];
+    expect(pressReasons.find((r) => r.factor === "contact_quality")?.reason).toContain("no MX records");
+    expect(jane?.score).toBeGreaterThan(press?.score ?? 100);
+
+    const output = task.output as {
+      response: string;
+      sites: { site: string; status: string; reason: string | null }[];
+    };
+    const sites = new Map(output.sites.map((site) => [site.site, site]));
+    expect(sites.get("127.0.0.11")?.status).toBe("completed");
+    expect(sites.get("127.0.0.12")?.status).toBe("completed");
+    expect(sites.get("127.0.0.13")).toMatchObject({
+      status: "failed",
+      reason: "the page is larger than the size cap",
+    });
+    expect(sites.get("127.0.0.16")).toMatchObject({ status: "failed", reason: "the site answered 404" });
+    expect(output.response).toContain("Found 6 leads (6 new, 0 updated) from 2 of 4 sites");
+
+    const sql = await service.serviceDb();
+    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.task_id, firstTaskId));
+    expect(alerts.map((alert) => alert.title)).toEqual(["6 leads from 2 sites"]);
+    expect((task.metadata as { progress: number }).progress).toBe(100);
+  }, 120_000);
+
+  it("obeys robots.txt and Crawl-delay, and keeps one request at a time per domain", async () => {
+    const northwind = fixtures.requestsTo("northwind");
+    expect(paths(northwind)[0]).toBe("/robots.txt");
+    expect(paths(northwind).sort()).toEqual(["/", "/contact", "/robots.txt", "/team"]);
+    expect(northwind.every((request) => request.userAgent.includes("AIAgentTeamBot/"))).toBe(true);
+    // Crawl-delay: 1 — each request starts at least a second after the previous one ended.
+    for (let i = 1; i < northwind.length; i++) {
+      const previous = northwind[i - 1] as LoggedRequest;
+      expect((northwind[i] as LoggedRequest).at - previous.endedAt).toBeGreaterThanOrEqual(1000);
+    }
+    expect(fixtures.sites.northwind?.maxInFlight).toBe(1);
+    const disallowed = await scrapeOf(`${fixtures.sites.northwind?.origin}/private/partners`);
+    expect(disallowed).toMatchObject({ status: "skipped", error: "disallowed by robots.txt" });
+  });
+
+  it("never reaches a private, loopback or metadata address, whatever the page tries", async () => {
+    // Redirect, subresources, fetch(), an IPv4-mapped IPv6 literal, a meta refresh and a script
+    // navigation to 169.254.169.254: none reached the internal server.
+    expect(fixtures.requestsTo("internal")).toEqual([]);
+    const contact = await scrapeOf(`${fixtures.sites.hostile?.origin}/contact`);
+    expect(contact?.status).toBe("failed");
+    expect(contact?.error).toMatch(/^blocked: .*port \d+ is not allowed/);
+    const home = await scrapeOf(`${fixtures.sites.hostile?.origin}/`);
+    expect(home?.status).toBe("completed");
+    expect(home?.final_url).toBe(`${fixtures.sites.hostile?.origin}/`);
+    expect(home?.title).toBe("Hostile Example Ltd");
+    // Images are never fetched.
+    expect(paths(fixtures.requestsTo("northwind"))).not.toContain("/beans.jpg");
+    const page = await scrapeOf(`${fixtures.sites.northwind?.origin}/`);
+    expect(page?.content_markdown).toContain("We are a small roastery supplying cafes");
+    expect(page?.json_ld).toEqual([expect.objectContaining({ name: "Northwind Roasters" })]);
+    expect(page?.links).toContainEqual({ url: `${fixtures.sites.northwind?.origin}/team`, text: "Our team" });
+    expect(page?.timings).toMatchObject({ load_ms: expect.any(Number) });
+  });
+
+  it("a repeated run within 24 h fetches nothing and updates the leads instead of adding", async () => {
+    const before = fixtures.log.length;
+    const { northwind, hostile } = fixtures.sites as Record<string, { origin: string }>;
+    const response = await startLeadgen(firstUser, {
+      target_urls: [`${northwind?.origin}/`, `${hostile?.origin}/`],
+      max_pages_per_site: 4,
+    });
+    expect(response.status).toBe(202);
+    const task = await finished((await response.json()).data.task.id);
+    expect(task.status).toBe("completed");
+    expect(fixtures.log.length).toBe(before);
+    const leads = await leadsOf(firstUser);
+    expect(leads).toHaveLength(6);
+    const jane = leads.find((lead) => lead.email === "jane@northwind-roasters.com");
+    expect(jane?.history).toHaveLength(2);
+    expect(jane?.task_id).toBe(task.id);
+    expect((task.output as { response: string }).response).toContain("(0 new, 6 updated)");
+  }, 60_000);
+
+  it("answers a retry of the request with the same task, not a second run", async () => {
+    const user = await createUser();
+    const key = randomUUID();
+    const body = { target_urls: [`${fixtures.sites.northwind?.origin}/`], max_pages_per_site: 1 };
+    const first = await startLeadgen(user, body, key);
+    const second = await startLeadgen(user, body, key);
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    const firstTask = (await first.json()).data.task.id;
+    expect((await second.json()).data.task.id).toBe(firstTask);
+    expect((await finished(firstTask)).status).toBe("completed");
+  }, 60_000);
+
+  it("a 429 with Retry-After backs the domain off; its jobs are put off, not dropped", async () => {
+    const user = await createUser();
+    const origin = fixtures.sites.busy?.origin;
+    const response = await startLeadgen(user, { target_urls: [`${origin}/`] });
+    const taskId = (await response.json()).data.task.id;
+    await dev.broker.settle(500, 30_000);
+    const sql = await service.serviceDb();
+    const [backoff] = await sql
+      .select()
+      .from(db.domainBackoff)
+      .where(eq(db.domainBackoff.domain, "127.0.0.15"));
+    expect(backoff?.last_status).toBe(429);
+    expect(Date.parse(`${backoff?.backoff_until}`) - Date.now()).toBeGreaterThan(110_000);
+    const delayed = [...dev.broker.messages.values()].filter(
+      (message) => message.url.endsWith("/api/workers/scrape") && message.state === "pending",
+    );
+    expect(delayed).toHaveLength(1);
+    expect((delayed[0]?.notBefore ?? 0) - Date.now()).toBeGreaterThan(110_000);
+    expect((await taskRow(taskId))?.status).toBe("processing");
+
+    // Another task for the backed-off domain waits too, without a request to the site.
+    const requests = fixtures.requestsTo("busy").length;
+    const again = await startLeadgen(await createUser(), { target_urls: [`${origin}/other`] });
+    expect(again.status).toBe(202);
+    await dev.broker.settle(500, 30_000);
+    expect(fixtures.requestsTo("busy").length).toBe(requests);
+    expect(
+      [...dev.broker.messages.values()].filter(
+        (message) => message.url.endsWith("/api/workers/scrape") && message.state === "pending",
+      ),
+    ).toHaveLength(2);
+  }, 60_000);
+
+  it("a page slower than the timeout backs its domain off", async () => {
+    const user = await createUser();
+    await startLeadgen(user, { target_urls: [`${fixtures.sites.slow?.origin}/`] });
+    await dev.broker.settle(500, 30_000);
+    const sql = await service.serviceDb();
+    const [backoff] = await sql
+      .select()
+      .from(db.domainBackoff)
+      .where(eq(db.domainBackoff.domain, "127.0.0.14"));
+    expect(backoff?.reason).toMatch(/timed out|did not load/);
+    expect(await scrapeOf(`${fixtures.sites.slow?.origin}/`)).toBeUndefined();
+  }, 60_000);
+
+  it("a worker that fails mid-site is retried by the broker, without refetching or duplicate leads", async () => {
+    let teamCalls = 0;
+    fixtures.override("gone", "/", (_, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end('<title>Gone Fishing Co</title><a href="/team">Team</a><p>bookings@gone-fishing.example</p>');
+    });
+    fixtures.override("gone", "/team", (_, res) => {
+      teamCalls += 1;
+      if (teamCalls === 1) {
+        res.destroy(); // the connection dies mid-job
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end('<h3>Rita Moreno</h3><p>Owner</p><a href="mailto:rita@gone-fishing.example">mail</a>');
+    });
+    const before = fixtures.requestsTo("gone").length;
+    const user = await createUser();
+    // A query string makes this start page new to the cache (the first test stored "/" as a 404).
+    const run = await startLeadgen(user, { target_urls: [`${fixtures.sites.gone?.origin}/?from=retry`] });
+    const task = await finished((await run.json()).data.task.id);
+    expect(task.status).toBe("completed");
+    const gone = paths(fixtures.requestsTo("gone").slice(before));
+    expect(gone.filter((path) => path === "/team")).toHaveLength(2);
+    expect(gone.filter((path) => path === "/")).toHaveLength(1);
+    const leads = await leadsOf(user);
+    expect(leads.map((lead) => lead.email).sort()).toEqual([
+      "bookings@gone-fishing.example",
+      "rita@gone-fishing.example",
+    ]);
+    const scrapeDeliveries = [...dev.broker.messages.values()].filter(
+      (message) =>
+        message.url.endsWith("/api/workers/scrape") && JSON.parse(message.body).task_id === task.id,
+    );
+    expect(scrapeDeliveries[0]?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
+  }, 90_000);
+
+  it("two workers on one domain take turns: one request in flight, gaps kept", async () => {
+    for (const path of ["/p1", "/p2", "/p3", "/p4"]) {
+      fixtures.override("gone", path, async (_, res) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(`<title>${path}</title><p>page ${path}</p>`);
+      });
+    }
+    const before = fixtures.requestsTo("gone").length;
+    const origin = fixtures.sites.gone?.origin;
+    const [a, b] = await Promise.all([
+      startLeadgen(await createUser(), {
+        target_urls: [`${origin}/p1`, `${origin}/p2`],
+        max_pages_per_site: 2,
+      }),
+      startLeadgen(await createUser(), {
+        target_urls: [`${origin}/p3`, `${origin}/p4`],
+        max_pages_per_site: 2,
+      }),
+    ]);
+    await Promise.all([finished((await a.json()).data.task.id), finished((await b.json()).data.task.id)]);
+    const requests = fixtures
+      .requestsTo("gone")
+      .slice(before)
+      .sort((x, y) => x.at - y.at);
+    expect(paths(requests).sort()).toEqual(["/p1", "/p2", "/p3", "/p4"]);
+    expect(fixtures.sites.gone?.maxInFlight).toBe(1);
+    for (let i = 1; i < requests.length; i++) {
+      expect(
+        (requests[i] as LoggedRequest).at - (requests[i - 1] as LoggedRequest).endedAt,
+      ).toBeGreaterThanOrEqual(300);
+    }
+  }, 90_000);
+
+  it("refuses targets that can never be fetched, before anything is stored", async () => {
+    const user = await createUser();
+    for (const url of [
+      "file:///etc/passwd",
+      "http://10.0.0.1/",
+      "http://localhost/",
+      "http://example.com:8080/",
+      "ftp://example.com/",
+    ]) {
+      const response = await startLeadgen(user, { target_urls: [url] });
+      expect(response.status, url).toBe(400);
+      expect((await response.json()).error.code).toBe("bad_request");
+    }
+    const tooMany = await startLeadgen(user, {
+      target_urls: ["https://example.com/"],
+      max_pages_per_site: 11,
+    });
+    expect(tooMany.status).toBe(400);
+    const sql = await service.serviceDb();
+    expect(await sql.select().from(db.agentTasks).where(eq(db.agentTasks.user_id, user))).toEqual([]);
+  });
+
+  it("/webhook/scrape takes only QStash-signed callbacks", async () => {
+    const unsigned = await fetch(`${dev.url}/webhook/scrape`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ status: 200, sourceMessageId: "msg_1", sourceBody: "" }),
+    });
+    expect(unsigned.status).toBe(401);
+    const body = "not json";
+    const url = `${process.env.APP_URL}/webhook/scrape`;
+    const signed = await fetch(`${dev.url}/webhook/scrape`, {
+      method: "POST",
+      headers: { "upstash-signature": await dev.broker.sign(url, body, `jwt_${randomUUID()}`) },
+      body,
+    });
+    expect(signed.status).toBe(400);
+    const sql = await service.serviceDb();
+    const events = await sql
+      .select()
+      .from(db.webhookEvents)
+      .where(and(eq(db.webhookEvents.source, "scrape"), eq(db.webhookEvents.event_id, "msg_1:callback")));
+    expect(events).toEqual([]);
+  });
+});

@@ -1,0 +1,106 @@
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BlockedAddressError } from "../lib/scrape/address-guard";
+import { createGuardedFetcher, FetchLimitError } from "../lib/scrape/fetch";
+
+/** The one way the scraper reaches the web: every hop checked, at connect time too; size and time capped. */
+let server: Server;
+let origin: string;
+let allow: Set<string>;
+const hits: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    hits.push(req.url ?? "");
+    if (req.url === "/big") {
+      res.end("x".repeat(50_000));
+    } else if (req.url === "/slow") {
+      setTimeout(() => res.end("late"), 1500);
+    } else if (req.url?.startsWith("/loop")) {
+      res.writeHead(302, { location: `/loop${Number(req.url.slice(5) || 0) + 1}` });
+      res.end();
+    } else if (req.url === "/to-internal") {
+      res.writeHead(302, { location: "http://127.0.0.1/admin" });
+      res.end();
+    } else {
+      res.end(`hello ${req.headers["user-agent"]}`);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.2", () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  origin = `http://127.0.0.2:${port}`;
+  allow = new Set([`127.0.0.2:${port}`]);
+});
+
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+const fetcher = (extra: Partial<Parameters<typeof createGuardedFetcher>[0]> = {}) =>
+  createGuardedFetcher({
+    userAgent: "AIAgentTeamBot/test",
+    maxBytes: 10_000,
+    timeoutMs: 1000,
+    allow,
+    ...extra,
+  });
+
+describe("guarded fetcher", () => {
+  it("fetches an allowed page with our User-Agent", async () => {
+    const f = fetcher();
+    const response = await f.fetch(`${origin}/`);
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe("hello AIAgentTeamBot/test");
+    await f.close();
+  });
+
+  it("caps size and time", async () => {
+    const f = fetcher();
+    await expect(f.fetch(`${origin}/big`)).rejects.toMatchObject({
+      name: "FetchLimitError",
+      kind: "too_large",
+    });
+    await expect(f.fetch(`${origin}/slow`)).rejects.toBeInstanceOf(FetchLimitError);
+    await f.close();
+  });
+
+  it("checks every redirect hop and stops after five", async () => {
+    const f = fetcher();
+    await expect(f.fetchFollowing(`${origin}/to-internal`)).rejects.toBeInstanceOf(BlockedAddressError);
+    await expect(f.fetchFollowing(`${origin}/loop0`)).rejects.toThrow(/more than 5 redirects/);
+    expect(hits.filter((hit) => hit.startsWith("/loop"))).toHaveLength(6);
+    await f.close();
+  });
+
+  it.each([
+    "http://127.0.0.1/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+    "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00::1]/",
+    "http://10.1.2.3/",
+    "http://localhost/",
+    "http://metadata.google.internal/",
+    "https://example.com:8443/",
+    "ftp://example.com/",
+    "http://user:pass@example.com/",
+  ])("refuses %s before connecting", async (url) => {
+    const f = fetcher({ allow: new Set() });
+    await expect(f.fetch(url)).rejects.toBeInstanceOf(BlockedAddressError);
+    await f.close();
+  });
+
+  it("refuses a name that resolves to a private address at connect time (DNS rebinding)", async () => {
+    // The pre-flight check is told the name is public; the connection's own lookup finds loopback.
+    const f = fetcher({ allow: new Set(), resolve: async () => ["93.184.215.14"] });
+    await expect(f.fetch(`http://${hostname()}/`)).rejects.toMatchObject({
+      name: "BlockedAddressError",
+      reason: expect.stringMatching(/non-public address/),
+    });
+    await f.close();
+  });
+});

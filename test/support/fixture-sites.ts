@@ -1,0 +1,257 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+/**
+ * Small websites for the lead-generation tests, each on its own loopback address (127.0.0.x), so
+ * each is its own domain for politeness. Every request is logged with its arrival and end time, and
+ * the number in flight per site is tracked. `internal` stands for everything the scraper must never
+ * reach: it sits on 127.0.0.1 outside the allowlist and counts any request that gets through.
+ */
+export interface LoggedRequest {
+  site: string;
+  path: string;
+  userAgent: string;
+  at: number;
+  endedAt: number;
+}
+
+type Page = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
+
+export interface FixtureSite {
+  name: string;
+  host: string;
+  port: number;
+  origin: string;
+  /** How many requests were in flight at once, at most. */
+  maxInFlight: number;
+  close(): Promise<void>;
+}
+
+export interface FixtureSites {
+  sites: Record<string, FixtureSite>;
+  internal: FixtureSite;
+  log: LoggedRequest[];
+  /** `host:port` of every fixture except `internal`, for SCRAPE_ALLOW_HOSTS. */
+  allowHosts: string;
+  requestsTo(name: string): LoggedRequest[];
+  /** Changes what a path answers (for one test). */
+  override(name: string, path: string, page: Page): void;
+  close(): Promise<void>;
+}
+
+const html = (response: ServerResponse, body: string, status = 200) => {
+  response.writeHead(status, { "content-type": "text/html; charset=utf-8" });
+  response.end(body);
+};
+
+function northwind(): Record<string, Page> {
+  const organization = {
+    "@context": "https://schema.org",
+    "@type": "CafeOrCoffeeShop",
+    name: "Northwind Roasters",
+    url: "https://northwind-roasters.com",
+    email: "info@northwind-roasters.com",
+    telephone: "+44 117 496 0123",
+    address: {
+      "@type": "PostalAddress",
+      streetAddress: "12 Quay Street",
+      addressLocality: "Bristol",
+      addressCountry: "GB",
+    },
+  };
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("User-agent: *\nDisallow: /private/\nCrawl-delay: 1\n");
+    },
+    "/": (_, res) =>
+      html(
+        res,
+        `<!doctype html><html><head><title>Northwind Roasters | Speciality coffee roastery in Bristol</title>
+<script type="application/ld+json">${JSON.stringify(organization)}</script></head>
+<body><nav><a href="/">Home</a> <a href="/contact">Contact us</a> <a href="/team">Our team</a>
+<a href="/private/partners">Partner contacts</a> <a href="/blog/brew-guide">Brew guide</a>
+<a href="https://twitter.example/northwind">Twitter</a></nav>
+<main><h1>Speciality coffee, roasted in Bristol</h1>
+<p>We are a small roastery supplying cafes, restaurants and offices across the South West with
+freshly roasted, traceable coffee. Wholesale accounts get weekly deliveries and barista training.</p>
+<img src="/beans.jpg" alt="beans"></main></body></html>`,
+      ),
+    "/contact": (_, res) =>
+      html(
+        res,
+        `<!doctype html><html><head><title>Contact – Northwind Roasters</title></head><body>
+<main><h1>Get in touch</h1>
+<p>Wholesale enquiries: sales [at] northwind-roasters [dot] com</p>
+<p id="js-mail"></p>
+<p>Call us on <a href="tel:+441174960123">0117 496 0123</a>.</p></main>
+<script>document.getElementById("js-mail").textContent = "General: " + ["hello", "northwind-roasters.com"].join("@");</script>
+</body></html>`,
+      ),
+    "/team": (_, res) =>
+      html(
+        res,
+        `<!doctype html><html><head><title>Our team – Northwind Roasters</title></head><body>
+<main><h1>The people behind the beans</h1>
+<div class="card"><h3>Jane Cooper</h3><p>Founder &amp; CEO</p><a href="mailto:jane@northwind-roasters.com">Email Jane</a></div>
+<div class="card"><h3>Omar Haddad</h3><p>Head of Purchasing</p></div>
+<div class="card"><h3>Latte Art</h3><p>Our favourite hobby</p></div>
+</main></body></html>`,
+      ),
+    "/private/partners": (_, res) => html(res, "<p>partners: secret@northwind-roasters.com</p>"),
+  };
+}
+
+function hostile(internal: () => string): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+    "/": (_, res) =>
+      html(
+        res,
+        `<!doctype html><html><head><title>Hostile Example Ltd</title>
+<meta http-equiv="refresh" content="2;url=${internal()}/meta-refresh"></head><body>
+<main><h1>Hostile Example Ltd</h1><p>Press: press@hostile-example.org</p>
+<a href="/contact">Contact</a>
+<img src="${internal()}/pixel.gif">
+<script src="${internal()}/tracker.js"></script>
+<script>
+  fetch("${internal()}/xhr").catch(() => {});
+  fetch("http://[::ffff:127.0.0.1]:${internal().split(":").pop()}/mapped").catch(() => {});
+  location.href = "http://169.254.169.254/latest/meta-data/";
+</script></main></body></html>`,
+      ),
+    "/contact": (_, res) => {
+      res.writeHead(302, { location: `${internal()}/admin` });
+      res.end();
+    },
+  };
+}
+
+function huge(): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+    "/": (_, res) => {
+      res.writeHead(200, { "content-type": "text/html" });
+      const block = `<p>${"All work and no play makes a very large page. ".repeat(200)}</p>`;
+      for (let i = 0; i < 150; i++) {
+        res.write(block);
+      }
+      res.end("<p>bottom@huge-example.org</p>");
+    },
+  };
+}
+
+function slow(): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+    "/": async (_, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      html(res, "<p>finally</p>");
+    },
+  };
+}
+
+function busy(): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+    "/": (_, res) => {
+      res.writeHead(429, { "retry-after": "120", "content-type": "text/plain" });
+      res.end("slow down");
+    },
+  };
+}
+
+function gone(): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+  };
+}
+
+function listen(host: string, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  return new Promise<Server>((resolve, reject) => {
+    const server = createServer(handler);
+    server.once("error", reject);
+    server.listen(0, host, () => resolve(server));
+  });
+}
+
+export async function startFixtureSites(): Promise<FixtureSites> {
+  const log: LoggedRequest[] = [];
+  const overrides = new Map<string, Page>();
+  let internalOrigin = "";
+  const definitions: [string, string, Record<string, Page>][] = [
+    ["northwind", "127.0.0.11", northwind()],
+    ["hostile", "127.0.0.12", hostile(() => internalOrigin)],
+    ["huge", "127.0.0.13", huge()],
+    ["slow", "127.0.0.14", slow()],
+    ["busy", "127.0.0.15", busy()],
+    ["gone", "127.0.0.16", gone()],
+    ["internal", "127.0.0.1", {}],
+  ];
+  const sites: Record<string, FixtureSite> = {};
+  for (const [name, host, pages] of definitions) {
+    let inFlight = 0;
+    const site = { name, host, port: 0, origin: "", maxInFlight: 0 } as FixtureSite;
+    const server = await listen(host, (req, res) => {
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      const entry: LoggedRequest = {
+        site: name,
+        path,
+        userAgent: String(req.headers["user-agent"] ?? ""),
+        at: Date.now(),
+        endedAt: 0,
+      };
+      log.push(entry);
+      inFlight += 1;
+      site.maxInFlight = Math.max(site.maxInFlight, inFlight);
+      res.on("close", () => {
+        inFlight -= 1;
+        entry.endedAt = Date.now();
+      });
+      const page = overrides.get(`${name}${path}`) ?? pages[path];
+      if (!page) {
+        html(res, "<h1>Not found</h1>", 404);
+        return;
+      }
+      void Promise.resolve(page(req, res)).catch(() => res.destroy());
+    });
+    site.port = (server.address() as { port: number }).port;
+    site.origin = `http://${host}:${site.port}`;
+    site.close = () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    sites[name] = site;
+  }
+  const internal = sites.internal as FixtureSite;
+  delete sites.internal;
+  internalOrigin = internal.origin;
+  return {
+    sites,
+    internal,
+    log,
+    allowHosts: Object.values(sites)
+      .map((site) => `${site.host}:${site.port}`)
+      .join(","),
+    requestsTo: (name) => log.filter((entry) => entry.site === name),
+    override: (name, path, page) => overrides.set(`${name}${path}`, page),
+    close: async () => {
+      await Promise.all([...Object.values(sites), internal].map((site) => site.close()));
+    },
+  };
+}
