@@ -2,7 +2,8 @@
  * npm run bench: figures that tests must not assert.
  *  - per function under api/: cold import time (fresh Node process, median of 5) and traced bundle
  *    size (@vercel/nft, what Vercel would ship);
- *  - the query endpoints' latency with 100k rows in each queried table.
+ *  - the query endpoints' latency with 100k rows in each queried table;
+ *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts).
  * Prints a table and writes bench/results.json.
  */
 import { execFileSync } from "node:child_process";
@@ -20,6 +21,7 @@ import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { generateSecrets } from "../dev/env";
 import { discoverFunctions } from "../dev/router";
+import { benchScrape, startBenchSites } from "./scrape";
 
 const root = join(import.meta.dirname, "..");
 const outDir = join(root, "bench", ".build");
@@ -71,6 +73,8 @@ async function buildFunctions() {
       ...common,
       outfile: bundled,
       logLevel: "error",
+      // Packages that find their own files (the browser driver, the packed Chromium) stay external.
+      external: ["playwright-core", "@sparticuz/chromium"],
       // CommonJS dependencies inside an ES module bundle need require().
       banner: {
         js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
@@ -299,7 +303,12 @@ async function main() {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const authUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const pgliteDir = mkdtempSync(join(tmpdir(), "aat-bench-"));
+  const scrapeSites = quick ? 2 : 4;
+  const scrapePages = quick ? 2 : 4;
+  const sites = await startBenchSites(scrapeSites, scrapePages);
   Object.assign(process.env, {
+    SCRAPE_ALLOW_HOSTS: sites.allowHosts,
+    TMPDIR: process.env.TMPDIR ?? "/tmp",
     NODE_ENV: "development",
     LOG_LEVEL: "silent",
     APP_URL: "http://bench.test",
@@ -326,6 +335,14 @@ async function main() {
   console.log("LLM cache (stand-in model on loopback):");
   console.table([queries.cache]);
 
+  console.log(`scrape: ${scrapeSites} sites × ${scrapePages} pages in Chromium with the production gaps…`);
+  const closeEngines = await (await import("../dev/stack")).useLocalEngines();
+  const scrape = await benchScrape(sites, scrapePages);
+  await closeEngines();
+  await (await import("../lib/db/client")).closeDatabase();
+  await sites.close();
+  console.table([scrape]);
+
   const toon = await benchToon();
   console.log("TOON vs JSON tokens (o200k tokenizer):");
   console.table(toon);
@@ -339,6 +356,7 @@ async function main() {
     },
     functions,
     queries,
+    scrape,
     toon,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);

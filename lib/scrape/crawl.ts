@@ -232,7 +232,7 @@ async function visit(session: SiteSession, url: string, timeoutMs: number): Prom
         html = record.document ?? html;
       }
       await page.waitForLoadState("load", { timeout: 3000 }).catch(() => undefined);
-      await page.waitForLoadState("networkidle", { timeout: 1500 }).catch(() => undefined);
+      await session.settled();
       if (page.url() === finalUrl) {
         const rendered = await contentOf(page);
         if (rendered && rendered.length >= html.length) {
@@ -297,6 +297,7 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
   let fetcher: GuardedFetcher | undefined;
   let browser: Browser | undefined;
   let session: SiteSession | undefined;
+  let opening: Promise<SiteSession> | undefined;
   const robotsByOrigin = new Map<string, RobotsRules>();
   let crawlDelay: number | undefined;
 
@@ -384,9 +385,13 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       if (Date.now() > options.deadlineAt) {
         return deferFor(job, 5, "time budget of this run used up");
       }
-      browser ??= await options.launch();
-      session ??= await options.openSession(browser, fetcher, agent);
-      const release = await takeTurn();
+      // The browser starts while the turn's gap runs down.
+      opening ??= options.launch().then(async (launched) => {
+        browser = launched;
+        return options.openSession(launched, fetcher as GuardedFetcher, agent);
+      });
+      const [release, opened] = await Promise.all([takeTurn(), opening]);
+      session = opened;
       // Another worker may have fetched the page while this one waited for the domain.
       const fetchedMeanwhile = await cachedPage(key);
       if (fetchedMeanwhile) {
@@ -468,8 +473,10 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       throw error;
     }
   } finally {
-    await session?.close().catch(() => undefined);
-    await browser?.close().catch(() => undefined);
+    // A launch still under way when the crawl ended is waited for, so no Chromium outlives the job.
+    const opened = await opening?.catch(() => undefined);
+    await opened?.close().catch(() => undefined);
+    await (browser as Browser | undefined)?.close().catch(() => undefined);
     await fetcher?.close().catch(() => undefined);
   }
 
