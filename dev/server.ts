@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { closeDatabase, getEngine } from "../lib/db/client";
+import { registerSchedules } from "../lib/schedules";
 import { signingSecret } from "../lib/webhooks/standard";
 import { authHandler, mintSessionToken } from "./auth";
 import { applyMigrations } from "./db/migrate";
@@ -73,6 +74,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     }
     return router.handle(request);
   };
+  // The QStash schedules, as `npm run schedules` creates them in production. A process whose
+  // configuration already points elsewhere (a test that read it first) keeps running without them.
+  await registerSchedules().catch((error: unknown) => {
+    console.warn(`schedules not registered with the local broker: ${String(error)}`);
+  });
 
   return {
     url,

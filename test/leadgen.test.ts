@@ -391,6 +391,63 @@ describe("lead generation", () => {
     }
   }, 90_000);
 
+  it("the hourly maintenance finishes a task stuck on a silent site and bounds the cache", async () => {
+    expect([...dev.broker.schedules.keys()]).toContain("scrape-maintenance");
+    const user = await createUser();
+    const sql = await service.serviceDb();
+    const northwindHome = await scrapeOf(`${fixtures.sites.northwind?.origin}/`);
+    const [stuck] = await sql
+      .insert(db.agentTasks)
+      .values({
+        user_id: user,
+        agent_name: "leadgen-scraper",
+        status: "processing",
+        input: {
+          user_id: user,
+          target_urls: [`${fixtures.sites.northwind?.origin}/`, "https://silent.example/"],
+        },
+        created_at: new Date(Date.now() - 49 * 3_600_000).toISOString(),
+        metadata: {
+          sites: {
+            "127.0.0.11": {
+              status: "completed",
+              start_urls: [`${fixtures.sites.northwind?.origin}/`],
+              pages: [northwindHome?.url_key],
+            },
+            "silent.example": { status: "pending", start_urls: ["https://silent.example/"] },
+          },
+        },
+      })
+      .returning();
+    const [old] = await sql
+      .insert(db.scrapes)
+      .values({
+        url: "https://old.example/",
+        url_key: "https://old.example/",
+        domain: "old.example",
+        status: "completed",
+        expires_at: new Date(Date.now() - 8 * 86_400_000).toISOString(),
+      })
+      .returning();
+
+    dev.broker.triggerSchedule("scrape-maintenance");
+    const task = await finished(stuck?.id ?? "");
+    expect(task.status).toBe("completed");
+    const sites = (task.output as { sites: { site: string; status: string; reason: string | null }[] }).sites;
+    expect(sites.find((site) => site.site === "silent.example")).toMatchObject({
+      status: "failed",
+      reason: "no report within 48 hours",
+    });
+    expect((await leadsOf(user)).map((lead) => lead.email)).toContain("info@northwind-roasters.com");
+    expect(
+      await sql
+        .select()
+        .from(db.scrapes)
+        .where(eq(db.scrapes.id, old?.id ?? "")),
+    ).toEqual([]);
+    expect(northwindHome && (await scrapeOf(northwindHome.url))).toBeTruthy();
+  }, 60_000);
+
   it("refuses targets that can never be fetched, before anything is stored", async () => {
     const user = await createUser();
     for (const url of [

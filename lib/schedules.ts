@@ -1,0 +1,30 @@
+import { appUrl, getQueue } from "./queue";
+
+/**
+ * The QStash schedules the backend runs on. Each has a fixed id, so registering again replaces the
+ * schedule instead of adding a second one: `npm run schedules` against production, the dev server
+ * at start.
+ */
+export const schedules = [
+  {
+    id: "scrape-maintenance",
+    path: "/api/cron/scrape-maintenance",
+    cron: "17 * * * *",
+    purpose:
+      "expire old scrape cache rows and backoffs; finish lead-generation tasks whose sites never reported",
+  },
+] as const;
+
+export async function registerSchedules(): Promise<string[]> {
+  const ids: string[] = [];
+  for (const schedule of schedules) {
+    const { scheduleId } = await getQueue().schedules.create({
+      scheduleId: schedule.id,
+      destination: appUrl(schedule.path),
+      cron: schedule.cron,
+      retries: 2,
+    });
+    ids.push(scheduleId);
+  }
+  return ids;
+}
