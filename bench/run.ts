@@ -318,6 +318,7 @@ async function main() {
     QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
     QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
     INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
+    UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: process.env.DATABASE_URL ? "" : pgliteDir,
     BENCH_AUTH_KEYS: JSON.stringify(secrets.auth),

@@ -12,6 +12,7 @@ export interface DevSecrets {
   qstashNextSigningKey: string;
   supabasePublishableKey: string;
   internalJwtSecret: string;
+  unsubscribeSecret: string;
   taskWebhookSecret: string;
   auth: AuthKeys;
 }
@@ -25,6 +26,7 @@ export async function generateSecrets(): Promise<DevSecrets> {
     qstashNextSigningKey: random("sig_"),
     supabasePublishableKey: random("sb_publishable_local_"),
     internalJwtSecret: random("ijwt_"),
+    unsubscribeSecret: random("unsub_"),
     taskWebhookSecret: `whsec_${randomBytes(32).toString("base64")}`,
     auth: await generateAuthKeys(),
   };
@@ -58,6 +60,7 @@ export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
     QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
     QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
     INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
+    UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: join(dataDir, "pglite"),
   };

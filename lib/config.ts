@@ -52,6 +52,9 @@ const configSchema = z
     AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(20),
     RUNWAY_ALERT_MONTHS: z.coerce.number().min(0).default(6),
     INTERNAL_JWT_SECRET: secret("INTERNAL_JWT_SECRET"),
+    UNSUBSCRIBE_SECRET: secret("UNSUBSCRIBE_SECRET").describe(
+      "Signs unsubscribe links; links must keep working, so rotate only with the old secret kept",
+    ),
     TASK_WEBHOOK_SECRETS: z
       .string()
       .min(1)

@@ -179,6 +179,52 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       },
     },
   };
+  const tokenQuery = z.object({
+    token: z.string().meta({ description: "The signed token from the email's unsubscribe link" }),
+  });
+  paths["/api/unsubscribe"] = {
+    get: {
+      operationId: "unsubscribe_link",
+      summary:
+        "The unsubscribe link in every email: suppresses the address at once and shows a confirmation page",
+      tags: ["Email"],
+      requestParams: { query: tokenQuery },
+      responses: {
+        200: {
+          description: "HTML: the address is unsubscribed",
+          content: { "text/html": { schema: z.string() } },
+        },
+        400: { description: "HTML: the link is not valid", content: { "text/html": { schema: z.string() } } },
+      },
+    },
+    post: {
+      operationId: "unsubscribe_one_click",
+      summary: "RFC 8058 one-click unsubscribe, as mail providers send it",
+      tags: ["Email"],
+      requestParams: { query: tokenQuery },
+      requestBody: {
+        content: {
+          "application/x-www-form-urlencoded": {
+            schema: z.object({ "List-Unsubscribe": z.literal("One-Click") }),
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: "Unsubscribed (`already`: it was before)",
+          content: {
+            "application/json": {
+              schema: z.object({
+                success: z.literal(true),
+                data: z.object({ unsubscribed: z.literal(true), already: z.boolean() }),
+              }),
+            },
+          },
+        },
+        400: errorResponse("Missing, altered or malformed token, or not a one-click body"),
+      },
+    },
+  };
   paths["/webhook/scrape"] = {
     post: {
       operationId: "scrape_callback",

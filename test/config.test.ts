@@ -10,6 +10,7 @@ const local = {
   QSTASH_CURRENT_SIGNING_KEY: "sig_current_0123456789",
   QSTASH_NEXT_SIGNING_KEY: "sig_next_0123456789abc",
   INTERNAL_JWT_SECRET: "ijwt_0123456789abcdef",
+  UNSUBSCRIBE_SECRET: "unsub_0123456789abcdef",
   TASK_WEBHOOK_SECRETS: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 };
 
@@ -40,6 +41,7 @@ describe("configuration", () => {
       "QSTASH_CURRENT_SIGNING_KEY",
       "QSTASH_NEXT_SIGNING_KEY",
       "INTERNAL_JWT_SECRET",
+      "UNSUBSCRIBE_SECRET",
       "TASK_WEBHOOK_SECRETS",
     ]) {
       expect(
@@ -79,6 +81,26 @@ describe("configuration", () => {
       UPSTASH_REDIS_REST_TOKEN: "token",
     });
     expect(config.QSTASH_URL).toBe("https://qstash.upstash.io");
+  });
+
+  it("refuses the scrape allowlist and gaps under 2 s in production; both are for tests", () => {
+    const production = {
+      ...local,
+      VERCEL: "1",
+      APP_URL: "https://api.example.com",
+      DATABASE_URL: "postgres://postgres.abc:pw@aws-0-eu-west-1.pooler.supabase.com:6543/postgres",
+      UPSTASH_REDIS_REST_URL: "https://eu1-x.upstash.io",
+      UPSTASH_REDIS_REST_TOKEN: "token",
+    };
+    expect(
+      problems({ ...production, SCRAPE_ALLOW_HOSTS: "127.0.0.2:8080", SCRAPE_MIN_GAP_MS: "300" }),
+    ).toEqual([
+      expect.stringMatching(/^SCRAPE_ALLOW_HOSTS: is for tests only/),
+      expect.stringMatching(/^SCRAPE_MIN_GAP_MS: must be at least 2000 in production/),
+    ]);
+    expect(problems({ ...local, SCRAPE_MIN_GAP_MS: "3000", SCRAPE_MAX_GAP_MS: "2000" })).toEqual([
+      expect.stringMatching(/^SCRAPE_MAX_GAP_MS: must not be below/),
+    ]);
   });
 
   it(".env.example documents every variable the schema reads", () => {

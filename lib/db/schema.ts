@@ -217,6 +217,16 @@ export const domainBackoff = pgTable("domain_backoff", {
   ...serviceTimestamps,
 });
 
+export const emailSuppressions = pgTable("email_suppressions", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  user_id: uuid("user_id").notNull(),
+  email: text("email").notNull(),
+  reason: text("reason").$type<"unsubscribed" | "bounced" | "complained" | "manual">().notNull(),
+  source: text("source"),
+  lead_id: uuid("lead_id"),
+  ...serviceTimestamps,
+});
+
 export const userTables = {
   agent_tasks: agentTasks,
   campaigns,
@@ -232,4 +242,5 @@ export const serviceTables = {
   scrapes,
   webhook_events: webhookEvents,
   domain_backoff: domainBackoff,
+  email_suppressions: emailSuppressions,
 } as const;

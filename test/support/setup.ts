@@ -29,6 +29,7 @@ Object.assign(process.env, {
   QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
   QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
   INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
+  UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
   TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},${rotatedWebhookSecret}`,
 });
 

@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import { and, eq } from "drizzle-orm";
+import { simpleParser } from "mailparser";
+import { describe, expect, it } from "vitest";
+import { GET, POST } from "../api/unsubscribe";
+import { emailSuppressions, leads } from "../lib/db/schema";
+import { serviceDb } from "../lib/db/service";
+import { composeEmail, newMessageId } from "../lib/email/mime";
+import { isSuppressed } from "../lib/email/suppression";
+import { readUnsubscribeToken, unsubscribeToken, unsubscribeUrl } from "../lib/email/unsubscribe";
+import { createUser } from "./support/helpers";
+
+/** What every email carries for the 2024 bulk-sender rules, and the unsubscribe that honours it at once. */
+
+async function leadFor(userId: string, email: string) {
+  const db = await serviceDb();
+  const [lead] = await db
+    .insert(leads)
+    .values({ user_id: userId, name: "Jane Cooper", email, company: "Northwind Roasters" })
+    .returning();
+  if (!lead) {
+    throw new Error("no lead");
+  }
+  return lead;
+}
+
+const raw = async (path: string, init: RequestInit) => {
+  const request = new Request(`http://app.test${path}`, init);
+  return init.method === "POST" ? POST(request) : GET(request);
+};
+
+describe("the email as composed", () => {
+  it("parses with a standard parser and carries the compliance and threading headers", async () => {
+    const messageId = newMessageId("sam@northwind-roasters.com");
+    const unsubscribe = {
+      url: unsubscribeUrl({ userId: randomUUID(), leadId: randomUUID(), email: "jane@example.org" }),
+      mailto: "mailto:unsubscribe@northwind-roasters.com?subject=unsubscribe",
+    };
+    const mime = await composeEmail({
+      from: { name: "Sam from Northwind", address: "sam@northwind-roasters.com" },
+      to: { name: "Jane Cooper", address: "jane@example.org" },
+      subject: "Fresh beans for Harbour Café — a quick idea",
+      text: "Hi Jane,\n\nA short note about weekly deliveries.\n",
+      html: "<p>Hi Jane,</p><p>A short note about <b>weekly deliveries</b>.</p>",
+      messageId,
+      unsubscribe,
+      inReplyTo: "<first@northwind-roasters.com>",
+      references: ["<first@northwind-roasters.com>"],
+    });
+    const parsed = await simpleParser(mime);
+    expect(parsed.messageId).toBe(messageId);
+    expect(parsed.subject).toBe("Fresh beans for Harbour Café — a quick idea");
+    expect(parsed.text).toContain("weekly deliveries");
+    expect(parsed.html).toContain("<b>weekly deliveries</b>");
+    expect(parsed.inReplyTo).toBe("<first@northwind-roasters.com>");
+    expect(parsed.references).toBe("<first@northwind-roasters.com>");
+    const header = (name: string) => parsed.headerLines.find((line) => line.key === name)?.line ?? "";
+    expect(header("list-unsubscribe-post")).toBe("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
+    expect(header("list-unsubscribe")).toBe(
+      `List-Unsubscribe: <${unsubscribe.url}>, <${unsubscribe.mailto}>`,
+    );
+    // Unfolded on the wire: a fold inside the angle brackets broke DKIM.
+    expect(mime.toString("utf8").split("\r\n")).toContain(
+      `List-Unsubscribe: <${unsubscribe.url}>, <${unsubscribe.mailto}>`,
+    );
+  });
+});
+
+describe("unsubscribe tokens", () => {
+  it("round-trips and refuses anything altered", () => {
+    const claim = { userId: randomUUID(), leadId: null, email: "Jane@Example.org" };
+    const token = unsubscribeToken(claim);
+    expect(readUnsubscribeToken(token)).toEqual({ ...claim, email: "jane@example.org" });
+    const [payload, signature] = token.split(".");
+    const other = Buffer.from(JSON.stringify({ u: claim.userId, l: null, e: "boss@example.org" })).toString(
+      "base64url",
+    );
+    expect(readUnsubscribeToken(`${other}.${signature}`)).toBeUndefined();
+    expect(readUnsubscribeToken(`${payload}.${"A".repeat(43)}`)).toBeUndefined();
+    expect(readUnsubscribeToken(`${payload}`)).toBeUndefined();
+    expect(readUnsubscribeToken("")).toBeUndefined();
+  });
+});
+
+describe("GET and POST /api/unsubscribe", () => {
+  it("the link unsubscribes at once: suppression, the lead's status and history; a repeat changes nothing", async () => {
+    const user = await createUser();
+    const lead = await leadFor(user, "jane@harbour-cafe.example");
+    const token = unsubscribeToken({ userId: user, leadId: lead.id, email: lead.email ?? "" });
+    expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(false);
+
+    const first = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("content-type")).toContain("text/html");
+    expect(await first.text()).toContain("jane@harbour-cafe.example will receive no more emails");
+    expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(true);
+
+    const again = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
+    expect(again.status).toBe(200);
+    const db = await serviceDb();
+    const rows = await db.select().from(emailSuppressions).where(eq(emailSuppressions.user_id, user));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ reason: "unsubscribed", lead_id: lead.id, source: "unsubscribe link" });
+    const [after] = await db
+      .select()
+      .from(leads)
+      .where(and(eq(leads.id, lead.id)));
+    expect(after?.status).toBe("unsubscribed");
+    expect(after?.history).toEqual([expect.objectContaining({ event: "unsubscribed" })]);
+  });
+
+  it("one-click POST (RFC 8058) suppresses; a wrong body or token is a 400 and changes nothing", async () => {
+    const user = await createUser();
+    const token = unsubscribeToken({ userId: user, leadId: null, email: "owner@bakery.example" });
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+
+    const wrongBody = await raw(`/api/unsubscribe?token=${token}`, {
+      method: "POST",
+      headers: form,
+      body: "unsubscribe=yes",
+    });
+    expect(wrongBody.status).toBe(400);
+    expect((await wrongBody.json()).error.code).toBe("bad_request");
+    const forged = await raw(`/api/unsubscribe?token=${token.slice(0, -2)}xx`, {
+      method: "POST",
+      headers: form,
+      body: "List-Unsubscribe=One-Click",
+    });
+    expect(forged.status).toBe(400);
+    expect(await isSuppressed(user, "owner@bakery.example")).toBe(false);
+
+    const ok = await raw(`/api/unsubscribe?token=${token}`, {
+      method: "POST",
+      headers: form,
+      body: "List-Unsubscribe=One-Click",
+    });
+    expect(ok.status).toBe(200);
+    expect((await ok.json()).data).toEqual({ unsubscribed: true, already: false });
+    expect(await isSuppressed(user, "owner@bakery.example")).toBe(true);
+  });
+
+  it("a broken link gets a page saying so, not an error trace", async () => {
+    const response = await raw("/api/unsubscribe?token=nonsense", { method: "GET" });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("This link is not valid");
+  });
+});
