@@ -3,7 +3,8 @@
  *  - per function under api/: cold import time (fresh Node process, median of 5) and traced bundle
  *    size (@vercel/nft, what Vercel would ship);
  *  - the query endpoints' latency with 100k rows in each queried table;
- *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts).
+ *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
+ *  - email pacing over a simulated week (bench/pacing.ts).
  * Prints a table and writes bench/results.json.
  */
 import { execFileSync } from "node:child_process";
@@ -21,6 +22,7 @@ import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { generateSecrets } from "../dev/env";
 import { discoverFunctions } from "../dev/router";
+import { benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
 
 const root = join(import.meta.dirname, "..");
@@ -344,6 +346,10 @@ async function main() {
   await sites.close();
   console.table([scrape]);
 
+  console.log("email pacing: a simulated week, 10,000 emails over 5 mailboxes…");
+  const pacing = benchPacing();
+  console.table([pacing]);
+
   const toon = await benchToon();
   console.log("TOON vs JSON tokens (o200k tokenizer):");
   console.table(toon);
@@ -358,6 +364,7 @@ async function main() {
     functions,
     queries,
     scrape,
+    pacing,
     toon,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -75,6 +75,26 @@ const configSchema = z
       .optional()
       .describe("Resolvers for MX checks (host or host:port, comma-separated); the system's by default"),
 
+    GMAIL_SENDER: z
+      .email()
+      .optional()
+      .describe("The mailbox emails are sent from (and, with a service account, impersonated)"),
+    GMAIL_SENDER_NAME: z.string().max(200).optional(),
+    GMAIL_CREDENTIALS_JSON: z
+      .string()
+      .optional()
+      .describe("Service account key (JSON) with domain-wide delegation"),
+    GMAIL_OAUTH_CLIENT_ID: z.string().optional(),
+    GMAIL_OAUTH_CLIENT_SECRET: z.string().optional(),
+    GMAIL_OAUTH_REFRESH_TOKEN: z.string().optional(),
+    GOOGLE_API_ROOT_URL: optionalUrl.describe("Another Google API root (the tests' stand-in)"),
+    GOOGLE_OAUTH_TOKEN_URL: optionalUrl.describe("Another OAuth token endpoint (the tests' stand-in)"),
+    EMAIL_DAILY_CAP: z.coerce.number().int().min(1).max(2000).default(50),
+    EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
+    EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),
+    EMAIL_GAP_JITTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+    OUTBOX_DIR: z.string().default(".data/outbox"),
+
     QSTASH_URL: z.url().default("https://qstash.upstash.io"),
     QSTASH_TOKEN: z.string().min(1),
     QSTASH_CURRENT_SIGNING_KEY: secret("QSTASH_CURRENT_SIGNING_KEY"),
@@ -86,6 +106,18 @@ const configSchema = z
         code: "custom",
         path: ["SCRAPE_MAX_GAP_MS"],
         message: "must not be below SCRAPE_MIN_GAP_MS",
+      });
+    }
+    const gmailCredentials =
+      env.GMAIL_CREDENTIALS_JSON || env.GMAIL_OAUTH_REFRESH_TOKEN || env.GMAIL_OAUTH_CLIENT_ID;
+    if (gmailCredentials && !env.GMAIL_SENDER) {
+      ctx.addIssue({ code: "custom", path: ["GMAIL_SENDER"], message: "is required with Gmail credentials" });
+    }
+    if (env.GMAIL_OAUTH_REFRESH_TOKEN && (!env.GMAIL_OAUTH_CLIENT_ID || !env.GMAIL_OAUTH_CLIENT_SECRET)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["GMAIL_OAUTH_CLIENT_ID"],
+        message: "and GMAIL_OAUTH_CLIENT_SECRET are required with GMAIL_OAUTH_REFRESH_TOKEN",
       });
     }
     const production = env.VERCEL === "1" || env.NODE_ENV === "production";

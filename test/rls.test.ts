@@ -33,6 +33,7 @@ const serviceTables: Record<string, () => string> = {
     `insert into public.webhook_events (source, event_id, event_type, payload) values ('task', '${crypto.randomUUID()}', 'task.completed', '{}')`,
   email_suppressions: () =>
     `insert into public.email_suppressions (user_id, email, reason) values ('${owner}', '${crypto.randomUUID()}@example.com', 'manual')`,
+  mailboxes: () => `insert into public.mailboxes (address) values ('${crypto.randomUUID()}@example.com')`,
   domain_backoff: () =>
     `insert into public.domain_backoff (domain, backoff_until) values ('${crypto.randomUUID()}.example', now())`,
 };

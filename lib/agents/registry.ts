@@ -9,6 +9,7 @@ const loaders: Partial<Record<AgentName, () => Promise<Agent>>> = {
     (await import("./marketing-strategist")).marketingStrategist as AgentDefinition,
   engineer: async () => (await import("./engineer")).engineer as AgentDefinition,
   "leadgen-scraper": async () => (await import("./leadgen")).leadgenScraper as Agent,
+  "outbound-emailer": async () => (await import("./outbound-emailer")).outboundEmailer as AgentDefinition,
 };
 
 export function hasAgent(name: string): name is AgentName {

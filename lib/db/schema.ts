@@ -227,6 +227,20 @@ export const emailSuppressions = pgTable("email_suppressions", {
   ...serviceTimestamps,
 });
 
+export const mailboxes = pgTable("mailboxes", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  address: text("address").notNull(),
+  display_name: text("display_name"),
+  daily_cap: integer("daily_cap").notNull().default(50),
+  hourly_cap: integer("hourly_cap").notNull().default(12),
+  min_gap_seconds: integer("min_gap_seconds").notNull().default(90),
+  paused_until: ts("paused_until"),
+  pause_reason: text("pause_reason"),
+  history_id: text("history_id"),
+  watch_expires_at: ts("watch_expires_at"),
+  ...serviceTimestamps,
+});
+
 export const userTables = {
   agent_tasks: agentTasks,
   campaigns,
@@ -243,4 +257,5 @@ export const serviceTables = {
   webhook_events: webhookEvents,
   domain_backoff: domainBackoff,
   email_suppressions: emailSuppressions,
+  mailboxes,
 } as const;

@@ -124,6 +124,27 @@ export function cannedReply(request: RecordedRequest): Reply {
         },
       };
     }
+    case "outbound_emails": {
+      // Writes from the lead data only, and lists what it used, as the prompt asks.
+      const leads = (contextOf(request).leads ?? []) as {
+        ref: string;
+        name: string;
+        company: string;
+        role: string;
+      }[];
+      return {
+        content: {
+          emails: leads.map((lead) => ({
+            lead_ref: lead.ref,
+            subject: `Fresh coffee for ${lead.company}`,
+            body_text: `Hi ${lead.name || "there"},\n\nAs ${lead.role || "the person behind"} ${lead.company}, would weekly deliveries of freshly roasted beans help?\n\nSam`,
+            body_html: `<p>Hi ${lead.name || "there"},</p><p>As ${lead.role || "the person behind"} ${lead.company}, would weekly deliveries of freshly roasted beans help?</p><p>Sam</p>`,
+            facts_used: [lead.company, lead.role].filter(Boolean),
+          })),
+          response: "Short first emails, one idea each.",
+        },
+      };
+    }
     default:
       return { content: { response: "ok" } };
   }
