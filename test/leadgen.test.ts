@@ -159,6 +159,7 @@ describe("lead generation", () => {
       "contact_quality",
       "role_fit",
       "criteria_match",
+      "signals",
       "model_judgement",
     ]);
     expect(janeReasons.reduce((sum, reason) => sum + reason.points, 0)).toBe(jane?.score);
@@ -189,10 +190,22 @@ describe("lead generation", () => {
 
     const output = task.output as {
       response: string;
-      sites: { site: string; status: string; reason: string | null }[];
+      sites: {
+        site: string;
+        status: string;
+        reason: string | null;
+        not_read: { url: string; reason: string }[];
+      }[];
     };
     const sites = new Map(output.sites.map((site) => [site.site, site]));
-    expect(sites.get("127.0.0.11")?.status).toBe("completed");
+    expect(sites.get("127.0.0.11")).toMatchObject({
+      status: "completed",
+      not_read: [{ url: `${northwind?.origin}/private/partners`, reason: "disallowed by robots.txt" }],
+    });
+    expect(janeReasons.find((r) => r.factor === "signals")).toMatchObject({
+      points: 5,
+      reason: "structured business data (JSON-LD), a published phone number, a team page naming 2 people",
+    });
     expect(sites.get("127.0.0.12")?.status).toBe("completed");
     expect(sites.get("127.0.0.13")).toMatchObject({
       status: "failed",

@@ -19,6 +19,7 @@ const base: LeadFacts = {
   industry: "hospitality",
   location: "Bristol, UK",
   pageText: "Speciality espresso bar on the harbour; wholesale enquiries welcome.",
+  signals: ["structured business data (JSON-LD)", "a published phone number", "a team page naming 3 people"],
 };
 
 describe("lead scoring", () => {
@@ -27,13 +28,14 @@ describe("lead scoring", () => {
     expect(factors.map((f) => [f.factor, f.points])).toEqual([
       ["contact_quality", 30],
       ["role_fit", 25],
-      ["criteria_match", 24],
+      ["criteria_match", 20],
+      ["signals", 5],
     ]);
     const { score, factors: all } = combineScore(factors, {
       points: 18,
       reason: "Independent cafe that buys wholesale",
     });
-    expect(score).toBe(97);
+    expect(score).toBe(98);
     expect(all.at(-1)).toEqual({
       factor: "model_judgement",
       points: 18,
@@ -56,10 +58,11 @@ describe("lead scoring", () => {
         industry: null,
         location: null,
         pageText: "Plumbing services",
+        signals: [],
       },
       criteria,
     );
-    expect(factors.map((f) => f.points)).toEqual([0, 0, 0]);
+    expect(factors.map((f) => f.points)).toEqual([0, 0, 0, 0]);
     expect(factors[0]?.reason).toContain("no MX");
     expect(combineScore(factors, { points: 50, reason: "over the cap" }).score).toBe(20);
   });

@@ -226,6 +226,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
           industry: null,
           location: candidate.location,
           pageText: candidate.pageText,
+          signals: candidate.signals,
         },
         input.criteria,
       );
@@ -282,6 +283,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
         status: state.status,
         pages: state.pages?.length ?? 0,
         reason: state.reason ?? null,
+        not_read: state.not_read ?? [],
       })),
     },
     usage: judged.usage,

@@ -21,6 +21,8 @@ export interface Candidate {
   sources: Partial<Record<"email" | "name" | "role" | "phone" | "company" | "location", Source>>;
   /** Text of the site's pages (capped), for criteria matches and the model's judgement. */
   pageText: string;
+  /** What the site shows about the business itself. */
+  signals: string[];
   sourceUrl: string;
 }
 
@@ -66,8 +68,16 @@ export function candidatesFromSite(site: string, website: string, pages: ScrapeR
     .join("\n\n")
     .slice(0, 20_000);
 
+  const signals = [
+    ...(all.organizations.length ? ["structured business data (JSON-LD)"] : []),
+    ...(all.phones.length ? ["a published phone number"] : []),
+    ...(all.people.filter((person) => person.role).length >= 2
+      ? [`a team page naming ${all.people.filter((person) => person.role).length} people`]
+      : []),
+  ];
   const base = (sourceUrl: string) => ({
     site,
+    signals,
     website,
     company: company.name,
     location: located?.address ?? null,

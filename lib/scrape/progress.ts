@@ -9,6 +9,7 @@ export interface SiteState {
   /** Normalised URLs of the pages the report covers (fetched or from the cache). */
   pages?: string[];
   reason?: string | null;
+  not_read?: { url: string; reason: string }[];
   blocked?: number;
   reported_at?: string;
 }

@@ -18,6 +18,8 @@ export interface LeadFacts {
   location: string | null;
   /** Text of the pages the lead was found on, for keyword matches. */
   pageText: string;
+  /** What the site shows about the business itself (structured data, a phone, a named team). */
+  signals?: string[] | undefined;
 }
 
 export interface ScoreFactor {
@@ -34,7 +36,8 @@ const includesAny = (text: string | null, needles: string[] | undefined) =>
   Boolean(text && needles?.some((needle) => needle && text.toLowerCase().includes(needle.toLowerCase())));
 
 /**
- * The rule-based part of a lead's score, out of 80, with the reason for every point; the model's
+ * The rule-based part of a lead's score, out of 80 (contact quality 30, role fit 25, criteria match
+ * 20, signals 5), with the reason for every point; the model's
  * judgement against the criteria adds up to 20 (see combineScore). Nothing here is guessed: each
  * factor is a fact found on the lead's pages.
  */
@@ -88,23 +91,30 @@ export function ruleScore(facts: LeadFacts, criteria: Criteria): ScoreFactor[] {
   const matches: string[] = [];
   let criteriaPoints = 0;
   if (includesAny(facts.industry, criteria.industries) || includesAny(facts.pageText, criteria.industries)) {
-    criteriaPoints += 10;
+    criteriaPoints += 8;
     matches.push("industry");
   }
   if (includesAny(facts.location, criteria.locations) || includesAny(facts.pageText, criteria.locations)) {
-    criteriaPoints += 8;
+    criteriaPoints += 6;
     matches.push("location");
   }
   const keywordHits = (criteria.keywords ?? []).filter((keyword) => includesAny(facts.pageText, [keyword]));
   if (keywordHits.length > 0) {
-    criteriaPoints += Math.min(7, keywordHits.length * 3);
+    criteriaPoints += Math.min(6, keywordHits.length * 3);
     matches.push(`keywords: ${keywordHits.slice(0, 4).join(", ")}`);
   }
   factors.push({
     factor: "criteria_match",
     points: criteriaPoints,
-    max: 25,
+    max: 20,
     reason: matches.length ? `matches ${matches.join("; ")}` : "no criterion found on the pages",
+  });
+  const signals = facts.signals ?? [];
+  factors.push({
+    factor: "signals",
+    points: Math.min(5, signals.length * 2),
+    max: 5,
+    reason: signals.length ? signals.join(", ") : "no business signals on the site",
   });
   return factors;
 }

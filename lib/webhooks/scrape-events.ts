@@ -12,7 +12,14 @@ const siteReport = z.discriminatedUnion("outcome", [
     site: z.string(),
     status: z.enum(["completed", "failed"]),
     reason: z.string().nullable(),
-    pages: z.array(z.object({ url_key: z.string() })),
+    pages: z.array(
+      z.object({
+        url: z.string(),
+        url_key: z.string(),
+        status: z.enum(["completed", "failed", "skipped"]),
+        reason: z.string().nullable(),
+      }),
+    ),
     blocked: z.array(z.unknown()),
   }),
   z.object({ outcome: z.literal("deferred"), until: z.string() }),
@@ -58,6 +65,10 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
         progress = await recordSiteReport(taskId, site, {
           status: report.status,
           pages: report.pages.map((page) => page.url_key),
+          // Pages not read, with why (robots.txt, blocked, not found…): reported, never retried.
+          not_read: report.pages
+            .filter((page) => page.status !== "completed")
+            .map((page) => ({ url: page.url, reason: page.reason ?? page.status })),
           reason: report.reason,
           blocked: report.blocked.length,
         });
