@@ -4,7 +4,7 @@ import { raiseAlert } from "../alerts";
 import { agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { ApiError, toApiError } from "../http/errors";
-import type { Usage } from "../llm/complete";
+import { noModelCall } from "../llm/complete";
 import type { Logger } from "../log";
 import { staticUrlProblem } from "../scrape/address-guard";
 import { allowedHosts } from "../scrape/allow";
@@ -91,18 +91,13 @@ You judge contacts found on real websites against the user's ideal-customer prof
 facts in the context (names, roles, company, location, page excerpts); never invent a fact. Give each
 candidate 0–20 points with a one-sentence reason. Reply with JSON only, matching the schema.`;
 
-const noUsage: Usage = {
-  model: "",
-  promptTokens: 0,
-  completionTokens: 0,
-  costUsd: 0,
-  cached: false,
-  calls: 0,
-};
-
 async function judge(task: TaskRow, input: LeadgenRequest, candidates: Candidate[], log: Logger) {
   if (candidates.length === 0) {
-    return { byRef: new Map<string, { points: number; reason: string }>(), summary: "", usage: noUsage };
+    return {
+      byRef: new Map<string, { points: number; reason: string }>(),
+      summary: "",
+      usage: noModelCall(),
+    };
   }
   const sites = new Map<string, string>();
   for (const candidate of candidates) {
@@ -145,7 +140,7 @@ async function judge(task: TaskRow, input: LeadgenRequest, candidates: Candidate
     ) {
       // The rule-based score still stands; the lead says why the judgement is missing.
       log.warn({ code: error.code }, "lead judgement unavailable");
-      return { byRef: new Map(), summary: "", usage: noUsage, unavailable: error.message };
+      return { byRef: new Map(), summary: "", usage: noModelCall(), unavailable: error.message };
     }
     throw error;
   }

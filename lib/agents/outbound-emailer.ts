@@ -6,7 +6,7 @@ import { queueEmails } from "../email/send";
 import { isSuppressed } from "../email/suppression";
 import { senderAddress } from "../google/gmail";
 import { ApiError } from "../http/errors";
-import type { Usage } from "../llm/complete";
+import { noModelCall } from "../llm/complete";
 import { type AgentDefinition, type AgentOutcome, agentRequest, askModel, type RunContext } from "./runtime";
 
 const maxLeads = 25;
@@ -64,15 +64,6 @@ Write one short, personal, honest email per lead. Use only the lead data and cam
 never invent a fact, a mutual contact, a compliment or a number. List every fact about the lead you
 used in facts_used, quoted exactly from the lead data. No placeholders like [Name]. Reply with JSON
 only, matching the schema.`;
-
-const noUsage: Usage = {
-  model: "",
-  promptTokens: 0,
-  completionTokens: 0,
-  costUsd: 0,
-  cached: false,
-  calls: 0,
-};
 
 type LeadRow = typeof leads.$inferSelect;
 
@@ -140,7 +131,7 @@ async function approveDrafts({ user, input }: RunContext<OutboundRequest>): Prom
       emails: queued,
       skipped,
     },
-    usage: noUsage,
+    usage: noModelCall(),
   };
 }
 
@@ -168,7 +159,7 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   if (writable.length === 0) {
     return {
       result: { response: "No lead to write to: each was skipped (see skipped).", emails: [], skipped },
-      usage: noUsage,
+      usage: noModelCall(),
     };
   }
   const campaign = input.campaign_id

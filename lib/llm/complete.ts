@@ -38,6 +38,11 @@ export interface Usage {
   calls: number;
 }
 
+/** Usage of a turn that made no model call. */
+export function noModelCall(): Usage {
+  return { model: "", promptTokens: 0, completionTokens: 0, costUsd: 0, cached: false, calls: 0 };
+}
+
 export interface StructuredResult<T> {
   data: T;
   usage: Usage;
@@ -115,20 +120,13 @@ export async function completeStructured<S extends z.ZodType>(
     if (parsed.success) {
       return {
         data: parsed.data,
-        usage: { model: hit.model, promptTokens: 0, completionTokens: 0, costUsd: 0, cached: true, calls: 0 },
+        usage: { ...noModelCall(), model: hit.model, cached: true },
       };
     }
   }
 
   const deadline = AbortSignal.timeout(config.LLM_DEADLINE_MS);
-  const usage: Usage = {
-    model: "",
-    promptTokens: 0,
-    completionTokens: 0,
-    costUsd: 0,
-    cached: false,
-    calls: 0,
-  };
+  const usage = noModelCall();
   const failures: string[] = [];
 
   const call = async (body: ChatCompletionCreateParamsNonStreaming): Promise<string> => {
