@@ -2,7 +2,7 @@ import { Client, Receiver } from "@upstash/qstash";
 import { z } from "zod";
 import { getConfig } from "./config";
 import { ApiError, fromZodError } from "./http/errors";
-import type { Handler, RequestContext } from "./http/handler";
+import { type Handler, json, type RequestContext } from "./http/handler";
 
 let client: Client | undefined;
 let receiver: Receiver | undefined;
@@ -87,6 +87,32 @@ export async function verifyQStash(ctx: RequestContext, publicPath?: string): Pr
     scheduleId: ctx.request.headers.get("upstash-schedule-id") ?? undefined,
   };
 }
+
+/**
+ * A delivered job's body, validated. A body that can never be processed is logged and acknowledged
+ * (undefined): answering an error would only make QStash deliver it again and again.
+ */
+export async function readJob<S extends z.ZodType>(
+  ctx: RequestContext & { delivery: QStashDelivery },
+  schema: S,
+  kind: string,
+): Promise<z.output<S> | undefined> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await ctx.text());
+  } catch {
+    body = undefined;
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    ctx.log.error({ messageId: ctx.delivery.messageId }, `${kind} job with an invalid body dropped`);
+    return undefined;
+  }
+  return parsed.data;
+}
+
+/** The acknowledgement of a job `readJob` dropped. */
+export const invalidJob = () => json({ success: true, data: { outcome: "invalid_job" } });
 
 export type QStashHandler = (ctx: RequestContext & { delivery: QStashDelivery }) => Promise<Response>;
 

@@ -5,7 +5,7 @@ import { serviceDb } from "../db/service";
 import { ApiError, toApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { tryLock } from "../lock";
-import type { QStashDelivery } from "../queue";
+import { invalidJob, type QStashDelivery, readJob } from "../queue";
 import { dispatchRetries } from "./dispatch";
 import { hasAgent, loadAgent } from "./registry";
 import { executeTask } from "./runtime";
@@ -20,14 +20,11 @@ const job = z.object({ task_id: z.uuid(), phase: z.enum(["run", "finish"]).defau
  * QStash retries them; permanent ones are recorded on the task and acknowledged.
  */
 export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
-  let taskId: string;
-  let phase: "run" | "finish";
-  try {
-    ({ task_id: taskId, phase } = job.parse(JSON.parse(await ctx.text())));
-  } catch {
-    ctx.log.error({ messageId: ctx.delivery.messageId }, "agent job with an invalid body dropped");
-    return json({ success: true, data: { outcome: "invalid_job" } });
+  const parsed = await readJob(ctx, job, "agent");
+  if (!parsed) {
+    return invalidJob();
   }
+  const { task_id: taskId, phase } = parsed;
   if (phase === "finish") {
     return finishFanOut(taskId, ctx);
   }

@@ -11,7 +11,7 @@ import { classifyGmailError, type GmailFailure, gmailMailbox, senderAddress } fr
 import { ApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { acquireLock } from "../lock";
-import { publishJob, type QStashDelivery } from "../queue";
+import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
 import { composeEmail, newMessageId } from "./mime";
 import { earliestSlot, type PacingRules, planSlots } from "./pacing";
 import { isSuppressed } from "./suppression";
@@ -445,20 +445,13 @@ async function afterFailedSend(
 
 /** `POST /api/workers/email`: one email; a deferral publishes the job again for its new slot. */
 export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await ctx.text());
-  } catch {
-    body = undefined;
+  const job = await readJob(ctx, emailJob, "email");
+  if (!job) {
+    return invalidJob();
   }
-  const job = emailJob.safeParse(body);
-  if (!job.success) {
-    ctx.log.error({ messageId: ctx.delivery.messageId }, "email job with an invalid body dropped");
-    return json({ success: true, data: { outcome: "invalid_job" } });
-  }
-  const result = await deliverEmail(job.data.event_id);
+  const result = await deliverEmail(job.event_id);
   if (result.outcome === "deferred") {
-    await publishEmail(job.data.event_id, Date.parse(result.until) - Date.now(), job.data.deferrals + 1);
+    await publishEmail(job.event_id, Date.parse(result.until) - Date.now(), job.deferrals + 1);
   }
   return json({ success: true, data: result });
 }

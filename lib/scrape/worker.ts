@@ -1,6 +1,6 @@
 import { ApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
-import type { QStashDelivery } from "../queue";
+import { invalidJob, type QStashDelivery, readJob } from "../queue";
 import { launchBrowser, openSiteSession } from "./browser";
 import { crawlSite, type SiteReport, TransientScrapeError } from "./crawl";
 import { maxDeferrals, publishSiteJob, siteJob } from "./jobs";
@@ -15,18 +15,10 @@ const budgetMs = 200_000;
  * answer 503 so QStash retries; permanent ones are in the report and answered 200.
  */
 export async function runScrapeJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await ctx.text());
-  } catch {
-    body = undefined;
+  const job = await readJob(ctx, siteJob, "scrape");
+  if (!job) {
+    return invalidJob();
   }
-  const parsed = siteJob.safeParse(body);
-  if (!parsed.success) {
-    ctx.log.error({ messageId: ctx.delivery.messageId }, "scrape job with an invalid body dropped");
-    return json({ success: true, data: { outcome: "invalid_job" } });
-  }
-  const job = parsed.data;
   let outcome: Awaited<ReturnType<typeof crawlSite>>;
   try {
     outcome = await crawlSite(job, {
