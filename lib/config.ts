@@ -89,6 +89,19 @@ const configSchema = z
     GMAIL_OAUTH_REFRESH_TOKEN: z.string().optional(),
     GOOGLE_API_ROOT_URL: optionalUrl.describe("Another Google API root (the tests' stand-in)"),
     GOOGLE_OAUTH_TOKEN_URL: optionalUrl.describe("Another OAuth token endpoint (the tests' stand-in)"),
+    GMAIL_PUSH_TOPIC: z
+      .string()
+      .regex(/^projects\/[^/]+\/topics\/[^/]+$/)
+      .optional()
+      .describe("Pub/Sub topic Gmail publishes mailbox changes to (users.watch)"),
+    GMAIL_PUSH_AUDIENCE: optionalUrl.describe("The audience the push subscription puts in its OIDC token"),
+    GMAIL_PUSH_SERVICE_ACCOUNT: z
+      .email()
+      .optional()
+      .describe("The service account the push subscription signs as"),
+    GOOGLE_OIDC_CERTS_URL: optionalUrl.describe(
+      "Another source of Google's token-signing keys (the tests' stand-in)",
+    ),
     EMAIL_DAILY_CAP: z.coerce.number().int().min(1).max(2000).default(50),
     EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
     EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),

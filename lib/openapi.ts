@@ -225,6 +225,39 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       },
     },
   };
+  const { pushBody } = await import("./google/push");
+  paths["/webhook/email"] = {
+    post: {
+      operationId: "gmail_push",
+      summary: "Gmail changes pushed by Pub/Sub: the OIDC token is verified, each message applied once",
+      tags: ["Webhooks"],
+      requestParams: {
+        header: z.object({
+          authorization: z.string().meta({
+            description:
+              "Bearer OIDC token of the push subscription: our audience, our push service account, email_verified",
+          }),
+        }),
+      },
+      requestBody: { content: { "application/json": { schema: pushBody } } },
+      responses: {
+        200: {
+          description: "Recorded (the mailbox's history is processed in the background) or a duplicate",
+          content: {
+            "application/json": {
+              schema: z.object({
+                success: z.literal(true),
+                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+              }),
+            },
+          },
+        },
+        400: errorResponse("Not a Pub/Sub push of a Gmail notification"),
+        401: errorResponse("Missing or invalid OIDC token, wrong audience or service account"),
+        503: errorResponse("Gmail push is not configured"),
+      },
+    },
+  };
   paths["/webhook/scrape"] = {
     post: {
       operationId: "scrape_callback",

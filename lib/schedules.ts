@@ -13,6 +13,12 @@ export const schedules = [
     purpose:
       "expire old scrape cache rows and backoffs; finish lead-generation tasks whose sites never reported",
   },
+  {
+    id: "gmail-watch",
+    path: "/api/cron/gmail-watch",
+    cron: "41 4 * * *",
+    purpose: "renew Gmail's push watch for the sending mailbox (it lapses after 7 days)",
+  },
 ] as const;
 
 export async function registerSchedules(): Promise<string[]> {

@@ -30,6 +30,10 @@ beforeAll(async () => {
     EMAIL_GAP_JITTER_SECONDS: "0",
     EMAIL_HOURLY_CAP: "500",
     EMAIL_DAILY_CAP: "2000",
+    GMAIL_PUSH_TOPIC: "projects/stand-in/topics/gmail-push",
+    GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
+    GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@stand-in.iam.gserviceaccount.com",
+    GOOGLE_OIDC_CERTS_URL: `${root}/oauth2/v1/certs`,
   });
   delete process.env.APP_URL;
   delete process.env.QSTASH_URL;
@@ -255,4 +259,252 @@ describe("outbound email", () => {
     const none = await agent(user, { event_ids: [randomUUID()], mode: "send" });
     expect(none.status).toBe(422);
   });
+});
+
+const pushClaims = {
+  aud: "https://app.example.com/webhook/email",
+  email: "gmail-push@stand-in.iam.gserviceaccount.com",
+};
+
+async function push(token: string | undefined, body = gmail.pushBody("sam@northwind-roasters.com")) {
+  const response = await fetch(`${dev.url}/webhook/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/** A lead emailed through the whole pipeline; returns the sent event. */
+async function emailed(
+  user: string,
+  values: { name: string; email: string; company: string; website?: string },
+) {
+  const sql = await service.serviceDb();
+  const [lead] = await sql
+    .insert(db.leads)
+    .values({ user_id: user, role: "Owner", score: 70, ...values })
+    .returning();
+  const drafted = await agent(user, { lead_ids: [lead?.id], mode: "send" });
+  await dev.broker.settle(200, 20_000);
+  const [event] = await events([drafted.body.data.result.emails[0].id]);
+  expect(event?.event_type).toBe("sent");
+  return { lead, event };
+}
+
+async function pointCursorAtNow() {
+  const sql = await service.serviceDb();
+  await sql.update(db.mailboxes).set({ history_id: String(gmail.historyId) });
+}
+
+describe("replies by Gmail push", () => {
+  it("refused pushes change nothing: no token, wrong audience, wrong account, unverified, expired, foreign key", async () => {
+    const cases = [
+      undefined,
+      await gmail.signPushToken({ ...pushClaims, aud: "https://elsewhere.example/webhook/email" }),
+      await gmail.signPushToken({ ...pushClaims, email: "someone@stand-in.iam.gserviceaccount.com" }),
+      await gmail.signPushToken({ ...pushClaims, email_verified: false }),
+      await gmail.signPushToken(pushClaims, { expiresInSeconds: -600 }),
+      await gmail.signPushToken(pushClaims, { key: "other" }),
+    ];
+    const sql = await service.serviceDb();
+    for (const token of cases) {
+      const body = gmail.pushBody("sam@northwind-roasters.com");
+      const response = await push(token, body);
+      expect(response.status).toBe(401);
+      expect(response.body.error.code).toBe("invalid_signature");
+      const rows = await sql
+        .select()
+        .from(db.webhookEvents)
+        .where(eq(db.webhookEvents.event_id, body.message.messageId));
+      expect(rows).toEqual([]);
+    }
+    const malformed = await push(await gmail.signPushToken(pushClaims), {
+      ...gmail.pushBody("sam@northwind-roasters.com"),
+      message: { data: "bm90IGpzb24=", messageId: randomUUID(), message_id: randomUUID(), publishTime: "" },
+    });
+    expect(malformed.status).toBe(400);
+  });
+
+  it("a reply stops the sequence for the whole company and raises an alert; a repeated push is a duplicate", async () => {
+    const user = await createUser();
+    const first = await emailed(user, {
+      name: "Ada Lovelace",
+      email: "ada@harbour-cafe.example",
+      company: "Harbour Cafe",
+    });
+    const sql = await service.serviceDb();
+    const [colleague] = await sql
+      .insert(db.leads)
+      .values({
+        user_id: user,
+        name: "Bo",
+        email: "bo@harbour-cafe.example",
+        company: "Harbour Cafe",
+        status: "contacted",
+      })
+      .returning();
+    const [queued] = await sql
+      .insert(db.emailEvents)
+      .values({
+        user_id: user,
+        lead_id: colleague?.id,
+        event_type: "queued",
+        to_email: colleague?.email,
+        from_email: "sam@northwind-roasters.com",
+        subject: "Hello Bo",
+        body_text: "Hi Bo",
+        body_html: "<p>Hi Bo</p>",
+        message_id: `<${randomUUID()}@northwind-roasters.com>`,
+      })
+      .returning();
+    await pointCursorAtNow();
+    gmail.receive({
+      threadId: first.event?.gmail_thread_id ?? "",
+      headers: {
+        From: "Ada Lovelace <ada@harbour-cafe.example>",
+        Subject: `Re: ${first.event?.subject}`,
+        "In-Reply-To": first.event?.message_id ?? "",
+      },
+      snippet: "Yes please, send me your wholesale prices.",
+    });
+    const body = gmail.pushBody("sam@northwind-roasters.com");
+    const response = await push(await gmail.signPushToken(pushClaims), body);
+    expect(response.status).toBe(200);
+    expect(response.body.data.outcome).toBe("processed");
+    await dev.broker.settle(200, 20_000);
+
+    const [lead] = await sql
+      .select()
+      .from(db.leads)
+      .where(eq(db.leads.id, first.lead?.id ?? ""));
+    expect(lead?.status).toBe("replied");
+    expect(lead?.history).toContainEqual(expect.objectContaining({ event: "reply", kind: "interested" }));
+    const replies = await sql
+      .select()
+      .from(db.emailEvents)
+      .where(eq(db.emailEvents.lead_id, first.lead?.id ?? ""));
+    expect(replies.map((row) => row.event_type).sort()).toEqual(["replied", "sent"]);
+    const [stopped] = await events([queued?.id ?? ""]);
+    expect(stopped).toMatchObject({ event_type: "cancelled", error: "Harbour Cafe replied" });
+    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.user_id, user));
+    expect(alerts.find((alert) => alert.type === "email.replied")?.title).toBe(
+      "Reply from Ada Lovelace (Harbour Cafe)",
+    );
+
+    const again = await push(await gmail.signPushToken(pushClaims), body);
+    expect(again.body.data.outcome).toBe("duplicate");
+    await dev.broker.settle(200, 10_000);
+    const after = await sql
+      .select()
+      .from(db.emailEvents)
+      .where(eq(db.emailEvents.lead_id, first.lead?.id ?? ""));
+    expect(after).toHaveLength(2);
+  }, 60_000);
+
+  it("bounces suppress, out-of-office pauses; every history page is read and the cursor only moves forward", async () => {
+    const user = await createUser();
+    const bounced = await emailed(user, { name: "Cy", email: "cy@gone-cafe.example", company: "Gone Cafe" });
+    const away = await emailed(user, { name: "Di", email: "di@beach-cafe.example", company: "Beach Cafe" });
+    await pointCursorAtNow();
+    gmail.receive({
+      threadId: "unrelated-1",
+      headers: { From: "news@example.org", Subject: "Newsletter" },
+      snippet: "news",
+    });
+    gmail.receive({
+      threadId: bounced.event?.gmail_thread_id ?? "",
+      headers: {
+        From: "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
+        Subject: "Delivery Status Notification (Failure)",
+        "Content-Type": "multipart/report; report-type=delivery-status",
+      },
+      snippet: "Address not found",
+    });
+    gmail.receive({
+      threadId: "unrelated-2",
+      headers: { From: "bills@example.org", Subject: "Invoice" },
+      snippet: "invoice",
+    });
+    gmail.receive({
+      threadId: away.event?.gmail_thread_id ?? "",
+      headers: { From: "Di <di@beach-cafe.example>", Subject: "Automatic reply" },
+      snippet: "I am out of office until 2027-01-05 with limited access to email.",
+    });
+    const latest = gmail.historyId;
+    const response = await push(await gmail.signPushToken(pushClaims));
+    expect(response.status).toBe(200);
+    await dev.broker.settle(200, 20_000);
+
+    const { isSuppressed } = await import("../lib/email/suppression");
+    expect(await isSuppressed(user, "cy@gone-cafe.example")).toBe(true);
+    const sql = await service.serviceDb();
+    const [cy] = await sql
+      .select()
+      .from(db.leads)
+      .where(eq(db.leads.id, bounced.lead?.id ?? ""));
+    expect(cy?.status).toBe("bounced");
+    const [di] = await sql
+      .select()
+      .from(db.leads)
+      .where(eq(db.leads.id, away.lead?.id ?? ""));
+    expect(di?.status).toBe("contacted");
+    expect(di?.metadata).toMatchObject({ paused_until: "2027-01-05T09:00:00Z" });
+    const [mailbox] = await sql.select().from(db.mailboxes);
+    expect(mailbox?.history_id).toBe(String(latest));
+
+    // A late notification carrying an older history id leaves the cursor where it is.
+    await push(
+      await gmail.signPushToken(pushClaims),
+      gmail.pushBody("sam@northwind-roasters.com", randomUUID(), latest - 3),
+    );
+    await dev.broker.settle(200, 10_000);
+    const [still] = await sql.select().from(db.mailboxes);
+    expect(still?.history_id).toBe(String(latest));
+  }, 60_000);
+
+  it("history Gmail no longer has (404) falls back to a sync of recent messages, missing nothing", async () => {
+    const user = await createUser();
+    const sent = await emailed(user, { name: "Ed", email: "ed@late-cafe.example", company: "Late Cafe" });
+    const sql = await service.serviceDb();
+    await sql.update(db.mailboxes).set({ history_id: "5" });
+    gmail.oldestHistoryId = gmail.historyId;
+    gmail.receive({
+      threadId: sent.event?.gmail_thread_id ?? "",
+      headers: { From: "Ed <ed@late-cafe.example>", Subject: "Re: coffee" },
+      snippet: "Sounds good, call me on Monday.",
+    });
+    await push(await gmail.signPushToken(pushClaims));
+    await dev.broker.settle(200, 20_000);
+    const [ed] = await sql
+      .select()
+      .from(db.leads)
+      .where(eq(db.leads.id, sent.lead?.id ?? ""));
+    expect(ed?.status).toBe("replied");
+    const [mailbox] = await sql.select().from(db.mailboxes);
+    expect(Number(mailbox?.history_id)).toBe(gmail.historyId);
+    gmail.oldestHistoryId = 0;
+  }, 60_000);
+
+  it("the daily watch renewal records the expiry; a failure alerts whoever sends from the mailbox", async () => {
+    expect([...dev.broker.schedules.keys()]).toContain("gmail-watch");
+    dev.broker.triggerSchedule("gmail-watch");
+    await dev.broker.settle(200, 10_000);
+    expect(gmail.watches.at(-1)).toEqual({
+      topicName: "projects/stand-in/topics/gmail-push",
+      labelIds: ["INBOX"],
+      labelFilterBehavior: "include",
+    });
+    const sql = await service.serviceDb();
+    const [mailbox] = await sql.select().from(db.mailboxes);
+    expect(
+      Date.parse(`${mailbox?.watch_expires_at}`.replace(" ", "T").replace(/\+00$/, "Z")),
+    ).toBeGreaterThan(Date.now() + 6 * 86_400_000);
+
+    gmail.fail("watch_error", "watch_error", "watch_error");
+    dev.broker.triggerSchedule("gmail-watch");
+    await dev.broker.settle(200, 10_000);
+    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.type, "mailbox.watch_failed"));
+    expect(alerts.length).toBeGreaterThan(0);
+  }, 30_000);
 });

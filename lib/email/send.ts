@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { and, asc, desc, eq, gt, inArray, isNotNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { raiseAlert } from "../alerts";
 import { getConfig } from "../config";
@@ -18,7 +18,10 @@ import { isSuppressed } from "./suppression";
 import { unsubscribeUrl } from "./unsubscribe";
 
 export const emailWorkerPath = "/api/workers/email";
-export const emailJob = z.object({ event_id: z.uuid(), deferrals: z.int().min(0).max(200).default(0) });
+const sendJob = z.object({ event_id: z.uuid(), deferrals: z.int().min(0).max(200).default(0) });
+const syncJob = z.object({ sync_mailbox: z.email(), history_id: z.string().optional() });
+/** The email worker's two jobs: send one email, or process a mailbox's changes after a push. */
+export const emailJob = z.union([sendJob, syncJob]);
 type EmailEvent = typeof emailEvents.$inferSelect;
 type MailboxRow = typeof mailboxes.$inferSelect;
 
@@ -156,12 +159,33 @@ async function stopReason(event: EmailEvent): Promise<string | undefined> {
   }
   const db = await serviceDb();
   if (event.lead_id) {
-    const [lead] = await db.select({ status: leads.status }).from(leads).where(eq(leads.id, event.lead_id));
+    const [lead] = await db.select().from(leads).where(eq(leads.id, event.lead_id));
     if (
       lead &&
       ["replied", "meeting_booked", "unsubscribed", "bounced", "unqualified"].includes(lead.status)
     ) {
       return `the lead is ${lead.status}`;
+    }
+    if (lead?.company || lead?.website) {
+      // A reply from anyone at the company stops the sequence for all of it.
+      const sameCompany = or(
+        lead.website ? eq(leads.website, lead.website) : undefined,
+        lead.company ? sql`lower(${leads.company}) = ${lead.company.toLowerCase()}` : undefined,
+      );
+      const [colleague] = await db
+        .select({ id: leads.id })
+        .from(leads)
+        .where(
+          and(
+            eq(leads.user_id, lead.user_id),
+            inArray(leads.status, ["replied", "meeting_booked"]),
+            sameCompany,
+          ),
+        )
+        .limit(1);
+      if (colleague) {
+        return `someone at ${lead.company ?? lead.website} replied`;
+      }
     }
   }
   if (event.campaign_id) {
@@ -174,6 +198,17 @@ async function stopReason(event: EmailEvent): Promise<string | undefined> {
     }
   }
   return undefined;
+}
+
+/** An out-of-office reply pauses the lead until its return date; its emails wait, they are not dropped. */
+async function leadPausedUntil(event: EmailEvent): Promise<number> {
+  if (!event.lead_id) {
+    return 0;
+  }
+  const db = await serviceDb();
+  const [lead] = await db.select({ metadata: leads.metadata }).from(leads).where(eq(leads.id, event.lead_id));
+  const until = (lead?.metadata as { paused_until?: string } | undefined)?.paused_until;
+  return until ? Date.parse(until) || 0 : 0;
 }
 
 /** The earlier message of this lead's thread, for a follow-up's threading headers. */
@@ -318,6 +353,14 @@ export async function deliverEmail(eventId: string): Promise<Delivery> {
         return { outcome: "found_in_sent", gmail_message_id: found.id };
       }
     }
+    const pausedLead = await leadPausedUntil(event);
+    if (pausedLead > Date.now()) {
+      return {
+        outcome: "deferred",
+        until: new Date(pausedLead).toISOString(),
+        reason: "the lead is out of office",
+      };
+    }
     const stop = await stopReason(event);
     if (stop) {
       await setEvent(event.id, { event_type: "cancelled", error: stop });
@@ -448,6 +491,14 @@ export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelive
   const job = await readJob(ctx, emailJob, "email");
   if (!job) {
     return invalidJob();
+  }
+  if ("sync_mailbox" in job) {
+    const { syncMailbox } = await import("./inbound");
+    const synced = await syncMailbox(job.sync_mailbox, ctx.log);
+    if (synced === "busy") {
+      throw new ApiError("conflict", "The mailbox is being synced", { headers: { "retry-after": "20" } });
+    }
+    return json({ success: true, data: synced });
   }
   const result = await deliverEmail(job.event_id);
   if (result.outcome === "deferred") {

@@ -124,6 +124,23 @@ export function cannedReply(request: RecordedRequest): Reply {
         },
       };
     }
+    case "reply_classification": {
+      const text = question.toLowerCase();
+      const kind = text.includes("out of office")
+        ? "out_of_office"
+        : text.includes("stop emailing") || text.includes("unsubscribe")
+          ? "unsubscribe"
+          : text.includes("not interested")
+            ? "not_interested"
+            : "interested";
+      return {
+        content: {
+          kind,
+          return_date: kind === "out_of_office" ? (/(\d{4}-\d{2}-\d{2})/.exec(text)?.[1] ?? null) : null,
+          summary: `The lead's reply reads as ${kind.replace("_", " ")}.`,
+        },
+      };
+    }
     case "outbound_emails": {
       // Writes from the lead data only, and lists what it used, as the prompt asks.
       const leads = (contextOf(request).leads ?? []) as {

@@ -1,13 +1,25 @@
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { SignJWT } from "jose";
 
 /**
  * A stand-in for the Gmail API and Google's OAuth token endpoint, speaking their wire format:
  * `POST /token` (refresh-token grant), `POST /gmail/v1/users/me/messages/send` (`raw` base64url RFC
  * 5322), `GET /gmail/v1/users/me/messages?q=rfc822msgid:…` (Sent search). Faults can be queued:
  * a 429 with Retry-After, the daily sending limit, a 500, or a send that succeeds but whose answer
- * is lost (the connection drops after the message is stored).
+ * is lost (the connection drops after the message is stored). For push: mailbox history
+ * (`history.list`, paged, 404 below the oldest record), `messages.get`, `getProfile`, `watch`, and
+ * Google's token-signing keys at `/oauth2/v1/certs` with `signPushToken` minting OIDC tokens as a
+ * Pub/Sub push subscription does.
  */
+export interface InboxMessage {
+  id: string;
+  threadId: string;
+  historyId: number;
+  labelIds: string[];
+  headers: Record<string, string>;
+  snippet: string;
+}
 export interface SentMessage {
   id: string;
   threadId: string;
@@ -18,11 +30,19 @@ export interface SentMessage {
   at: number;
 }
 
-type Fault = "rate_limited" | "daily_limit" | "server_error" | "lost_answer";
+type Fault = "rate_limited" | "daily_limit" | "server_error" | "lost_answer" | "watch_error";
 
 export class StandInGmail {
   readonly sent: SentMessage[] = [];
   readonly searches: string[] = [];
+  readonly inbox: InboxMessage[] = [];
+  readonly watches: unknown[] = [];
+  historyId = 1000;
+  /** History older than this is gone (history.list answers 404). */
+  oldestHistoryId = 0;
+  historyPageSize = 2;
+  private readonly signing = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  readonly keyId = randomUUID().replaceAll("-", "");
   private faults: Fault[] = [];
   private server: Server | undefined;
   private readonly accessToken = `ya29.${randomUUID()}`;
@@ -34,6 +54,52 @@ export class StandInGmail {
 
   fail(...faults: Fault[]): void {
     this.faults.push(...faults);
+  }
+
+  /** A message arriving in the mailbox (a reply, a bounce…): a new history record. */
+  receive(message: { threadId: string; headers: Record<string, string>; snippet: string }): InboxMessage {
+    this.historyId += 1;
+    const incoming: InboxMessage = {
+      id: randomUUID().replaceAll("-", "").slice(0, 16),
+      threadId: message.threadId,
+      historyId: this.historyId,
+      labelIds: ["INBOX", "UNREAD"],
+      headers: message.headers,
+      snippet: message.snippet,
+    };
+    this.inbox.push(incoming);
+    return incoming;
+  }
+
+  /** The Pub/Sub push body for the mailbox's current history id. */
+  pushBody(emailAddress: string, messageId = randomUUID(), historyId = this.historyId) {
+    return {
+      message: {
+        data: Buffer.from(JSON.stringify({ emailAddress, historyId })).toString("base64"),
+        messageId,
+        message_id: messageId,
+        publishTime: new Date().toISOString(),
+      },
+      subscription: "projects/stand-in/subscriptions/gmail-push",
+    };
+  }
+
+  /** An OIDC token as a push subscription sends it (claims can be overridden to test refusals). */
+  async signPushToken(
+    claims: Record<string, unknown>,
+    options: { expiresInSeconds?: number; key?: "own" | "other" } = {},
+  ) {
+    const key =
+      options.key === "other"
+        ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
+        : this.signing.privateKey;
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ email_verified: true, ...claims })
+      .setProtectedHeader({ alg: "RS256", kid: this.keyId, typ: "JWT" })
+      .setIssuer("https://accounts.google.com")
+      .setIssuedAt(now - 5)
+      .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
+      .sign(key);
   }
 
   async start(): Promise<string> {
@@ -75,6 +141,11 @@ export class StandInGmail {
         token_type: "Bearer",
         scope: "https://www.googleapis.com/auth/gmail.send",
       });
+      return;
+    }
+    if (req.method === "GET" && url.pathname === "/oauth2/v1/certs") {
+      const pem = this.signing.publicKey.export({ type: "spki", format: "pem" }).toString();
+      reply(200, { [this.keyId]: pem }, { "cache-control": "public, max-age=3600" });
       return;
     }
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
@@ -129,6 +200,7 @@ export class StandInGmail {
         at: Date.now(),
       };
       this.sent.push(message);
+      this.historyId += 1;
       if (fault === "lost_answer") {
         res.destroy();
         return;
@@ -136,9 +208,68 @@ export class StandInGmail {
       reply(200, { id: message.id, threadId: message.threadId, labelIds: ["SENT"] });
       return;
     }
+    if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/profile") {
+      reply(200, { emailAddress: "sam@northwind-roasters.com", historyId: String(this.historyId) });
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/gmail/v1/users/me/watch") {
+      if (this.faults[0] === "watch_error") {
+        this.faults.shift();
+        reply(500, { error: { code: 500, message: "Backend Error", status: "INTERNAL" } });
+        return;
+      }
+      this.watches.push(JSON.parse(body));
+      reply(200, { historyId: String(this.historyId), expiration: String(Date.now() + 7 * 86_400_000) });
+      return;
+    }
+    if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/history") {
+      const start = Number(url.searchParams.get("startHistoryId"));
+      if (start < this.oldestHistoryId) {
+        reply(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
+        return;
+      }
+      const added = this.inbox.filter((m) => m.historyId > start);
+      const offset = Number(url.searchParams.get("pageToken") ?? "0");
+      const page = added.slice(offset, offset + this.historyPageSize);
+      reply(200, {
+        history: page.map((m) => ({
+          id: String(m.historyId),
+          messagesAdded: [{ message: { id: m.id, threadId: m.threadId, labelIds: m.labelIds } }],
+        })),
+        historyId: String(this.historyId),
+        ...(offset + this.historyPageSize < added.length
+          ? { nextPageToken: String(offset + this.historyPageSize) }
+          : {}),
+      });
+      return;
+    }
+    const single = /^\/gmail\/v1\/users\/me\/messages\/([^/]+)$/.exec(url.pathname);
+    if (req.method === "GET" && single) {
+      const message = this.inbox.find((m) => m.id === single[1]);
+      if (!message) {
+        reply(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
+        return;
+      }
+      reply(200, {
+        id: message.id,
+        threadId: message.threadId,
+        labelIds: message.labelIds,
+        snippet: message.snippet,
+        historyId: String(message.historyId),
+        payload: { headers: Object.entries(message.headers).map(([name, value]) => ({ name, value })) },
+      });
+      return;
+    }
     if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/messages") {
       const q = url.searchParams.get("q") ?? "";
       this.searches.push(q);
+      if (!q.includes("rfc822msgid:")) {
+        reply(200, {
+          messages: this.inbox.map((m) => ({ id: m.id, threadId: m.threadId })),
+          resultSizeEstimate: this.inbox.length,
+        });
+        return;
+      }
       const wanted = /rfc822msgid:(\S+)/.exec(q)?.[1];
       const found = this.sent.filter((m) => wanted && m.messageId === `<${wanted}>`);
       reply(
