@@ -14,6 +14,12 @@ export const schedules = [
       "expire old scrape cache rows and backoffs; finish lead-generation tasks whose sites never reported",
   },
   {
+    id: "follow-ups",
+    path: "/api/cron/follow-ups",
+    cron: "5 * * * *",
+    purpose: "write and queue due campaign follow-ups for leads that have not replied",
+  },
+  {
     id: "gmail-watch",
     path: "/api/cron/gmail-watch",
     cron: "41 4 * * *",

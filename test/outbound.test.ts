@@ -251,6 +251,24 @@ describe("outbound email", () => {
     await sql.update(db.mailboxes).set({ hourly_cap: 500 });
   }, 30_000);
 
+  it("a prompt-style body picks leads by the filter in its context", async () => {
+    const user = await createUser();
+    const [strong] = await leadsFor(user, 1);
+    const sql = await service.serviceDb();
+    await sql
+      .insert(db.leads)
+      .values({ user_id: user, name: "Low", email: "low@example.org", company: "Low Co", score: 20 });
+    const { status, body } = await agent(user, {
+      prompt: "Write to our best new leads",
+      context: { status: "new", min_score: 75 },
+    });
+    expect(status).toBe(200);
+    expect(body.data.result.emails.map((email: { to: string }) => email.to)).toEqual([strong?.email]);
+    const wrong = await agent(user, { prompt: "Write to them", context: { status: "hot" } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.message).toContain("context.status");
+  });
+
   it("refuses bodies it cannot act on, before anything is stored", async () => {
     const user = await createUser();
     const bad = await agent(user, { event_ids: [randomUUID()] });
@@ -279,13 +297,18 @@ async function push(token: string | undefined, body = gmail.pushBody("sam@northw
 async function emailed(
   user: string,
   values: { name: string; email: string; company: string; website?: string },
+  campaignId?: string,
 ) {
   const sql = await service.serviceDb();
   const [lead] = await sql
     .insert(db.leads)
     .values({ user_id: user, role: "Owner", score: 70, ...values })
     .returning();
-  const drafted = await agent(user, { lead_ids: [lead?.id], mode: "send" });
+  const drafted = await agent(user, {
+    lead_ids: [lead?.id],
+    mode: "send",
+    ...(campaignId ? { campaign_id: campaignId } : {}),
+  });
   await dev.broker.settle(200, 20_000);
   const [event] = await events([drafted.body.data.result.emails[0].id]);
   expect(event?.event_type).toBe("sent");
@@ -507,4 +530,65 @@ describe("replies by Gmail push", () => {
     const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.type, "mailbox.watch_failed"));
     expect(alerts.length).toBeGreaterThan(0);
   }, 30_000);
+});
+
+describe("follow-up sequences", () => {
+  it("sends a due step in the same thread to leads that have not replied, once", async () => {
+    const user = await createUser();
+    const sql = await service.serviceDb();
+    const [campaign] = await sql
+      .insert(db.campaigns)
+      .values({
+        user_id: user,
+        name: "Cafe wholesale autumn",
+        status: "active",
+        steps: [{ day_offset: 3, instructions: "A short, friendly nudge" }],
+      })
+      .returning();
+    const due = await emailed(
+      user,
+      { name: "Fay", email: "fay@fern-cafe.example", company: "Fern Cafe" },
+      campaign?.id,
+    );
+    const early = await emailed(
+      user,
+      { name: "Gus", email: "gus@gull-cafe.example", company: "Gull Cafe" },
+      campaign?.id,
+    );
+    const answered = await emailed(
+      user,
+      { name: "Hal", email: "hal@heron-cafe.example", company: "Heron Cafe" },
+      campaign?.id,
+    );
+    const fourDaysAgo = new Date(Date.now() - 4 * 86_400_000).toISOString();
+    for (const sent of [due, answered]) {
+      await sql
+        .update(db.emailEvents)
+        .set({ sent_at: fourDaysAgo })
+        .where(eq(db.emailEvents.id, sent.event?.id ?? ""));
+    }
+    await sql
+      .update(db.leads)
+      .set({ status: "replied" })
+      .where(eq(db.leads.id, answered.lead?.id ?? ""));
+
+    dev.broker.triggerSchedule("follow-ups");
+    await dev.broker.settle(200, 20_000);
+    dev.broker.triggerSchedule("follow-ups");
+    await dev.broker.settle(200, 20_000);
+
+    const steps = await sql
+      .select()
+      .from(db.emailEvents)
+      .where(eq(db.emailEvents.campaign_id, campaign?.id ?? ""));
+    const followUps = steps.filter((row) => row.sequence_step === 1);
+    expect(followUps.map((row) => [row.lead_id, row.event_type])).toEqual([[due.lead?.id, "sent"]]);
+    const [followUp] = followUps;
+    expect(followUp?.subject).toBe(`Re: ${due.event?.subject}`);
+    expect(followUp?.gmail_thread_id).toBe(due.event?.gmail_thread_id);
+    const message = gmail.sent.find((m) => m.id === followUp?.gmail_message_id);
+    const parsed = await simpleParser(message?.mime ?? "");
+    expect(parsed.inReplyTo).toBe(due.event?.message_id);
+    expect(steps.filter((row) => row.lead_id === early.lead?.id)).toHaveLength(1);
+  }, 60_000);
 });

@@ -11,18 +11,21 @@ import { type AgentDefinition, type AgentOutcome, agentRequest, askModel, type R
 
 const maxLeads = 25;
 
+const leadFilter = z.object({
+  status: z.enum(leadStatuses).default("new"),
+  min_score: z.coerce.number().int().min(0).max(100).default(0),
+  limit: z.coerce.number().int().min(1).max(maxLeads).default(10),
+});
+
 export const outboundRequest = agentRequest
   .extend({
     prompt: z.string().trim().min(1).max(8000).default("Write a short, personal first email to each lead."),
     lead_ids: z.array(z.uuid()).min(1).max(maxLeads).optional(),
-    filter: z
-      .object({
-        status: z.enum(leadStatuses).default("new"),
-        min_score: z.int().min(0).max(100).default(0),
-        limit: z.int().min(1).max(maxLeads).default(10),
-      })
+    filter: leadFilter
       .optional()
-      .describe("Leads to write to when no lead_ids are given"),
+      .describe(
+        "Leads to write to when no lead_ids are given (also read from context.status / context.min_score)",
+      ),
     campaign_id: z.uuid().optional(),
     template: z
       .string()
@@ -43,6 +46,18 @@ export const outboundRequest = agentRequest
   .refine((body) => !body.event_ids || body.mode === "send", {
     message: "event_ids approves drafts for sending: use mode 'send'",
     path: ["mode"],
+  })
+  .superRefine((body, ctx) => {
+    if (!body.lead_ids && !body.filter && !body.event_ids && body.context) {
+      const filter = leadFilter.safeParse(body.context);
+      for (const issue of filter.success ? [] : filter.error.issues) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["context", ...issue.path.map(String)],
+          message: issue.message,
+        });
+      }
+    }
   });
 export type OutboundRequest = z.infer<typeof outboundRequest>;
 
@@ -87,7 +102,8 @@ async function selectLeads(userId: string, input: OutboundRequest): Promise<Lead
         .from(leads)
         .where(and(eq(leads.user_id, userId), inArray(leads.id, input.lead_ids)));
     }
-    const filter = input.filter ?? { status: "new" as const, min_score: 0, limit: 10 };
+    // The prompt-style body: the filter may come in the context, as the prototype's callers send it.
+    const filter = input.filter ?? leadFilter.parse(input.context ?? {}); // checked at the boundary
     return tx
       .select()
       .from(leads)
@@ -135,6 +151,91 @@ async function approveDrafts({ user, input }: RunContext<OutboundRequest>): Prom
   };
 }
 
+type CampaignRow = typeof campaigns.$inferSelect;
+
+export interface DraftRequest {
+  userId: string;
+  leads: LeadRow[];
+  campaign: CampaignRow | undefined;
+  template?: string | undefined;
+  prompt: string;
+  taskId?: string | null;
+  /** For a follow-up: its step, the step's instructions, and the subject of each lead's thread. */
+  followUp?: { step: number; instructions: string; subjects: Map<string, string> };
+}
+
+/**
+ * One model turn writes an email per lead from the lead's data (and the campaign, template and, for a
+ * follow-up, the step's instructions); each fact it lists is checked against the lead, and the
+ * emails are stored as drafts. A follow-up keeps its thread's subject.
+ */
+export async function writeDrafts(request: DraftRequest) {
+  const { userId, campaign, followUp } = request;
+  const refs = new Map(request.leads.map((lead, index) => [`L${index + 1}`, lead]));
+  const { data, usage, encoded } = await askModel({
+    agent: "outbound-emailer",
+    userId,
+    system,
+    context: {
+      sender: senderAddress(),
+      campaign: campaign
+        ? { name: campaign.name, audience: campaign.audience ?? "", message: campaign.message ?? "" }
+        : null,
+      template: request.template ?? "",
+      follow_up: followUp ? { step: followUp.step, instructions: followUp.instructions } : null,
+      leads: [...refs.entries()].map(([ref, lead]) => ({
+        ref,
+        name: lead.name ?? "",
+        role: lead.role ?? "",
+        company: lead.company ?? "",
+        website: lead.website ?? "",
+        location: lead.location ?? "",
+        industry: lead.industry ?? "",
+        ...(followUp ? { previous_subject: followUp.subjects.get(lead.id) ?? "" } : {}),
+      })),
+    },
+    prompt: request.prompt,
+    schema: emailSchema,
+    schemaName: "outbound_emails",
+    temperature: 0.4,
+    maxTokens: 4000,
+  });
+
+  const rows: (typeof emailEvents.$inferInsert)[] = [];
+  for (const email of data.emails) {
+    const lead = refs.get(email.lead_ref);
+    if (!lead || rows.some((row) => row.lead_id === lead.id)) {
+      continue;
+    }
+    const unsupported = email.facts_used.filter((fact) => !supported(fact, lead));
+    const threadSubject = followUp?.subjects.get(lead.id);
+    rows.push({
+      user_id: userId,
+      lead_id: lead.id,
+      campaign_id: campaign?.id ?? null,
+      task_id: request.taskId ?? null,
+      event_type: "drafted",
+      to_email: lead.email,
+      subject: (threadSubject ? `Re: ${threadSubject.replace(/^re:\s*/i, "")}` : email.subject).slice(0, 300),
+      body_text: email.body_text,
+      body_html: email.body_html,
+      sequence_step: followUp?.step ?? 0,
+      metadata: {
+        facts_used: email.facts_used,
+        unsupported_facts: unsupported,
+        needs_review: unsupported.length > 0,
+      },
+    });
+  }
+  const drafted = rows.length
+    ? await asUser({ id: userId }, (tx) => tx.insert(emailEvents).values(rows).returning())
+    : [];
+  const unwritten = request.leads
+    .filter((lead) => !rows.some((row) => row.lead_id === lead.id))
+    .map((l) => l.id);
+  return { drafted, unwritten, usage, encoded, summary: data.response };
+}
+
 async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   const { user, input, task } = ctx;
   if (input.event_ids) {
@@ -175,66 +276,17 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   if (input.campaign_id && !campaign) {
     throw new ApiError("not_found", "No such campaign of yours");
   }
-  const refs = new Map(writable.map((lead, index) => [`L${index + 1}`, lead]));
-  const { data, usage, encoded } = await askModel({
-    agent: "outbound-emailer",
+  const { drafted, unwritten, usage, encoded, summary } = await writeDrafts({
     userId: user.id,
-    system,
-    context: {
-      sender: senderAddress(),
-      campaign: campaign
-        ? { name: campaign.name, audience: campaign.audience ?? "", message: campaign.message ?? "" }
-        : null,
-      template: input.template ?? "",
-      leads: [...refs.entries()].map(([ref, lead]) => ({
-        ref,
-        name: lead.name ?? "",
-        role: lead.role ?? "",
-        company: lead.company ?? "",
-        website: lead.website ?? "",
-        location: lead.location ?? "",
-        industry: lead.industry ?? "",
-      })),
-    },
+    leads: writable,
+    campaign,
+    template: input.template,
     prompt: input.prompt,
-    schema: emailSchema,
-    schemaName: "outbound_emails",
-    temperature: 0.4,
-    maxTokens: 4000,
+    taskId: task.id,
   });
-
-  const rows: (typeof emailEvents.$inferInsert)[] = [];
-  for (const email of data.emails) {
-    const lead = refs.get(email.lead_ref);
-    if (!lead || rows.some((row) => row.lead_id === lead.id)) {
-      continue;
-    }
-    const unsupported = email.facts_used.filter((fact) => !supported(fact, lead));
-    rows.push({
-      user_id: user.id,
-      lead_id: lead.id,
-      campaign_id: campaign?.id ?? null,
-      task_id: task.id,
-      event_type: "drafted",
-      to_email: lead.email,
-      subject: email.subject.slice(0, 300),
-      body_text: email.body_text,
-      body_html: email.body_html,
-      metadata: {
-        facts_used: email.facts_used,
-        unsupported_facts: unsupported,
-        needs_review: unsupported.length > 0,
-      },
-    });
+  for (const leadId of unwritten) {
+    skipped.push({ lead_id: leadId, reason: "the model wrote no email for this lead" });
   }
-  for (const lead of writable) {
-    if (!rows.some((row) => row.lead_id === lead.id)) {
-      skipped.push({ lead_id: lead.id, reason: "the model wrote no email for this lead" });
-    }
-  }
-  const drafted = rows.length
-    ? await asUser({ id: user.id }, (tx) => tx.insert(emailEvents).values(rows).returning())
-    : [];
   // Drafts whose claims the lead data does not support are kept for review, never sent unread.
   const sendable = drafted.filter((row) => !(row.metadata as { needs_review: boolean }).needs_review);
   const queued =
@@ -248,7 +300,7 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   return {
     result: {
       response: [
-        data.response,
+        summary,
         `${drafted.length} draft${drafted.length === 1 ? "" : "s"} written${input.mode === "send" ? `, ${queued.length} queued for sending` : ""}.`,
         review ? `${review} need${review === 1 ? "s" : ""} review: a claim was not in the lead data.` : "",
       ]
