@@ -226,7 +226,7 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
   await raiseAlert({
     userId: sent.user_id,
     type: "email.replied",
-    severity: verdict.kind === "interested" ? "info" : "info",
+    severity: "info",
     title: `Reply from ${lead?.name ?? header(headers, "From")}${lead?.company ? ` (${lead.company})` : ""}`,
     message:
       `${verdict.summary} ${stopped ? `${stopped} queued email${stopped === 1 ? "" : "s"} to this company stopped.` : ""}`.trim(),
