@@ -102,6 +102,18 @@ const configSchema = z
     GOOGLE_OIDC_CERTS_URL: optionalUrl.describe(
       "Another source of Google's token-signing keys (the tests' stand-in)",
     ),
+    GOOGLE_CALENDAR_ID: z.string().min(1).default("primary"),
+    WORKING_HOURS: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/)
+      .default("09:00-17:00")
+      .describe("When meetings may be booked, local to the request's time zone"),
+    WORKING_DAYS: z
+      .string()
+      .regex(/^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$/)
+      .default("1-5")
+      .describe("ISO weekdays meetings may be booked on (1 = Monday)"),
+    DEFAULT_TIME_ZONE: z.string().default("UTC"),
     EMAIL_DAILY_CAP: z.coerce.number().int().min(1).max(2000).default(50),
     EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
     EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),

@@ -10,6 +10,7 @@ const loaders: Partial<Record<AgentName, () => Promise<Agent>>> = {
   engineer: async () => (await import("./engineer")).engineer as AgentDefinition,
   "leadgen-scraper": async () => (await import("./leadgen")).leadgenScraper as Agent,
   "outbound-emailer": async () => (await import("./outbound-emailer")).outboundEmailer as AgentDefinition,
+  "booking-callprep": async () => (await import("./booking-callprep")).bookingCallprep as AgentDefinition,
 };
 
 export function hasAgent(name: string): name is AgentName {

@@ -1,18 +1,11 @@
 import { gmail, type gmail_v1 } from "@googleapis/gmail";
-import { JWT, OAuth2Client } from "google-auth-library";
 import { getConfig } from "../config";
+import { googleAuth, googleRootUrl } from "./auth";
 
 /**
- * The one way to talk to Gmail: the sending mailbox's client, authorised by a service account with
- * domain-wide delegation (impersonating GMAIL_SENDER) or by the sender's OAuth refresh token. Without
- * credentials there is no client and the email worker writes to the outbox instead.
+ * The one way to talk to Gmail: the sending mailbox's client, authorised as the business's Google
+ * account (./auth). Without credentials there is no client and the email worker writes to the outbox.
  */
-const scopes = [
-  "https://www.googleapis.com/auth/gmail.send",
-  "https://www.googleapis.com/auth/gmail.readonly",
-  "https://www.googleapis.com/auth/gmail.modify",
-];
-
 export interface Mailbox {
   address: string;
   name: string | undefined;
@@ -28,27 +21,12 @@ export function gmailMailbox(): Mailbox | null {
     return cached;
   }
   const config = getConfig();
-  let auth: JWT | OAuth2Client | undefined;
-  if (config.GMAIL_CREDENTIALS_JSON) {
-    const key = JSON.parse(config.GMAIL_CREDENTIALS_JSON) as { client_email: string; private_key: string };
-    auth = new JWT({ email: key.client_email, key: key.private_key, scopes, subject: config.GMAIL_SENDER });
-  } else if (config.GMAIL_OAUTH_REFRESH_TOKEN) {
-    auth = new OAuth2Client({
-      clientId: config.GMAIL_OAUTH_CLIENT_ID,
-      clientSecret: config.GMAIL_OAUTH_CLIENT_SECRET,
-      ...(config.GOOGLE_OAUTH_TOKEN_URL
-        ? { endpoints: { oauth2TokenUrl: config.GOOGLE_OAUTH_TOKEN_URL } }
-        : {}),
-    });
-    auth.setCredentials({ refresh_token: config.GMAIL_OAUTH_REFRESH_TOKEN });
-  }
+  const auth = googleAuth();
   if (!auth || !config.GMAIL_SENDER) {
     cached = null;
     return cached;
   }
-  const rootUrl = config.GOOGLE_API_ROOT_URL
-    ? `${config.GOOGLE_API_ROOT_URL.replace(/\/$/, "")}/`
-    : undefined;
+  const rootUrl = googleRootUrl();
   cached = {
     address: config.GMAIL_SENDER,
     name: config.GMAIL_SENDER_NAME,

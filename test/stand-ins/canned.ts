@@ -124,6 +124,30 @@ export function cannedReply(request: RecordedRequest): Reply {
         },
       };
     }
+    case "call_script": {
+      // Cites the sources it was given, plus one that does not exist (the agent must drop it).
+      const refs = ((contextOf(request).sources ?? []) as { ref: string }[]).map((source) => source.ref);
+      const pick = (prefix: string) => refs.filter((ref) => ref.startsWith(prefix)).slice(0, 2);
+      return {
+        content: {
+          opening: { text: "Thanks for making the time today.", sources: pick("lead.") },
+          discovery_questions: [
+            { question: "How do you source your coffee today?", sources: pick("email.") },
+            { question: "What would a better supplier change for you?", sources: ["lead.revenue"] },
+          ],
+          value_proposition: { text: "Weekly deliveries of fresh roasts.", sources: pick("insight.") },
+          objection_handling: [
+            {
+              objection: "We are happy with our supplier",
+              response: "Try one bag, no contract.",
+              sources: pick("lead."),
+            },
+          ],
+          next_steps: [{ text: "Send a sample and book a tasting.", sources: [] }],
+          response: "Open warmly, ask about sourcing, offer a sample.",
+        },
+      };
+    }
     case "reply_classification": {
       const text = question.toLowerCase();
       const kind = text.includes("out of office")

@@ -37,6 +37,14 @@ export class StandInGmail {
   readonly searches: string[] = [];
   readonly inbox: InboxMessage[] = [];
   readonly watches: unknown[] = [];
+  /** Calendar: events by id, extra busy intervals, and whether the account has Google Meet. */
+  readonly events = new Map<
+    string,
+    Record<string, unknown> & { start: { dateTime: string }; end: { dateTime: string }; status: string }
+  >();
+  readonly busy: { start: string; end: string }[] = [];
+  meetSupported = true;
+  insertCalls = 0;
   historyId = 1000;
   /** History older than this is gone (history.list answers 404). */
   oldestHistoryId = 0;
@@ -206,6 +214,78 @@ export class StandInGmail {
         return;
       }
       reply(200, { id: message.id, threadId: message.threadId, labelIds: ["SENT"] });
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/calendar/v3/freeBusy") {
+      const { timeMin, timeMax, items } = JSON.parse(body) as {
+        timeMin: string;
+        timeMax: string;
+        items: { id: string }[];
+      };
+      const from = Date.parse(timeMin);
+      const to = Date.parse(timeMax);
+      const busy = [
+        ...this.busy,
+        ...[...this.events.values()]
+          .filter((event) => event.status !== "cancelled")
+          .map((event) => ({ start: event.start.dateTime, end: event.end.dateTime })),
+      ].filter((slot) => Date.parse(slot.start) < to && Date.parse(slot.end) > from);
+      reply(200, {
+        kind: "calendar#freeBusy",
+        timeMin,
+        timeMax,
+        calendars: Object.fromEntries(items.map((item) => [item.id, { busy }])),
+      });
+      return;
+    }
+    const eventPath = /^\/calendar\/v3\/calendars\/([^/]+)\/events(?:\/([^/]+))?$/.exec(url.pathname);
+    if (eventPath && req.method === "POST" && !eventPath[2]) {
+      this.insertCalls += 1;
+      const event = JSON.parse(body) as Record<string, unknown> & {
+        id?: string;
+        start: { dateTime: string };
+        end: { dateTime: string };
+        conferenceData?: { createRequest?: unknown };
+      };
+      const id = event.id ?? randomUUID().replaceAll("-", "");
+      if (this.events.has(id)) {
+        reply(409, {
+          error: {
+            code: 409,
+            message: "The requested identifier already exists.",
+            errors: [{ reason: "duplicate" }],
+          },
+        });
+        return;
+      }
+      if (event.conferenceData?.createRequest && !this.meetSupported) {
+        reply(400, {
+          error: { code: 400, message: "Invalid conference type value.", errors: [{ reason: "invalid" }] },
+        });
+        return;
+      }
+      const stored = {
+        ...event,
+        id,
+        status: "confirmed",
+        iCalUID: `${id}@google.com`,
+        htmlLink: `https://calendar.google.com/event?eid=${id}`,
+        ...(event.conferenceData?.createRequest
+          ? { hangoutLink: `https://meet.google.com/${id.slice(0, 3)}-${id.slice(3, 7)}-${id.slice(7, 10)}` }
+          : {}),
+      };
+      delete (stored as { conferenceData?: unknown }).conferenceData;
+      this.events.set(id, stored);
+      reply(200, stored);
+      return;
+    }
+    if (eventPath && req.method === "GET" && eventPath[2]) {
+      const event = this.events.get(decodeURIComponent(eventPath[2]));
+      if (!event) {
+        reply(404, { error: { code: 404, message: "Not Found" } });
+        return;
+      }
+      reply(200, event);
       return;
     }
     if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/profile") {

@@ -1,0 +1,309 @@
+import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FunctionExports } from "../lib/http/handler";
+import { StandInGmail } from "./stand-ins/gmail";
+import { withFreshModules } from "./support/fresh";
+import { call, createUser, tokenFor } from "./support/helpers";
+
+/**
+ * Booking and call prep against the stand-in Google APIs (Calendar freebusy and events): a free
+ * time booked once with the lead invited and a Meet link, a busy time refused with free proposals
+ * inside working hours in the caller's time zone, the first free slot booked on request, an account
+ * without Meet, no credentials at all, and call scripts citing only sources that exist.
+ */
+const google = new StandInGmail();
+let fn: FunctionExports;
+let db: typeof import("../lib/db/schema");
+let service: typeof import("../lib/db/service");
+
+beforeAll(async () => {
+  const root = await google.start();
+  Object.assign(process.env, {
+    GMAIL_SENDER: "sam@northwind-roasters.com",
+    GMAIL_OAUTH_CLIENT_ID: google.clientId,
+    GMAIL_OAUTH_CLIENT_SECRET: google.clientSecret,
+    GMAIL_OAUTH_REFRESH_TOKEN: google.refreshToken,
+    GOOGLE_API_ROOT_URL: root,
+    GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
+  });
+  fn = await import("../api/agents/booking-callprep");
+  db = await import("../lib/db/schema");
+  service = await import("../lib/db/service");
+});
+
+afterAll(async () => {
+  await google.close();
+});
+
+/** A weekday at least a week ahead, at the given UTC hour. */
+function weekdayAt(hourUtc: number, daysAhead = 8): Date {
+  const day = new Date(Date.now() + daysAhead * 86_400_000);
+  while (day.getUTCDay() === 0 || day.getUTCDay() === 6) {
+    day.setUTCDate(day.getUTCDate() + 1);
+  }
+  day.setUTCHours(hourUtc, 0, 0, 0);
+  return day;
+}
+
+async function leadWithThread(user: string) {
+  const sql = await service.serviceDb();
+  const [lead] = await sql
+    .insert(db.leads)
+    .values({
+      user_id: user,
+      name: "Priya Raman",
+      email: `priya-${randomUUID().slice(0, 6)}@harbour-cafe.example`,
+      company: "Harbour Cafe",
+      role: "Owner",
+      location: "Bristol",
+      score: 82,
+      score_reasons: [
+        { factor: "role_fit", points: 25, max: 25, reason: 'role "Owner" matches the target roles' },
+      ],
+    })
+    .returning();
+  await sql.insert(db.emailEvents).values([
+    {
+      user_id: user,
+      lead_id: lead?.id,
+      event_type: "sent",
+      subject: "Fresh coffee for Harbour Cafe",
+      body_text: "Weekly deliveries?",
+      created_at: new Date(Date.now() - 2 * 86_400_000).toISOString(),
+    },
+    {
+      user_id: user,
+      lead_id: lead?.id,
+      event_type: "replied",
+      subject: "Re: Fresh coffee",
+      body_text: "Interested, we use 20 kg a week.",
+      created_at: new Date(Date.now() - 86_400_000).toISOString(),
+    },
+  ]);
+  await sql.insert(db.productInsights).values({
+    user_id: user,
+    title: "Cafes reorder every three weeks",
+    content: "Reminders cut stock-outs.",
+  });
+  return lead;
+}
+
+async function bookingCall(user: string, body: Record<string, unknown>, key = randomUUID()) {
+  return call(fn, "POST", "/api/agents/booking-callprep", {
+    token: await tokenFor(user),
+    body: { user_id: user, ...body },
+    headers: { "idempotency-key": key },
+  });
+}
+
+describe("booking and call prep", () => {
+  it("books a free requested time once, invites the lead with a Meet link, and grounds the script", async () => {
+    const user = await createUser();
+    const lead = await leadWithThread(user);
+    const start = weekdayAt(10);
+    const key = randomUUID();
+    const body = {
+      lead_id: lead?.id,
+      scheduled_time: start.toISOString(),
+      duration_minutes: 45,
+      time_zone: "UTC",
+    };
+    const first = await bookingCall(user, body, key);
+    expect(first.status).toBe(200);
+    const result = first.body.data as {
+      result: {
+        response: string;
+        booking: { booked: boolean; google_event_id: string; meeting_url: string; calendar_event_id: string };
+        call_script: {
+          id: string;
+          opening: { sources: string[] };
+          discovery_questions: { sources: string[] }[];
+        };
+      };
+    };
+    const { booking, call_script: script } = result.result;
+    expect(booking.booked).toBe(true);
+    expect(booking.meeting_url).toMatch(/^https:\/\/meet\.google\.com\//);
+    const event = google.events.get(booking.google_event_id);
+    expect(event).toMatchObject({
+      start: { dateTime: start.toISOString(), timeZone: "UTC" },
+      end: { dateTime: new Date(start.getTime() + 45 * 60_000).toISOString() },
+      attendees: [{ email: lead?.email }],
+      summary: "Discovery call with Priya Raman (Harbour Cafe)",
+    });
+    const sql = await service.serviceDb();
+    const [row] = await sql
+      .select()
+      .from(db.calendarEvents)
+      .where(eq(db.calendarEvents.id, booking.calendar_event_id));
+    expect(row).toMatchObject({
+      lead_id: lead?.id,
+      sync_status: "synced",
+      google_event_id: booking.google_event_id,
+      google_calendar_id: "primary",
+      duration_minutes: 45,
+      meeting_url: booking.meeting_url,
+    });
+
+    // Sources: the lead's fields, the thread and the insight; the made-up "lead.revenue" is dropped.
+    expect(script.opening.sources).toEqual(["lead.name", "lead.role"]);
+    expect(script.discovery_questions[0]?.sources).toEqual(["email.1", "email.2"]);
+    expect(script.discovery_questions[1]?.sources).toEqual([]);
+    const [saved] = await sql.select().from(db.callScripts).where(eq(db.callScripts.id, script.id));
+    expect(saved?.calendar_event_id).toBe(booking.calendar_event_id);
+    expect(saved?.metadata).toEqual({ uncited_refs_dropped: ["lead.revenue"] });
+    const savedSources = (saved?.sources ?? []) as { ref: string; text: string }[];
+    expect(savedSources.map((s) => s.ref).sort()).toEqual([
+      "email.1",
+      "email.2",
+      "insight.1",
+      "lead.name",
+      "lead.role",
+    ]);
+    expect(savedSources.find((s) => s.ref === "email.2")?.text).toContain("20 kg a week");
+    expect(result.result.response).toContain(`Booked for ${start.toISOString()}`);
+
+    const inserts = google.insertCalls;
+    const again = await bookingCall(user, body, key);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(google.insertCalls).toBe(inserts);
+    expect(
+      await sql.select().from(db.calendarEvents).where(eq(db.calendarEvents.user_id, user)),
+    ).toHaveLength(1);
+  });
+
+  it("a busy time is not booked; free slots inside working hours in the caller's time zone are proposed", async () => {
+    const user = await createUser();
+    const lead = await leadWithThread(user);
+    // 14:00–15:00 UTC is 09:00–10:00 in New York in winter, 10:00–11:00 in summer: block both.
+    const busyStart = weekdayAt(13);
+    google.busy.push({
+      start: busyStart.toISOString(),
+      end: new Date(busyStart.getTime() + 3 * 3_600_000).toISOString(),
+    });
+    const inserts = google.insertCalls;
+    const response = await bookingCall(user, {
+      lead_id: lead?.id,
+      scheduled_time: new Date(busyStart.getTime() + 3_600_000).toISOString(),
+      time_zone: "America/New_York",
+    });
+    expect(response.status).toBe(200);
+    const booking = (
+      response.body.data as {
+        result: { booking: { booked: boolean; reason: string; proposals: { start: string }[] } };
+      }
+    ).result.booking;
+    expect(booking.booked).toBe(false);
+    expect(booking.reason).toBe("the requested time is not free");
+    expect(booking.proposals).toHaveLength(3);
+    for (const proposal of booking.proposals) {
+      const start = Date.parse(proposal.start);
+      expect(start >= busyStart.getTime() + 3 * 3_600_000 || start + 30 * 60_000 <= busyStart.getTime()).toBe(
+        true,
+      );
+      const local = new Intl.DateTimeFormat("en-US", {
+        timeZone: "America/New_York",
+        hour: "numeric",
+        hourCycle: "h23",
+        weekday: "short",
+      }).formatToParts(new Date(start));
+      const hour = Number(local.find((p) => p.type === "hour")?.value);
+      expect(hour).toBeGreaterThanOrEqual(9);
+      expect(hour).toBeLessThan(17);
+      expect(["Sat", "Sun"]).not.toContain(local.find((p) => p.type === "weekday")?.value);
+    }
+    expect(google.insertCalls).toBe(inserts);
+    google.busy.length = 0;
+  });
+
+  it("books the first free slot of a window when asked; without Meet the meeting is booked without a link", async () => {
+    const user = await createUser();
+    const lead = await leadWithThread(user);
+    const day = weekdayAt(0, 9);
+    google.busy.push({
+      start: new Date(day.getTime() + 9 * 3_600_000).toISOString(),
+      end: new Date(day.getTime() + 10 * 3_600_000).toISOString(),
+    });
+    google.meetSupported = false;
+    const response = await bookingCall(user, {
+      lead_id: lead?.id,
+      window: { earliest: day.toISOString(), latest: new Date(day.getTime() + 86_400_000).toISOString() },
+      time_zone: "UTC",
+      book_first_free: true,
+    });
+    google.meetSupported = true;
+    google.busy.length = 0;
+    const booking = (
+      response.body.data as {
+        result: { booking: { booked: boolean; start: string; meeting_url: string | null } };
+      }
+    ).result.booking;
+    expect(booking).toMatchObject({
+      booked: true,
+      start: new Date(day.getTime() + 10 * 3_600_000).toISOString(),
+      meeting_url: null,
+    });
+  });
+
+  it("refuses what it cannot act on before anything is stored", async () => {
+    const user = await createUser();
+    const stranger = await createUser();
+    const theirs = await leadWithThread(stranger);
+    expect((await bookingCall(user, { time_zone: "Mars/Olympus" })).status).toBe(400);
+    expect(
+      (
+        await bookingCall(user, {
+          window: { earliest: weekdayAt(12).toISOString(), latest: weekdayAt(9).toISOString() },
+        })
+      ).status,
+    ).toBe(400);
+    expect((await bookingCall(user, { scheduled_time: "next tuesday" })).status).toBe(400);
+    const other = await bookingCall(user, { lead_id: theirs?.id });
+    expect(other.status).toBe(404);
+  });
+
+  it("without Google credentials the row says the calendar was not touched, and call prep still works", async () => {
+    const restore = await withFreshModules({
+      GMAIL_SENDER: undefined,
+      GMAIL_OAUTH_REFRESH_TOKEN: undefined,
+      GMAIL_OAUTH_CLIENT_ID: undefined,
+      GMAIL_OAUTH_CLIENT_SECRET: undefined,
+    });
+    try {
+      const offline = (await import("../api/agents/booking-callprep")) as FunctionExports;
+      const user = await createUser();
+      const lead = await leadWithThread(user);
+      const start = weekdayAt(11);
+      const inserts = google.insertCalls;
+      const response = await call(offline, "POST", "/api/agents/booking-callprep", {
+        token: await tokenFor(user),
+        body: { user_id: user, lead_id: lead?.id, scheduled_time: start.toISOString() },
+      });
+      expect(response.status).toBe(200);
+      const result = (
+        response.body.data as {
+          result: {
+            response: string;
+            booking: { booked: boolean; calendar_touched: boolean; calendar_event_id: string };
+            call_script: { id: string };
+          };
+        }
+      ).result;
+      expect(result.booking).toMatchObject({ booked: true, calendar_touched: false });
+      expect(result.response).toContain("not in Google Calendar");
+      expect(result.call_script.id).toBeTruthy();
+      expect(google.insertCalls).toBe(inserts);
+      const { serviceDb } = await import("../lib/db/service");
+      const schema = await import("../lib/db/schema");
+      const [row] = await (await serviceDb())
+        .select()
+        .from(schema.calendarEvents)
+        .where(eq(schema.calendarEvents.id, result.booking.calendar_event_id));
+      expect(row).toMatchObject({ sync_status: "not_synced", google_event_id: null });
+    } finally {
+      await restore();
+    }
+  });
+});
