@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../dev/server";
 import { asUser } from "../lib/db/as-user";
-import { agentTasks, alerts, productInsights } from "../lib/db/schema";
+import { agentTasks, alerts, calendarEvents, callScripts, leads, productInsights } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
 import { createUser, secrets, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
@@ -87,6 +87,53 @@ describe("background runs", () => {
     expect(insights).toHaveLength(2);
     expect(insights.every((insight) => insight.task_id === inserted?.id)).toBe(true);
   });
+
+  it("a meeting the frontend adds to calendar_events gets a call script through the trigger path", async () => {
+    const user = await createUser();
+    const db = await serviceDb();
+    const [lead] = await db
+      .insert(leads)
+      .values({
+        user_id: user,
+        name: "Noor Haddad",
+        email: "noor@quay-bakery.example",
+        company: "Quay Bakery",
+        role: "Owner",
+      })
+      .returning();
+    const start = new Date(Date.now() + 3 * 86_400_000).toISOString();
+    const [meeting] = await asUser({ id: user }, (tx) =>
+      tx
+        .insert(calendarEvents)
+        .values({ user_id: user, lead_id: lead?.id, title: "Call with Noor", start_time: start })
+        .returning(),
+    );
+    let task: typeof agentTasks.$inferSelect | undefined;
+    for (let i = 0; i < 100 && !task; i++) {
+      [task] = await db.select().from(agentTasks).where(eq(agentTasks.user_id, user));
+      if (!task) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    expect(task).toMatchObject({ agent_name: "booking-callprep" });
+    expect(task?.input).toEqual({
+      user_id: user,
+      calendar_event_id: meeting?.id,
+      lead_id: lead?.id,
+      prompt: "Prepare me for this call.",
+    });
+    const done = await finished(task?.id ?? "");
+    expect(done.status).toBe("completed");
+    const [script] = await db.select().from(callScripts).where(eq(callScripts.user_id, user));
+    expect(script).toMatchObject({ calendar_event_id: meeting?.id, lead_id: lead?.id, task_id: task?.id });
+    expect(script?.sources).toEqual(expect.arrayContaining([expect.objectContaining({ ref: "lead.name" })]));
+    // Nothing was booked: still the one meeting the frontend added.
+    expect(await db.select().from(calendarEvents).where(eq(calendarEvents.user_id, user))).toHaveLength(1);
+    // The backend's own inserts do not trigger it.
+    await db.insert(calendarEvents).values({ user_id: user, title: "Backend meeting", start_time: start });
+    await dev.broker.settle(200, 5000);
+    expect(await db.select().from(agentTasks).where(eq(agentTasks.user_id, user))).toHaveLength(1);
+  }, 60_000);
 
   it("a redelivered job runs nothing twice", async () => {
     const user = await createUser();

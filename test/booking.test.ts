@@ -262,6 +262,12 @@ describe("booking and call prep", () => {
     expect((await bookingCall(user, { scheduled_time: "next tuesday" })).status).toBe(400);
     const other = await bookingCall(user, { lead_id: theirs?.id });
     expect(other.status).toBe(404);
+    const both = await bookingCall(user, {
+      calendar_event_id: randomUUID(),
+      scheduled_time: weekdayAt(10).toISOString(),
+    });
+    expect(both.status).toBe(400);
+    expect((await bookingCall(user, { calendar_event_id: randomUUID() })).status).toBe(404);
   });
 
   it("without Google credentials the row says the calendar was not touched, and call prep still works", async () => {

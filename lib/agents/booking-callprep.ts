@@ -5,6 +5,7 @@ import { freeSlots, isValidTimeZone, parseWorkingHours, withinWorkingHours } fro
 import { getConfig } from "../config";
 import { asUser } from "../db/as-user";
 import { calendarEvents, callScripts, emailEvents, leads, productInsights } from "../db/schema";
+import { timestampMs } from "../db/timestamps";
 import { type BusinessCalendar, businessCalendar, busyBetween } from "../google/calendar";
 import { ApiError } from "../http/errors";
 import { type AgentDefinition, type AgentOutcome, agentRequest, askModel, type RunContext } from "./runtime";
@@ -27,7 +28,19 @@ export const bookingRequest = agentRequest
       .describe("Where to look for free slots when no scheduled_time is given (default: the next 7 days)"),
     time_zone: timeZone.optional().describe("IANA time zone for working hours (default DEFAULT_TIME_ZONE)"),
     book_first_free: z.boolean().default(false).describe("Without scheduled_time: book the first free slot"),
+    calendar_event_id: z
+      .uuid()
+      .optional()
+      .describe("Prepare the call for this existing meeting; nothing is booked"),
   })
+  .refine(
+    (body) => !body.calendar_event_id || (!body.scheduled_time && !body.window && !body.book_first_free),
+    {
+      message:
+        "calendar_event_id prepares an existing meeting: leave out scheduled_time, window and book_first_free",
+      path: ["calendar_event_id"],
+    },
+  )
   .refine((body) => !body.window || Date.parse(body.window.earliest) < Date.parse(body.window.latest), {
     message: "window.earliest must be before window.latest",
     path: ["window"],
@@ -302,8 +315,42 @@ async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<So
   return sources;
 }
 
+/** An existing meeting of the user's (call prep only), as the booking result would describe it. */
+async function existingMeeting(
+  userId: string,
+  eventId: string,
+): Promise<{ booking: Booking; leadId: string | null }> {
+  const [meeting] = await asUser({ id: userId }, (tx) =>
+    tx
+      .select()
+      .from(calendarEvents)
+      .where(and(eq(calendarEvents.id, eventId), eq(calendarEvents.user_id, userId))),
+  );
+  if (!meeting) {
+    throw new ApiError("not_found", "No such meeting of yours");
+  }
+  return {
+    leadId: meeting.lead_id,
+    booking: {
+      booked: false,
+      calendar_touched: false,
+      start: new Date(timestampMs(meeting.start_time)).toISOString(),
+      reason: "an existing meeting: call prep only",
+      proposals: [],
+      calendar_event_id: meeting.id,
+      google_event_id: meeting.google_event_id,
+      meeting_url: meeting.meeting_url,
+    },
+  };
+}
+
 async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
-  const { user, input, task } = ctx;
+  const { user, task } = ctx;
+  const existing = ctx.input.calendar_event_id
+    ? await existingMeeting(user.id, ctx.input.calendar_event_id)
+    : undefined;
+  const input =
+    existing?.leadId && !ctx.input.lead_id ? { ...ctx.input, lead_id: existing.leadId } : ctx.input;
   const lead = input.lead_id
     ? (
         await asUser({ id: user.id }, (tx) =>
@@ -317,7 +364,7 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
   if (input.lead_id && !lead) {
     throw new ApiError("not_found", "No such lead of yours");
   }
-  const booking = await book(ctx, lead);
+  const booking = existing?.booking ?? (await book(ctx, lead));
   const sources = await sourcesFor(user.id, lead);
   const { data, usage, encoded } = await askModel({
     agent: "booking-callprep",
@@ -379,13 +426,15 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
       })
       .returning(),
   );
-  const bookingText = booking.booked
-    ? `Booked for ${booking.start}${booking.calendar_touched ? "" : " (not in Google Calendar: no credentials configured)"}${booking.meeting_url ? `, link ${booking.meeting_url}` : ""}.`
-    : booking.proposals.length
-      ? `Not booked${booking.reason ? ` (${booking.reason})` : ""}; free: ${booking.proposals.map((p) => p.start).join(", ")}.`
-      : booking.reason
-        ? `Not booked: ${booking.reason}.`
-        : "";
+  const bookingText = existing
+    ? `Call prep for the meeting on ${booking.start}.`
+    : booking.booked
+      ? `Booked for ${booking.start}${booking.calendar_touched ? "" : " (not in Google Calendar: no credentials configured)"}${booking.meeting_url ? `, link ${booking.meeting_url}` : ""}.`
+      : booking.proposals.length
+        ? `Not booked${booking.reason ? ` (${booking.reason})` : ""}; free: ${booking.proposals.map((p) => p.start).join(", ")}.`
+        : booking.reason
+          ? `Not booked: ${booking.reason}.`
+          : "";
   return {
     result: {
       response: [bookingText, data.response].filter(Boolean).join("\n\n"),
