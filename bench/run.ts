@@ -20,7 +20,7 @@ import { sql } from "drizzle-orm";
 import { type BuildOptions, build } from "esbuild";
 import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
-import { generateSecrets } from "../dev/env";
+import { applyDevEnv, generateSecrets } from "../dev/env";
 import { discoverFunctions } from "../dev/router";
 import { benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
@@ -314,19 +314,13 @@ async function main() {
     NODE_ENV: "development",
     LOG_LEVEL: "silent",
     APP_URL: "http://bench.test",
-    SUPABASE_URL: authUrl,
-    SUPABASE_PUBLISHABLE_KEY: secrets.supabasePublishableKey,
-    QSTASH_TOKEN: secrets.qstashToken,
-    QSTASH_CURRENT_SIGNING_KEY: secrets.qstashCurrentSigningKey,
-    QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
-    INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
-    UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
-    TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: process.env.DATABASE_URL ? "" : pgliteDir,
     BENCH_AUTH_KEYS: JSON.stringify(secrets.auth),
     LLM_BASE_URL: llmUrl,
     LLM_API_KEY: "bench",
   });
+  // Every other variable as the dev stack sets it: this run's secrets, Auth at the stand-in.
+  applyDevEnv(secrets, authUrl);
 
   console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
   const functions = await benchFunctions({ ...process.env });

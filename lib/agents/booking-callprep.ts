@@ -6,9 +6,16 @@ import { getConfig } from "../config";
 import { asUser } from "../db/as-user";
 import { calendarEvents, callScripts, emailEvents, leads, productInsights } from "../db/schema";
 import { timestampMs } from "../db/timestamps";
-import { type BusinessCalendar, businessCalendar, busyBetween } from "../google/calendar";
+import type { BusinessCalendar } from "../google/calendar";
 import { ApiError } from "../http/errors";
-import { type AgentDefinition, type AgentOutcome, agentRequest, askModel, type RunContext } from "./runtime";
+import {
+  type AgentDefinition,
+  type AgentOutcome,
+  agentRequest,
+  askModel,
+  ownRow,
+  type RunContext,
+} from "./runtime";
 
 const timeZone = z.string().refine(isValidTimeZone, "not an IANA time zone");
 
@@ -134,6 +141,8 @@ async function book(ctx: RunContext<BookingRequest>, lead: LeadRow | undefined):
   const zone = input.time_zone ?? config.DEFAULT_TIME_ZONE;
   const hours = parseWorkingHours(config.WORKING_HOURS, config.WORKING_DAYS);
   const duration = input.duration_minutes;
+  // Google's Calendar client is loaded by a booking only: call prep and the docs never need it.
+  const { businessCalendar, busyBetween } = await import("../google/calendar");
   const cal = businessCalendar();
   const result: Booking = {
     booked: false,
@@ -320,15 +329,7 @@ async function existingMeeting(
   userId: string,
   eventId: string,
 ): Promise<{ booking: Booking; leadId: string | null }> {
-  const [meeting] = await asUser({ id: userId }, (tx) =>
-    tx
-      .select()
-      .from(calendarEvents)
-      .where(and(eq(calendarEvents.id, eventId), eq(calendarEvents.user_id, userId))),
-  );
-  if (!meeting) {
-    throw new ApiError("not_found", "No such meeting of yours");
-  }
+  const meeting = await ownRow(userId, calendarEvents, eventId, "meeting");
   return {
     leadId: meeting.lead_id,
     booking: {
@@ -351,19 +352,7 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
     : undefined;
   const input =
     existing?.leadId && !ctx.input.lead_id ? { ...ctx.input, lead_id: existing.leadId } : ctx.input;
-  const lead = input.lead_id
-    ? (
-        await asUser({ id: user.id }, (tx) =>
-          tx
-            .select()
-            .from(leads)
-            .where(and(eq(leads.id, input.lead_id as string), eq(leads.user_id, user.id))),
-        )
-      )[0]
-    : undefined;
-  if (input.lead_id && !lead) {
-    throw new ApiError("not_found", "No such lead of yours");
-  }
+  const lead = input.lead_id ? await ownRow(user.id, leads, input.lead_id, "lead") : undefined;
   const booking = existing?.booking ?? (await book(ctx, lead));
   const sources = await sourcesFor(user.id, lead);
   const { data, usage, encoded } = await askModel({

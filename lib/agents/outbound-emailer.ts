@@ -3,11 +3,18 @@ import { z } from "zod";
 import { asUser } from "../db/as-user";
 import { campaigns, emailEvents, leadStatuses, leads } from "../db/schema";
 import { queueEmails } from "../email/send";
+import { senderAddress } from "../email/sender";
 import { isSuppressed } from "../email/suppression";
-import { senderAddress } from "../google/gmail";
 import { ApiError } from "../http/errors";
 import { noModelCall } from "../llm/complete";
-import { type AgentDefinition, type AgentOutcome, agentRequest, askModel, type RunContext } from "./runtime";
+import {
+  type AgentDefinition,
+  type AgentOutcome,
+  agentRequest,
+  askModel,
+  ownRow,
+  type RunContext,
+} from "./runtime";
 
 const maxLeads = 25;
 
@@ -264,18 +271,8 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
     };
   }
   const campaign = input.campaign_id
-    ? (
-        await asUser({ id: user.id }, (tx) =>
-          tx
-            .select()
-            .from(campaigns)
-            .where(and(eq(campaigns.id, input.campaign_id as string), eq(campaigns.user_id, user.id))),
-        )
-      )[0]
+    ? await ownRow(user.id, campaigns, input.campaign_id, "campaign")
     : undefined;
-  if (input.campaign_id && !campaign) {
-    throw new ApiError("not_found", "No such campaign of yours");
-  }
   const { drafted, unwritten, usage, encoded, summary } = await writeDrafts({
     userId: user.id,
     leads: writable,

@@ -1,8 +1,15 @@
 import { and, desc, eq, gte } from "drizzle-orm";
 import { z } from "zod";
 import { asUser } from "../db/as-user";
-import { type AgentName, agentTasks, campaigns, leads, productInsights } from "../db/schema";
-import { toApiError } from "../http/errors";
+import {
+  type AgentName,
+  agentTasks,
+  type calendarEvents,
+  campaigns,
+  leads,
+  productInsights,
+} from "../db/schema";
+import { ApiError, toApiError } from "../http/errors";
 import { type ChatMessage, completeStructured, type Usage } from "../llm/complete";
 import type { Logger } from "../log";
 import { type EncodedContext, encodeContext } from "../toon";
@@ -136,6 +143,32 @@ export async function askModel<S extends z.ZodType>(request: AskRequest<S>) {
     ],
   });
   return { data, usage, encoded };
+}
+
+type OwnedTable = typeof leads | typeof campaigns | typeof calendarEvents;
+
+/**
+ * One of the caller's own rows by id, read under RLS; 404 when it does not exist or is someone
+ * else's (the two are not told apart).
+ */
+export async function ownRow<T extends OwnedTable>(
+  userId: string,
+  table: T,
+  id: string,
+  noun: string,
+): Promise<T["$inferSelect"]> {
+  // The three tables share the id/user_id columns the query uses; one concrete type drives the builder.
+  const owned = table as typeof leads;
+  const [row] = await asUser({ id: userId }, (tx) =>
+    tx
+      .select()
+      .from(owned)
+      .where(and(eq(owned.id, id), eq(owned.user_id, userId))),
+  );
+  if (!row) {
+    throw new ApiError("not_found", `No such ${noun} of yours`);
+  }
+  return row as T["$inferSelect"];
 }
 
 const truncate = (text: unknown, max: number) => {

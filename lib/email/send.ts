@@ -7,13 +7,14 @@ import { getConfig } from "../config";
 import { campaigns, emailEvents, leads, mailboxes } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
-import { classifyGmailError, type GmailFailure, gmailMailbox, senderAddress } from "../google/gmail";
+import { classifyGmailError, type GmailFailure } from "../google/errors";
 import { ApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { acquireLock } from "../lock";
 import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
 import { composeEmail, newMessageId } from "./mime";
 import { earliestSlot, type PacingRules, planSlots } from "./pacing";
+import { senderAddress } from "./sender";
 import { isSuppressed } from "./suppression";
 import { unsubscribeUrl } from "./unsubscribe";
 
@@ -256,9 +257,14 @@ async function buildMime(event: EmailEvent, thread: Awaited<ReturnType<typeof th
   });
 }
 
+/** The Gmail client, loaded only where a send needs it: queuing mail never loads Google's client. */
+async function gmail() {
+  return (await import("../google/gmail")).gmailMailbox();
+}
+
 /** Gmail's Sent: the message with this Message-ID, if a send whose outcome was lost did go out. */
 async function findSent(messageId: string) {
-  const mailbox = gmailMailbox();
+  const mailbox = await gmail();
   if (!mailbox) {
     return undefined;
   }
@@ -396,8 +402,8 @@ export async function deliverEmail(eventId: string): Promise<Delivery> {
     }
     const thread = await threadOf(claimed);
     const mime = await buildMime(claimed, thread);
-    const gmail = gmailMailbox();
-    if (!gmail) {
+    const client = await gmail();
+    if (!client) {
       const dir = getConfig().OUTBOX_DIR;
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, `${claimed.id}.eml`), mime);
@@ -411,7 +417,7 @@ export async function deliverEmail(eventId: string): Promise<Delivery> {
       return { outcome: "outboxed", gmail_message_id: null };
     }
     try {
-      const sent = await gmail.api.users.messages.send({
+      const sent = await client.api.users.messages.send({
         userId: "me",
         requestBody: {
           raw: mime.toString("base64url"),
