@@ -13,6 +13,7 @@ export interface DevSecrets {
   supabasePublishableKey: string;
   internalJwtSecret: string;
   unsubscribeSecret: string;
+  calendarChannelSecret: string;
   taskWebhookSecret: string;
   auth: AuthKeys;
 }
@@ -27,6 +28,7 @@ export async function generateSecrets(): Promise<DevSecrets> {
     supabasePublishableKey: random("sb_publishable_local_"),
     internalJwtSecret: random("ijwt_"),
     unsubscribeSecret: random("unsub_"),
+    calendarChannelSecret: random("gcal_"),
     taskWebhookSecret: `whsec_${randomBytes(32).toString("base64")}`,
     auth: await generateAuthKeys(),
   };
@@ -61,6 +63,7 @@ export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
     QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
     INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
     UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
+    CALENDAR_CHANNEL_SECRET: secrets.calendarChannelSecret,
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     PGLITE_DATA_DIR: join(dataDir, "pglite"),
   };

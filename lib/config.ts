@@ -55,6 +55,9 @@ const configSchema = z
     UNSUBSCRIBE_SECRET: secret("UNSUBSCRIBE_SECRET").describe(
       "Signs unsubscribe links; links must keep working, so rotate only with the old secret kept",
     ),
+    CALENDAR_CHANNEL_SECRET: secret("CALENDAR_CHANNEL_SECRET").describe(
+      "Signs the token of each Google Calendar push channel; a rotation replaces the channels at the next watch run",
+    ),
     TASK_WEBHOOK_SECRETS: z
       .string()
       .min(1)
@@ -114,6 +117,20 @@ const configSchema = z
       .default("1-5")
       .describe("ISO weekdays meetings may be booked on (1 = Monday)"),
     DEFAULT_TIME_ZONE: z.string().default("UTC"),
+    MEETING_REMINDER_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1440)
+      .default(30)
+      .describe("How long before a meeting its reminder alert is raised"),
+    CALENDAR_CHANNEL_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(3600)
+      .max(2_592_000)
+      .default(604_800)
+      .describe("The lifetime asked for each Calendar push channel (Google may grant less)"),
     EMAIL_DAILY_CAP: z.coerce.number().int().min(1).max(2000).default(50),
     EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
     EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),

@@ -258,6 +258,33 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       },
     },
   };
+  const { calendarPushHeaders } = await import("./webhooks/calendar-events");
+  paths["/webhook/calendar"] = {
+    post: {
+      operationId: "calendar_push",
+      summary:
+        "Google Calendar push notifications: channel token and ids verified, each message applied once, the calendar synced in the background",
+      tags: ["Webhooks"],
+      requestParams: { header: calendarPushHeaders },
+      responses: {
+        200: {
+          description:
+            "Applied (a sync is queued), acknowledged (`sync`), ignored (a replaced channel) or a duplicate",
+          content: {
+            "application/json": {
+              schema: z.object({
+                success: z.literal(true),
+                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+              }),
+            },
+          },
+        },
+        400: errorResponse("Headers that are not a Calendar notification"),
+        401: errorResponse("Missing or forged channel token, or a resource the channel does not watch"),
+        404: errorResponse("A channel we did not open"),
+      },
+    },
+  };
   paths["/webhook/scrape"] = {
     post: {
       operationId: "scrape_callback",

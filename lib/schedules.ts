@@ -25,6 +25,13 @@ export const schedules = [
     cron: "41 4 * * *",
     purpose: "renew Gmail's push watch for the sending mailbox (it lapses after 7 days)",
   },
+  {
+    id: "calendar-watch",
+    path: "/api/cron/calendar-watch",
+    cron: "29 * * * *",
+    purpose:
+      "replace the Calendar push channel before it expires, and reconcile the calendar in case a notification was missed",
+  },
 ] as const;
 
 export async function registerSchedules(): Promise<string[]> {

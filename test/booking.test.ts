@@ -1,18 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DevServer } from "../dev/server";
 import type { FunctionExports } from "../lib/http/handler";
 import { StandInGmail } from "./stand-ins/gmail";
 import { withFreshModules } from "./support/fresh";
-import { call, createUser, tokenFor } from "./support/helpers";
+import { call, createUser, secrets, tokenFor } from "./support/helpers";
 
 /**
  * Booking and call prep against the stand-in Google APIs (Calendar freebusy and events): a free
  * time booked once with the lead invited and a Meet link, a busy time refused with free proposals
  * inside working hours in the caller's time zone, the first free slot booked on request, an account
- * without Meet, no credentials at all, and call scripts citing only sources that exist.
+ * without Meet, no credentials at all, and call scripts citing only sources that exist. Then the
+ * calendar's push channel (test/calendar-push.test.ts covers notifications): every booked meeting
+ * has its reminder queued in the dev stack's QStash broker.
  */
 const google = new StandInGmail();
+let dev: DevServer;
 let fn: FunctionExports;
 let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
@@ -27,12 +31,17 @@ beforeAll(async () => {
     GOOGLE_API_ROOT_URL: root,
     GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
   });
+  delete process.env.APP_URL;
+  delete process.env.QSTASH_URL;
+  const { startDevServer } = await import("../dev/server");
+  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   fn = await import("../api/agents/booking-callprep");
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-});
+}, 60_000);
 
 afterAll(async () => {
+  await dev?.close();
   await google.close();
 });
 
@@ -145,6 +154,18 @@ describe("booking and call prep", () => {
       duration_minutes: 45,
       meeting_url: booking.meeting_url,
     });
+    // The reminder: one delayed QStash message, due 30 minutes before the start (a meeting more than
+    // a week out is carried in hops: QStash delays a message by a week at most).
+    const reminder = (row?.metadata ?? {}) as { reminder?: { message_id: string; due_at: string } };
+    expect(reminder.reminder?.due_at).toBe(new Date(start.getTime() - 30 * 60_000).toISOString());
+    const queued = dev.broker.messages.get(reminder.reminder?.message_id ?? "");
+    expect(queued?.url).toBe(`${process.env.APP_URL}/api/workers/calendar`);
+    expect(JSON.parse(queued?.body ?? "{}")).toEqual({
+      reminder: booking.calendar_event_id,
+      for_start: start.toISOString(),
+    });
+    const firstHop = Math.min(start.getTime() - 30 * 60_000, Date.now() + 7 * 86_400_000);
+    expect(Math.abs((queued?.notBefore ?? 0) - firstHop)).toBeLessThan(10_000);
 
     // Sources: the lead's fields, the thread and the insight; the made-up "lead.revenue" is dropped.
     expect(script.opening.sources).toEqual(["lead.name", "lead.role"]);

@@ -11,6 +11,7 @@ const local = {
   QSTASH_NEXT_SIGNING_KEY: "sig_next_0123456789abc",
   INTERNAL_JWT_SECRET: "ijwt_0123456789abcdef",
   UNSUBSCRIBE_SECRET: "unsub_0123456789abcdef",
+  CALENDAR_CHANNEL_SECRET: "gcal_0123456789abcdef",
   TASK_WEBHOOK_SECRETS: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 };
 
@@ -42,6 +43,7 @@ describe("configuration", () => {
       "QSTASH_NEXT_SIGNING_KEY",
       "INTERNAL_JWT_SECRET",
       "UNSUBSCRIBE_SECRET",
+      "CALENDAR_CHANNEL_SECRET",
       "TASK_WEBHOOK_SECRETS",
     ]) {
       expect(

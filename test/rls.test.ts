@@ -34,11 +34,15 @@ const serviceTables: Record<string, () => string> = {
   email_suppressions: () =>
     `insert into public.email_suppressions (user_id, email, reason) values ('${owner}', '${crypto.randomUUID()}@example.com', 'manual')`,
   mailboxes: () => `insert into public.mailboxes (address) values ('${crypto.randomUUID()}@example.com')`,
+  calendar_channels: () =>
+    `insert into public.calendar_channels (id, calendar_id, resource_id, key_id, expires_at) values ('${crypto.randomUUID()}', 'primary', 'res', 'k', now())`,
+  calendar_syncs: () => `insert into public.calendar_syncs (calendar_id) values ('${crypto.randomUUID()}')`,
   domain_backoff: () =>
     `insert into public.domain_backoff (domain, backoff_until) values ('${crypto.randomUUID()}.example', now())`,
 };
 
-const keyColumn = (table: string) => (table === "domain_backoff" ? "domain" : "id");
+const keyColumn = (table: string) =>
+  table === "domain_backoff" ? "domain" : table === "calendar_syncs" ? "calendar_id" : "id";
 
 let owner: string;
 let stranger: string;

@@ -1,13 +1,17 @@
 import { createHash } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
+import { ensureReminder } from "../booking/reminders";
 import { freeSlots, isValidTimeZone, parseWorkingHours, withinWorkingHours } from "../booking/slots";
+import { bookedByTaskProperty } from "../booking/sync";
 import { getConfig } from "../config";
 import { asUser } from "../db/as-user";
 import { calendarEvents, callScripts, emailEvents, leads, productInsights } from "../db/schema";
 import { timestampMs } from "../db/timestamps";
 import type { BusinessCalendar } from "../google/calendar";
+import { googleStatus } from "../google/errors";
 import { ApiError } from "../http/errors";
+import type { Logger } from "../log";
 import {
   type AgentDefinition,
   type AgentOutcome,
@@ -77,6 +81,18 @@ function eventIdFor(seed: string): string {
   return createHash("sha256").update(`booking:${seed}`).digest("hex").slice(0, 40);
 }
 
+/**
+ * The meeting's reminder. A queue failure does not undo a booking: the hourly calendar-watch run
+ * schedules any reminder still missing.
+ */
+async function remindOf(meeting: typeof calendarEvents.$inferSelect, log: Logger): Promise<void> {
+  try {
+    await ensureReminder(meeting);
+  } catch (error) {
+    log.warn({ err: error, meeting: meeting.id }, "meeting reminder not queued; the hourly sweep retries");
+  }
+}
+
 interface Booking {
   booked: boolean;
   calendar_touched: boolean;
@@ -98,10 +114,13 @@ async function insertEvent(
     end: Date;
     timeZone: string;
     attendee: string | null;
+    taskId: string;
   },
 ) {
   const requestBody = {
     id,
+    // Lets the calendar sync know this meeting's row and script are the agent's to write.
+    extendedProperties: { private: { [bookedByTaskProperty]: body.taskId } },
     summary: body.summary,
     description: body.description,
     start: { dateTime: body.start.toISOString(), timeZone: body.timeZone },
@@ -120,7 +139,7 @@ async function insertEvent(
     });
     return data;
   } catch (error) {
-    const status = (error as { status?: number }).status;
+    const status = googleStatus(error);
     if (status === 409) {
       // Already booked by an earlier attempt of this same request.
       return (await cal.api.events.get({ calendarId: cal.id, eventId: id })).data;
@@ -216,6 +235,7 @@ async function book(ctx: RunContext<BookingRequest>, lead: LeadRow | undefined):
         end: new Date(start + duration * 60_000),
         timeZone: zone,
         attendee: lead?.email ?? null,
+        taskId: task.id,
       })
     : undefined;
   const values = {
@@ -248,6 +268,9 @@ async function book(ctx: RunContext<BookingRequest>, lead: LeadRow | undefined):
     }
     return tx.insert(calendarEvents).values(values).returning();
   });
+  if (row) {
+    await remindOf(row, ctx.log);
+  }
   return {
     ...result,
     booked: true,
@@ -328,8 +351,11 @@ async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<So
 async function existingMeeting(
   userId: string,
   eventId: string,
+  log: Logger,
 ): Promise<{ booking: Booking; leadId: string | null }> {
   const meeting = await ownRow(userId, calendarEvents, eventId, "meeting");
+  // A meeting the frontend added gets its reminder here (a no-op when it has one).
+  await remindOf(meeting, log);
   return {
     leadId: meeting.lead_id,
     booking: {
@@ -348,7 +374,7 @@ async function existingMeeting(
 async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
   const { user, task } = ctx;
   const existing = ctx.input.calendar_event_id
-    ? await existingMeeting(user.id, ctx.input.calendar_event_id)
+    ? await existingMeeting(user.id, ctx.input.calendar_event_id, ctx.log)
     : undefined;
   const input =
     existing?.leadId && !ctx.input.lead_id ? { ...ctx.input, lead_id: existing.leadId } : ctx.input;

@@ -241,6 +241,26 @@ export const mailboxes = pgTable("mailboxes", {
   ...serviceTimestamps,
 });
 
+export const calendarChannels = pgTable("calendar_channels", {
+  id: text("id").primaryKey(),
+  calendar_id: text("calendar_id").notNull(),
+  resource_id: text("resource_id").notNull(),
+  resource_uri: text("resource_uri"),
+  key_id: text("key_id").notNull(),
+  status: text("status").$type<"active" | "stopped">().notNull().default("active"),
+  expires_at: ts("expires_at").notNull(),
+  stopped_at: ts("stopped_at"),
+  ...serviceTimestamps,
+});
+
+export const calendarSyncs = pgTable("calendar_syncs", {
+  calendar_id: text("calendar_id").primaryKey(),
+  sync_token: text("sync_token"),
+  last_synced_at: ts("last_synced_at"),
+  last_full_sync_at: ts("last_full_sync_at"),
+  ...serviceTimestamps,
+});
+
 export const userTables = {
   agent_tasks: agentTasks,
   campaigns,
@@ -258,4 +278,6 @@ export const serviceTables = {
   domain_backoff: domainBackoff,
   email_suppressions: emailSuppressions,
   mailboxes,
+  calendar_channels: calendarChannels,
+  calendar_syncs: calendarSyncs,
 } as const;

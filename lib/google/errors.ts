@@ -5,6 +5,12 @@ export type GmailFailure =
   | { kind: "transient"; message: string }
   | { kind: "permanent"; status: number; message: string };
 
+/** The HTTP status of a failed Google API call (0 when no answer came). */
+export function googleStatus(error: unknown): number {
+  const failure = error as { status?: number; code?: number | string; response?: { status?: number } };
+  return Number(failure.status ?? failure.response?.status ?? failure.code ?? 0) || 0;
+}
+
 export function classifyGmailError(error: unknown): GmailFailure {
   const failure = error as {
     status?: number;
@@ -16,7 +22,7 @@ export function classifyGmailError(error: unknown): GmailFailure {
       data?: unknown;
     };
   };
-  const status = Number(failure.status ?? failure.response?.status ?? failure.code ?? 0) || 0;
+  const status = googleStatus(error);
   const body = JSON.stringify(failure.response?.data ?? "");
   const message = failure.message ?? String(error);
   if (/dailyLimitExceeded|5\.4\.5|Daily user sending limit exceeded/i.test(`${body} ${message}`)) {

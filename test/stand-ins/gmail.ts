@@ -10,7 +10,9 @@ import { SignJWT } from "jose";
  * is lost (the connection drops after the message is stored). For push: mailbox history
  * (`history.list`, paged, 404 below the oldest record), `messages.get`, `getProfile`, `watch`, and
  * Google's token-signing keys at `/oauth2/v1/certs` with `signPushToken` minting OIDC tokens as a
- * Pub/Sub push subscription does.
+ * Pub/Sub push subscription does. For Calendar: freeBusy, events insert/get, events.list with sync
+ * tokens, pages and 410 for an expired token, events.watch and channels.stop, and `notify` sending
+ * a push notification the way Google does (headers only) to a channel's address.
  */
 export interface InboxMessage {
   id: string;
@@ -30,7 +32,24 @@ export interface SentMessage {
   at: number;
 }
 
-type Fault = "rate_limited" | "daily_limit" | "server_error" | "lost_answer" | "watch_error";
+type Fault =
+  | "rate_limited"
+  | "daily_limit"
+  | "server_error"
+  | "lost_answer"
+  | "watch_error"
+  | "calendar_watch_error";
+
+export interface CalendarChannel {
+  id: string;
+  token: string;
+  address: string;
+  resourceId: string;
+  expiration: number;
+  ttl: number;
+  messageNumber: number;
+  stopped: boolean;
+}
 
 export class StandInGmail {
   readonly sent: SentMessage[] = [];
@@ -40,11 +59,24 @@ export class StandInGmail {
   /** Calendar: events by id, extra busy intervals, and whether the account has Google Meet. */
   readonly events = new Map<
     string,
-    Record<string, unknown> & { start: { dateTime: string }; end: { dateTime: string }; status: string }
+    Record<string, unknown> & {
+      start: { dateTime: string; timeZone?: string };
+      end: { dateTime: string };
+      status: string;
+    }
   >();
   readonly busy: { start: string; end: string }[] = [];
   meetSupported = true;
   insertCalls = 0;
+  /** Calendar changes: each event's change sequence; sync tokens name a point in it. */
+  private readonly eventSeq = new Map<string, number>();
+  private calendarSeq = 0;
+  /** Sync tokens from before this point answer 410 (Google expired them). */
+  oldestSyncSeq = 0;
+  eventsPageSize = 2;
+  readonly listCalls: { syncToken: string | null; pageToken: string | null }[] = [];
+  readonly channels = new Map<string, CalendarChannel>();
+  readonly resourceId = `res-${randomUUID().slice(0, 8)}`;
   historyId = 1000;
   /** History older than this is gone (history.list answers 404). */
   oldestHistoryId = 0;
@@ -64,6 +96,79 @@ export class StandInGmail {
     this.faults.push(...faults);
   }
 
+  private touch(id: string): void {
+    this.calendarSeq += 1;
+    this.eventSeq.set(id, this.calendarSeq);
+  }
+
+  /** A meeting someone adds to the calendar in Google Calendar itself. */
+  addMeeting(meeting: { summary: string; start: Date; minutes: number; attendees: string[] }): string {
+    const id = randomUUID().replaceAll("-", "");
+    this.events.set(id, {
+      id,
+      status: "confirmed",
+      summary: meeting.summary,
+      start: { dateTime: meeting.start.toISOString(), timeZone: "Europe/London" },
+      end: { dateTime: new Date(meeting.start.getTime() + meeting.minutes * 60_000).toISOString() },
+      attendees: [
+        { email: "sam@northwind-roasters.com", self: true, organizer: true, responseStatus: "accepted" },
+        ...meeting.attendees.map((email) => ({ email, responseStatus: "needsAction" })),
+      ],
+      hangoutLink: `https://meet.google.com/${id.slice(0, 3)}-${id.slice(3, 7)}-${id.slice(7, 10)}`,
+      iCalUID: `${id}@google.com`,
+    });
+    this.touch(id);
+    return id;
+  }
+
+  moveEvent(id: string, start: Date, minutes: number): void {
+    const event = this.events.get(id);
+    if (!event) {
+      throw new Error(`no event ${id}`);
+    }
+    event.start = { dateTime: start.toISOString() };
+    event.end = { dateTime: new Date(start.getTime() + minutes * 60_000).toISOString() };
+    this.touch(id);
+  }
+
+  cancelEvent(id: string): void {
+    const event = this.events.get(id);
+    if (!event) {
+      throw new Error(`no event ${id}`);
+    }
+    event.status = "cancelled";
+    this.touch(id);
+  }
+
+  /** Google's notification for a channel: headers only, the next message number. */
+  notificationHeaders(channel: CalendarChannel, state: "sync" | "exists" = "exists"): Record<string, string> {
+    channel.messageNumber += 1;
+    return {
+      "x-goog-channel-id": channel.id,
+      "x-goog-channel-token": channel.token,
+      "x-goog-channel-expiration": new Date(channel.expiration).toUTCString(),
+      "x-goog-resource-id": channel.resourceId,
+      "x-goog-resource-uri": `https://www.googleapis.com/calendar/v3/calendars/primary/events?alt=json`,
+      "x-goog-resource-state": state,
+      "x-goog-message-number": String(channel.messageNumber),
+    };
+  }
+
+  /** Sends a notification to the live channel's address as Google does. */
+  async notify(state: "sync" | "exists" = "exists", channel = this.liveChannel()) {
+    if (!channel) {
+      throw new Error("no live channel");
+    }
+    const response = await fetch(channel.address, {
+      method: "POST",
+      headers: { ...this.notificationHeaders(channel, state), "content-length": "0" },
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  liveChannel(): CalendarChannel | undefined {
+    return [...this.channels.values()].filter((c) => !c.stopped).at(-1);
+  }
   /** A message arriving in the mailbox (a reply, a bounce…): a new history record. */
   receive(message: { threadId: string; headers: Record<string, string>; snippet: string }): InboxMessage {
     this.historyId += 1;
@@ -238,6 +343,92 @@ export class StandInGmail {
       });
       return;
     }
+    if (req.method === "POST" && /^\/calendar\/v3\/calendars\/[^/]+\/events\/watch$/.test(url.pathname)) {
+      if (this.faults[0] === "calendar_watch_error") {
+        this.faults.shift();
+        reply(500, { error: { code: 500, message: "Backend Error", status: "INTERNAL" } });
+        return;
+      }
+      const request = JSON.parse(body) as {
+        id: string;
+        type: string;
+        address: string;
+        token?: string;
+        params?: { ttl?: string };
+      };
+      const ttl = Number(request.params?.ttl ?? "604800");
+      const channel: CalendarChannel = {
+        id: request.id,
+        token: request.token ?? "",
+        address: request.address,
+        resourceId: this.resourceId,
+        expiration: Date.now() + Math.min(ttl, 30 * 86_400) * 1000,
+        ttl,
+        messageNumber: 0,
+        stopped: false,
+      };
+      this.channels.set(channel.id, channel);
+      reply(200, {
+        kind: "api#channel",
+        id: channel.id,
+        resourceId: channel.resourceId,
+        resourceUri: "https://www.googleapis.com/calendar/v3/calendars/primary/events?alt=json",
+        token: channel.token,
+        expiration: String(channel.expiration),
+      });
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/calendar/v3/channels/stop") {
+      const { id, resourceId } = JSON.parse(body) as { id: string; resourceId: string };
+      const channel = this.channels.get(id);
+      if (!channel || channel.resourceId !== resourceId || channel.stopped) {
+        reply(404, {
+          error: { code: 404, message: `Channel '${id}' not found for project`, status: "NOT_FOUND" },
+        });
+        return;
+      }
+      channel.stopped = true;
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (req.method === "GET" && /^\/calendar\/v3\/calendars\/[^/]+\/events$/.test(url.pathname)) {
+      const syncToken = url.searchParams.get("syncToken");
+      const pageToken = url.searchParams.get("pageToken");
+      this.listCalls.push({ syncToken, pageToken });
+      const since = syncToken ? Number(syncToken.replace(/^sync-/, "")) : undefined;
+      if (since !== undefined && (!Number.isFinite(since) || since < this.oldestSyncSeq)) {
+        reply(410, {
+          error: {
+            code: 410,
+            message: "Sync token is no longer valid, a full sync is required.",
+            errors: [
+              { domain: "calendar", reason: "fullSyncRequired", message: "Sync token is no longer valid." },
+            ],
+          },
+        });
+        return;
+      }
+      // A page token pins the listing to the point its first page was taken at.
+      const [snapshot, offset] = pageToken ? pageToken.split(":").map(Number) : [this.calendarSeq, 0];
+      const items = [...this.events.values()]
+        .filter((event) => {
+          const seq = this.eventSeq.get(String(event.id)) ?? 0;
+          return seq <= (snapshot ?? 0) && (since === undefined ? event.status !== "cancelled" : seq > since);
+        })
+        .sort((a, b) => (this.eventSeq.get(String(a.id)) ?? 0) - (this.eventSeq.get(String(b.id)) ?? 0));
+      const start = offset ?? 0;
+      const page = items.slice(start, start + this.eventsPageSize);
+      const more = start + this.eventsPageSize < items.length;
+      reply(200, {
+        kind: "calendar#events",
+        items: page,
+        ...(more
+          ? { nextPageToken: `${snapshot}:${start + this.eventsPageSize}` }
+          : { nextSyncToken: `sync-${snapshot}` }),
+      });
+      return;
+    }
     const eventPath = /^\/calendar\/v3\/calendars\/([^/]+)\/events(?:\/([^/]+))?$/.exec(url.pathname);
     if (eventPath && req.method === "POST" && !eventPath[2]) {
       this.insertCalls += 1;
@@ -276,6 +467,7 @@ export class StandInGmail {
       };
       delete (stored as { conferenceData?: unknown }).conferenceData;
       this.events.set(id, stored);
+      this.touch(id);
       reply(200, stored);
       return;
     }

@@ -30,6 +30,7 @@ Object.assign(process.env, {
   QSTASH_NEXT_SIGNING_KEY: secrets.qstashNextSigningKey,
   INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
   UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
+  CALENDAR_CHANNEL_SECRET: secrets.calendarChannelSecret,
   TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},${rotatedWebhookSecret}`,
 });
 
