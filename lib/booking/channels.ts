@@ -4,6 +4,7 @@ import { raiseAlert } from "../alerts";
 import { getConfig } from "../config";
 import { calendarChannels, calendarEvents } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { timestampMs } from "../db/timestamps";
 import { googleStatus } from "../google/errors";
 import { ApiError } from "../http/errors";
 import { appUrl, publishJob } from "../queue";
@@ -76,7 +77,7 @@ export async function renewCalendarChannels() {
     .where(and(eq(calendarChannels.calendar_id, cal.id), eq(calendarChannels.status, "active")));
   const keyId = channelKeyId();
   const keep = active.find(
-    (channel) => channel.key_id === keyId && Date.parse(channel.expires_at) - Date.now() > renewWithinMs,
+    (channel) => channel.key_id === keyId && timestampMs(channel.expires_at) - Date.now() > renewWithinMs,
   );
 
   let opened: CalendarChannel | undefined;

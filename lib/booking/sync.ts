@@ -216,8 +216,8 @@ async function applyEvent(
       continue;
     }
     summary.created += 1;
-    await ensureReminder(inserted);
     summary.call_preps += Number(await queueCallPrep(inserted));
+    await ensureReminder(inserted);
   }
 }
 
