@@ -27,7 +27,7 @@ beforeAll(async () => {
     SCRAPE_ALLOW_HOSTS: fixtures.allowHosts,
     SCRAPE_MIN_GAP_MS: "300",
     SCRAPE_MAX_GAP_MS: "500",
-    SCRAPE_PAGE_TIMEOUT_MS: "1500",
+    SCRAPE_PAGE_TIMEOUT_MS: "3000",
     SCRAPE_MAX_BYTES: "300000",
     DNS_SERVERS: dns.server,
   });

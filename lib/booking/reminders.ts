@@ -101,11 +101,15 @@ export async function ensureReminder(row: MeetingRow): Promise<ReminderState | u
     await deleteMessage(current?.message_id);
     return next;
   }
-  // Someone else recorded a reminder first: theirs stands.
-  if (messageId !== current?.message_id) {
+  // Someone else recorded a reminder first: theirs stands. It is often this very message (the same
+  // deduplication id), which must then stay queued.
+  const db = await serviceDb();
+  const [now] = await db.select().from(calendarEvents).where(eq(calendarEvents.id, row.id));
+  const recorded = now ? reminderOf(now) : undefined;
+  if (recorded?.message_id !== messageId) {
     await deleteMessage(messageId);
   }
-  return undefined;
+  return recorded;
 }
 
 /**
