@@ -68,6 +68,8 @@ export class StandInGmail {
   readonly busy: { start: string; end: string }[] = [];
   meetSupported = true;
   insertCalls = 0;
+  /** The account's own address (the sending mailbox and the calendar's owner). */
+  mailbox = "sam@northwind-roasters.com";
   /** Calendar changes: each event's change sequence; sync tokens name a point in it. */
   private readonly eventSeq = new Map<string, number>();
   private calendarSeq = 0;
@@ -111,7 +113,7 @@ export class StandInGmail {
       start: { dateTime: meeting.start.toISOString(), timeZone: "Europe/London" },
       end: { dateTime: new Date(meeting.start.getTime() + meeting.minutes * 60_000).toISOString() },
       attendees: [
-        { email: "sam@northwind-roasters.com", self: true, organizer: true, responseStatus: "accepted" },
+        { email: this.mailbox, self: true, organizer: true, responseStatus: "accepted" },
         ...meeting.attendees.map((email) => ({ email, responseStatus: "needsAction" })),
       ],
       hangoutLink: `https://meet.google.com/${id.slice(0, 3)}-${id.slice(3, 7)}-${id.slice(7, 10)}`,
@@ -481,7 +483,7 @@ export class StandInGmail {
       return;
     }
     if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/profile") {
-      reply(200, { emailAddress: "sam@northwind-roasters.com", historyId: String(this.historyId) });
+      reply(200, { emailAddress: this.mailbox, historyId: String(this.historyId) });
       return;
     }
     if (req.method === "POST" && url.pathname === "/gmail/v1/users/me/watch") {
