@@ -9,19 +9,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { getRequestListener } from "@hono/node-server";
-import { nodeFileTrace } from "@vercel/nft";
 import { sql } from "drizzle-orm";
-import { type BuildOptions, build } from "esbuild";
 import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { applyDevEnv, generateSecrets } from "../dev/env";
-import { discoverFunctions } from "../dev/router";
+import { buildFunctions, traceFunction } from "../dev/functions";
 import { benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
 
@@ -49,44 +47,6 @@ interface FunctionFigures {
   largest_packages: string;
 }
 
-/**
- * Compiles each function twice: as Vercel's Node builder ships it (our code compiled, packages
- * loaded from node_modules file by file), and fully bundled into one file, to show what bundling
- * would save at cold start.
- */
-async function buildFunctions() {
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  const functions = discoverFunctions(root);
-  const built: { name: string; file: string; bundled: string }[] = [];
-  for (const fn of functions) {
-    const name = relative(root, fn.file);
-    const file = join(outDir, name.replace(/\.ts$/, ".mjs"));
-    const bundled = join(outDir, "bundled", name.replace(/\.ts$/, ".mjs"));
-    const common: BuildOptions = {
-      entryPoints: [fn.file],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node24",
-    };
-    await build({ ...common, outfile: file, packages: "external", logLevel: "silent" });
-    await build({
-      ...common,
-      outfile: bundled,
-      logLevel: "error",
-      // Packages that find their own files (the browser driver, the packed Chromium) stay external.
-      external: ["playwright-core", "@sparticuz/chromium"],
-      // CommonJS dependencies inside an ES module bundle need require().
-      banner: {
-        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-      },
-    });
-    built.push({ name, file, bundled });
-  }
-  return built;
-}
-
 function coldImport(file: string, env: NodeJS.ProcessEnv): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(file)}); process.stdout.write(String(performance.now() - t));`;
   const samples: number[] = [];
@@ -98,28 +58,16 @@ function coldImport(file: string, env: NodeJS.ProcessEnv): number {
 }
 
 async function traceSize(file: string) {
-  const { fileList } = await nodeFileTrace([file], { base: root, processCwd: root });
-  const byPackage = new Map<string, number>();
-  let bytes = 0;
-  for (const path of fileList) {
-    const full = join(root, path);
-    const size = statSync(full).isFile() ? statSync(full).size : 0;
-    bytes += size;
-    const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
-    if (match?.[1]) {
-      byPackage.set(match[1], (byPackage.get(match[1]) ?? 0) + size);
-    }
-  }
-  const largest = [...byPackage.entries()]
-    .sort((a, b) => b[1] - a[1])
+  const trace = await traceFunction(file);
+  const largest = trace.packages
     .slice(0, 3)
     .map(([name, size]) => `${name} ${round(size / 1e6)}MB`)
     .join(", ");
-  return { files: fileList.size, mb: round(bytes / 1e6, 2), largest };
+  return { files: trace.files, mb: round(trace.bytes / 1e6, 2), largest };
 }
 
 async function benchFunctions(env: NodeJS.ProcessEnv): Promise<FunctionFigures[]> {
-  const built = await buildFunctions();
+  const built = await buildFunctions(outDir);
   const figures: FunctionFigures[] = [];
   for (const fn of built) {
     const trace = await traceSize(fn.file);

@@ -114,6 +114,8 @@ export function createRouter(root = projectRoot) {
 
   return {
     functions,
+    /** The function file a production URL path reaches (after the rewrites), if any. */
+    fileFor: (pathname: string) => resolve(pathname, new URLSearchParams())?.file,
     preload: () => Promise.all(functions.map((fn) => load(fn.file))),
     async handle(request: Request): Promise<Response> {
       const url = new URL(request.url);
