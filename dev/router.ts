@@ -32,6 +32,15 @@ function listFunctionFiles(dir: string): string[] {
   });
 }
 
+/** Routing never fails on a malformed segment: the function's own wrapper answers it with a 400. */
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** Maps `api/tasks/[user_id].ts` to `/api/tasks/:user_id`, as Vercel's filesystem routing does. */
 export function discoverFunctions(root = projectRoot): FunctionRoute[] {
   const apiDir = join(root, "api");
@@ -47,7 +56,7 @@ export function discoverFunctions(root = projectRoot): FunctionRoute[] {
       return {
         file,
         pattern,
-        match: match(pattern, { decode: decodeURIComponent }),
+        match: match(pattern, { decode: safeDecode }),
         // Static segments win over dynamic ones, and catch-alls come last, as on Vercel.
         specificity:
           segments.filter((s) => !s.startsWith("[")).length * 100 -
@@ -70,7 +79,7 @@ export function loadRewrites(root = projectRoot): Rewrite[] {
 export function createRouter(root = projectRoot) {
   const functions = discoverFunctions(root);
   const rewrites = loadRewrites(root).map((rewrite) => ({
-    from: match(rewrite.source, { decode: decodeURIComponent }),
+    from: match(rewrite.source, { decode: safeDecode }),
     destination: rewrite.destination,
   }));
   const modules = new Map<string, Promise<FunctionModule>>();

@@ -37,9 +37,70 @@ export function ok(data: unknown, extra: Record<string, unknown> = {}, status = 
   return json({ success: true, data, ...extra }, status);
 }
 
+/**
+ * Vercel refuses request bodies over 4.5 MB itself; up to that, an oversized body is read and
+ * discarded before the 413, so a client still sending it gets the answer instead of a reset.
+ */
+const discardUpToBytes = 4_500_000;
+
+async function discard(reader: ReadableStreamDefaultReader<Uint8Array>, already: number): Promise<void> {
+  let total = already;
+  while (total <= discardUpToBytes) {
+    const { done, value } = await reader.read();
+    if (done) {
+      return;
+    }
+    total += value.byteLength;
+  }
+  await reader.cancel();
+}
+
+/** A path segment, percent-decoded; malformed encoding or a NUL is the client's error. */
+export function decodePathSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw new ApiError("bad_request", "The path has malformed percent-encoding");
+  }
+  if (decoded.includes("\u0000")) {
+    throw new ApiError("bad_request", "The path contains a NUL character");
+  }
+  return decoded;
+}
+
+/**
+ * True when any string or key in a parsed JSON value holds a NUL character, which PostgreSQL cannot
+ * store in text or jsonb (it would fail the write, not the request's validation).
+ */
+function containsNul(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === "string") {
+      if (next.includes("\u0000")) {
+        return true;
+      }
+    } else if (Array.isArray(next)) {
+      pending.push(...next);
+    } else if (next && typeof next === "object") {
+      for (const [key, inner] of Object.entries(next)) {
+        if (key.includes("\u0000")) {
+          return true;
+        }
+        pending.push(inner);
+      }
+    }
+  }
+  return false;
+}
+
 async function readLimitedText(request: Request, limit: number): Promise<string> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > limit) {
+    if (request.body && declared <= discardUpToBytes) {
+      await discard(request.body.getReader(), 0);
+    }
     throw new ApiError("payload_too_large", `Request body exceeds ${limit} bytes`);
   }
   if (!request.body) {
@@ -55,7 +116,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
     }
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel();
+      await discard(reader, total);
       throw new ApiError("payload_too_large", `Request body exceeds ${limit} bytes`);
     }
     chunks.push(value);
@@ -98,7 +159,7 @@ export function errorResponse(error: ApiError, requestId: string): Response {
 export function route(pattern: string, handlers: RouteHandlers): FunctionExports {
   getConfig(); // a misconfigured deployment fails when the function loads, naming every bad variable
   const allowed = httpMethods.filter((method) => handlers[method]);
-  const matchPath = match<Record<string, string>>(pattern, { decode: decodeURIComponent });
+  const matchPath = match<Record<string, string>>(pattern, { decode: decodePathSegment });
 
   const dispatch = (method: HttpMethod | "OPTIONS") => async (request: Request) => {
     const incomingId = request.headers.get("x-request-id");
@@ -150,6 +211,12 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
             } catch {
               throw new ApiError("bad_request", "Body is not valid JSON");
             }
+            if (containsNul(parsed)) {
+              throw new ApiError(
+                "bad_request",
+                "The body contains a NUL character (\\u0000), which cannot be stored",
+              );
+            }
             const result = schema.safeParse(parsed);
             if (!result.success) {
               throw fromZodError(result.error, "body");
@@ -157,7 +224,11 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
             return result.data;
           },
           query(schema) {
-            const result = schema.safeParse(Object.fromEntries(url.searchParams.entries()));
+            const entries = Object.fromEntries(url.searchParams.entries());
+            if (containsNul(entries)) {
+              throw new ApiError("bad_request", "The query string contains a NUL character");
+            }
+            const result = schema.safeParse(entries);
             if (!result.success) {
               throw fromZodError(result.error, "query");
             }
@@ -174,6 +245,11 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
         log.info({ code: error.code, message: error.message }, "request refused");
       }
       response = errorResponse(error, requestId);
+      // Refused before its body was read (no session, a bad signature…): take the rest of the upload
+      // first, so the client reads the answer rather than a reset connection.
+      if (request.body && !request.bodyUsed) {
+        await discard(request.body.getReader(), 0).catch(() => {});
+      }
     }
     log.debug({ status: response.status, ms: Math.round(performance.now() - started) }, "request done");
     return withHeaders(response, { ...cors, "x-request-id": requestId });

@@ -102,7 +102,13 @@ function cleanEmail(raw: string): string | null {
 }
 
 function cleanPhone(raw: string): string | null {
-  const number = decodeURIComponent(raw.replace(/^tel:/i, "")).replace(/[^\d+]/g, "");
+  let decoded = raw.replace(/^tel:/i, "");
+  try {
+    decoded = decodeURIComponent(decoded);
+  } catch {
+    // A page's malformed escape: the digits are read as written.
+  }
+  const number = decoded.replace(/[^\d+]/g, "");
   const digits = number.replace(/\D/g, "");
   return digits.length >= 7 && digits.length <= 15 ? number : null;
 }

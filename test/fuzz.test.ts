@@ -1,0 +1,373 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DevServer } from "../dev/server";
+import { createUser, secrets, tokenFor } from "./support/helpers";
+
+/**
+ * A generated fuzz run over every operation of the OpenAPI document, plus the workers and crons
+ * (which it leaves out): malformed bodies built from each operation's own schema (every property
+ * given each hostile value, each required property dropped), bodies that are not objects, invalid and
+ * deeply nested JSON, oversized bodies, wrong content types, hostile headers, query strings and path
+ * parameters. Every answer must be below 500 and, for JSON endpoints, the one error envelope; the
+ * process must still answer its health check at the end. The seed is fixed (FUZZ_SEED overrides) so
+ * a failure reproduces.
+ */
+let dev: DevServer;
+let user: string;
+let token: string;
+
+beforeAll(async () => {
+  // Validation, not the per-minute budget, is what is being exercised.
+  process.env.AGENT_RATE_LIMIT_PER_MINUTE = "1000000";
+  // A fully configured deployment, so every check runs; nothing leaves the machine.
+  Object.assign(process.env, {
+    GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
+    GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@example.iam.gserviceaccount.com",
+    GOOGLE_OIDC_CERTS_URL: "http://127.0.0.1:9/oauth2/v1/certs",
+  });
+  delete process.env.APP_URL;
+  delete process.env.QSTASH_URL;
+  const { startDevServer } = await import("../dev/server");
+  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+  user = await createUser();
+  token = await tokenFor(user);
+}, 60_000);
+
+afterAll(async () => {
+  await dev?.close();
+});
+
+function prng(seed: number) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const hostileValues: unknown[] = [
+  null,
+  -1,
+  0,
+  1e308,
+  Number.MAX_SAFE_INTEGER + 2,
+  3.14,
+  true,
+  "",
+  " ",
+  "x".repeat(20_000),
+  "\u0000\u0001\u202e",
+  "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 🧨",
+  "' or 1=1 --",
+  "<script>alert(1)</script>",
+  "../../../../etc/passwd",
+  "2026-02-30T25:61:00Z",
+  "00000000-0000-0000-0000-000000000000",
+  [],
+  [null, 1, "a"],
+  Array.from({ length: 500 }, (_, i) => i),
+  {},
+  { __proto__: { polluted: true }, constructor: { prototype: { polluted: true } } },
+  { $gt: "" },
+];
+
+interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  enum?: unknown[];
+  format?: string;
+  minimum?: number;
+  minLength?: number;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+}
+
+/** A plausible value for a schema: the base the mutations break one property of. */
+function sample(schema: JsonSchema | undefined, own: string): unknown {
+  if (!schema) {
+    return "x";
+  }
+  const variant = schema.anyOf?.[0] ?? schema.oneOf?.[0];
+  if (variant) {
+    return sample(variant, own);
+  }
+  if (schema.enum?.length) {
+    return schema.enum[0];
+  }
+  const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+  switch (type) {
+    case "object":
+      return Object.fromEntries(
+        (schema.required ?? []).map((key) => [
+          key,
+          key === "user_id" ? own : sample(schema.properties?.[key], own),
+        ]),
+      );
+    case "array":
+      return [sample(schema.items, own)];
+    case "integer":
+    case "number":
+      return schema.minimum ?? 1;
+    case "boolean":
+      return false;
+    default:
+      if (schema.format === "uuid") {
+        return randomUUID();
+      }
+      if (schema.format === "date-time") {
+        return new Date(Date.now() + 86_400_000).toISOString();
+      }
+      if (schema.format === "uri") {
+        return "https://example.com/";
+      }
+      return "x".repeat(Math.max(1, schema.minLength ?? 1));
+  }
+}
+
+interface Probe {
+  label: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+function deepJson(depth: number): string {
+  return `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+}
+
+function bodyProbes(schema: JsonSchema | undefined, own: string, random: () => number): [string, string][] {
+  const probes: [string, string][] = [];
+  const base = (sample(schema, own) ?? {}) as Record<string, unknown>;
+  const properties = Object.keys(schema?.properties ?? {});
+  for (const property of properties) {
+    for (const value of hostileValues) {
+      if (random() < 0.9) {
+        probes.push([
+          `${property}=${JSON.stringify(value)?.slice(0, 30)}`,
+          JSON.stringify({ ...base, [property]: value }),
+        ]);
+      }
+    }
+  }
+  for (const property of schema?.required ?? []) {
+    const { [property]: _dropped, ...rest } = base;
+    probes.push([`without ${property}`, JSON.stringify(rest)]);
+  }
+  for (const value of [null, [], 1, "x", true, [base]]) {
+    probes.push([`body ${JSON.stringify(value).slice(0, 20)}`, JSON.stringify(value)]);
+  }
+  probes.push(
+    ["nested 5000 deep", deepJson(5000)],
+    ["nested in a property", JSON.stringify({ ...base, context: JSON.parse(deepJson(200)) })],
+    ["truncated JSON", JSON.stringify(base).slice(0, -1)],
+    ["trailing garbage", `${JSON.stringify(base)}}}`],
+    ["NaN", '{"user_id": NaN}'],
+    ["BOM", `\ufeff${JSON.stringify(base)}`],
+    ["duplicate keys", `{"user_id":"${own}","user_id":"${randomUUID()}"}`],
+    ["oversized", JSON.stringify({ ...base, prompt: "y".repeat(1_100_000) })],
+    ["empty", ""],
+  );
+  return probes;
+}
+
+/** Header values as raw UTF-8 bytes, as a client that does not encode them would send them. */
+const rawHeaders = (headers: Record<string, string>) =>
+  Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v, "utf8").toString("latin1")]));
+
+async function send(probe: Probe): Promise<{ status: number; type: string; text: string }> {
+  const response = await fetch(`${dev.url}${probe.path}`, {
+    method: probe.method,
+    headers: rawHeaders(probe.headers),
+    ...(probe.body !== undefined ? { body: probe.body } : {}),
+  });
+  return {
+    status: response.status,
+    type: response.headers.get("content-type") ?? "",
+    text: await response.text(),
+  };
+}
+
+describe("fuzz", () => {
+  it("thousands of malformed requests over every endpoint: no 5xx, always the envelope, the process stays up", async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20_261_125);
+    const random = prng(seed);
+    const doc = (await (await fetch(`${dev.url}/openapi.json`)).json()) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters?: { in: string; name: string }[];
+            requestBody?: { content: Record<string, { schema: JsonSchema }> };
+          }
+        >
+      >;
+    };
+    const stranger = randomUUID();
+    const auth = `Bearer ${token}`;
+    const hostileHeaders: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer" },
+      { authorization: "Bearer a.b.c" },
+      { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` },
+      { authorization: `Bearer ${"A".repeat(6000)}` },
+      { authorization: auth, "idempotency-key": "has spaces and ✓" },
+      { authorization: auth, "idempotency-key": "k".repeat(300) },
+      { authorization: auth, "content-type": "application/json; charset=utf-16" },
+    ];
+    const probes: Probe[] = [];
+    for (const [template, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const path = template.replace("{user_id}", user);
+        const json = operation.requestBody?.content["application/json"]?.schema;
+        const upper = method.toUpperCase();
+        if (json || operation.requestBody) {
+          for (const [label, body] of bodyProbes(json, user, random)) {
+            probes.push({
+              label: `${upper} ${template} ${label}`,
+              method: upper,
+              path,
+              headers: { authorization: auth, "content-type": "application/json" },
+              body,
+            });
+          }
+          for (const type of [
+            "text/plain",
+            "application/xml",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded",
+          ]) {
+            probes.push({
+              label: `${upper} ${template} as ${type}`,
+              method: upper,
+              path,
+              headers: { authorization: auth, "content-type": type },
+              body: "user_id=1&<a/>",
+            });
+          }
+        }
+        for (const headers of hostileHeaders) {
+          probes.push({
+            label: `${upper} ${template} headers ${JSON.stringify(headers).slice(0, 60)}`,
+            method: upper,
+            path,
+            headers: { "content-type": "application/json", ...headers },
+            ...(upper === "GET" ? {} : { body: JSON.stringify({ user_id: user }) }),
+          });
+        }
+        for (const parameter of operation.parameters ?? []) {
+          const values = [
+            "-1",
+            "0",
+            "1e9",
+            "abc",
+            "%E0%A4%A",
+            "%00",
+            "a%00b",
+            "x".repeat(5000),
+            "null",
+            "[]",
+            "🧨",
+            "' or 1=1",
+          ];
+          for (const value of values) {
+            if (parameter.in === "query") {
+              probes.push({
+                label: `${upper} ${template} ?${parameter.name}=${value.slice(0, 20)}`,
+                method: upper,
+                path: `${path}?${parameter.name}=${value}&${parameter.name}=${value}`,
+                headers: { authorization: auth },
+              });
+            } else if (parameter.in === "path") {
+              probes.push({
+                label: `${upper} ${template} path ${value.slice(0, 20)}`,
+                method: upper,
+                path: template.replace(`{${parameter.name}}`, value),
+                headers: { authorization: auth },
+              });
+            } else if (parameter.in === "header" && parameter.name !== "authorization") {
+              probes.push({
+                label: `${upper} ${template} ${parameter.name}: ${value.slice(0, 20)}`,
+                method: upper,
+                path,
+                headers: { authorization: auth, "content-type": "application/json", [parameter.name]: value },
+                ...(upper === "GET" ? {} : { body: "{}" }),
+              });
+            }
+          }
+        }
+        probes.push({
+          label: `${upper} ${template} another user's id`,
+          method: upper,
+          path: template.replace("{user_id}", stranger),
+          headers: { authorization: auth, "content-type": "application/json" },
+          ...(upper === "GET" ? {} : { body: JSON.stringify({ user_id: stranger, prompt: "x" }) }),
+        });
+      }
+    }
+    // The functions the document leaves out: QStash workers and crons, unsigned.
+    for (const path of [
+      "/api/workers/agent",
+      "/api/workers/scrape",
+      "/api/workers/email",
+      "/api/workers/calendar",
+      "/api/cron/scrape-maintenance",
+      "/api/cron/follow-ups",
+      "/api/cron/gmail-watch",
+      "/api/cron/calendar-watch",
+    ]) {
+      for (const [label, body] of bodyProbes(undefined, user, random).slice(0, 12)) {
+        probes.push({
+          label: `POST ${path} ${label}`,
+          method: "POST",
+          path,
+          headers: { "upstash-signature": "x.y.z" },
+          body,
+        });
+      }
+    }
+    for (const method of ["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]) {
+      probes.push({
+        label: `${method} /api/leads`,
+        method,
+        path: `/api/leads/${user}`,
+        headers: { authorization: auth },
+      });
+    }
+    probes.push({ label: "unknown path", method: "GET", path: "/api/nothing/here", headers: {} });
+
+    const failures: string[] = [];
+    for (let i = 0; i < probes.length; i += 24) {
+      const batch = probes.slice(i, i + 24);
+      const answers = await Promise.all(batch.map((probe) => send(probe)));
+      answers.forEach((answer, index) => {
+        const probe = batch[index] as Probe;
+        if (answer.status >= 500) {
+          failures.push(`${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`);
+        } else if (answer.status >= 400 && answer.type.includes("json")) {
+          const body = JSON.parse(answer.text) as {
+            success?: boolean;
+            error?: { code?: string; message?: string };
+          };
+          if (body.success !== false || !body.error?.code || !body.error.message) {
+            failures.push(
+              `${probe.label} → ${answer.status} without the envelope: ${answer.text.slice(0, 200)}`,
+            );
+          }
+        } else if (answer.status >= 400 && probe.method !== "HEAD" && !answer.type.includes("html")) {
+          failures.push(`${probe.label} → ${answer.status} as ${answer.type}`);
+        }
+      });
+    }
+    expect(probes.length).toBeGreaterThan(2000);
+    expect(failures, `seed ${seed}`).toEqual([]);
+    const health = await fetch(`${dev.url}/api/health`);
+    expect(health.status).toBe(200);
+  }, 600_000);
+});
