@@ -1,4 +1,5 @@
 import { Client, Receiver } from "@upstash/qstash";
+import { decodeProtectedHeader } from "jose";
 import { z } from "zod";
 import { getConfig } from "./config";
 import { ApiError, fromZodError } from "./http/errors";
@@ -61,7 +62,7 @@ export interface QStashDelivery {
 
 /**
  * Verifies `Upstash-Signature` over the raw body before anything parses it: issuer, expiry, the body
- * hash, and that the token was minted for this very URL (`publicPath`, or the request's path).
+ * hash, that the token was minted for this very URL (`publicPath`, or the request's path), and HS256.
  * Either signing key passes, so keys can roll.
  */
 export async function verifyQStash(ctx: RequestContext, publicPath?: string): Promise<QStashDelivery> {
@@ -72,6 +73,10 @@ export async function verifyQStash(ctx: RequestContext, publicPath?: string): Pr
   const body = await ctx.text();
   let valid = false;
   try {
+    // QStash signs with HS256 only; the SDK would take any HMAC algorithm under the same key.
+    if (decodeProtectedHeader(signature).alg !== "HS256") {
+      throw new Error("not HS256");
+    }
     // The URL the message was published to; behind a rewrite the request's own path may differ.
     const url = appUrl(publicPath ?? ctx.url.pathname);
     valid = await getReceiver().verify({ signature, body, url, clockTolerance: 5 });
