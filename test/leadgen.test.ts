@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
@@ -99,6 +100,45 @@ async function scrapeOf(url: string) {
 }
 
 const paths = (requests: LoggedRequest[]) => requests.map((request) => request.path);
+
+/** SIGKILLs every Chromium process descended from `root` (this test file's own browsers only). */
+function killChromiumOf(root: number): number {
+  const parents = new Map<number, number>();
+  const commands = new Map<number, string>();
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      parents.set(pid, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      commands.set(pid, readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const descends = (pid: number) => {
+    for (let current = parents.get(pid); current && current > 1; current = parents.get(current)) {
+      if (current === root) {
+        return true;
+      }
+    }
+    return false;
+  };
+  let killed = 0;
+  for (const [pid, command] of commands) {
+    if (/chrom|headless_shell/i.test(command) && descends(pid)) {
+      try {
+        process.kill(pid, "SIGKILL");
+        killed += 1;
+      } catch {
+        // already gone
+      }
+    }
+  }
+  return killed;
+}
 
 describe("lead generation", () => {
   let firstUser: string;
@@ -368,6 +408,36 @@ describe("lead generation", () => {
         message.url.endsWith("/api/workers/scrape") && JSON.parse(message.body).task_id === task.id,
     );
     expect(scrapeDeliveries[0]?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
+  }, 90_000);
+
+  it("Chromium crashing mid-page: the job is retried by the broker and finishes, nothing doubled", async () => {
+    let crashes = 0;
+    fixtures.override("gone", "/crash", async (_, res) => {
+      if (crashes === 0) {
+        crashes += 1;
+        // The browser dies while this page is loading: every Chromium process this test started.
+        killChromiumOf(process.pid);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end("<title>Crash Test Cafe</title><p>Write to owner@crash-test.example</p>");
+    });
+    const before = fixtures.requestsTo("gone").length;
+    const user = await createUser();
+    const run = await startLeadgen(user, { target_urls: [`${fixtures.sites.gone?.origin}/crash`] });
+    const task = await finished((await run.json()).data.task.id);
+    expect(crashes).toBe(1);
+    expect(task.status).toBe("completed");
+    expect(paths(fixtures.requestsTo("gone").slice(before)).filter((path) => path === "/crash")).toHaveLength(
+      2,
+    );
+    expect((await leadsOf(user)).map((lead) => lead.email)).toEqual(["owner@crash-test.example"]);
+    const deliveries = [...dev.broker.messages.values()].filter(
+      (message) =>
+        message.url.endsWith("/api/workers/scrape") && JSON.parse(message.body).task_id === task.id,
+    );
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
   }, 90_000);
 
   it("two workers on one domain take turns: one request in flight, gaps kept", async () => {

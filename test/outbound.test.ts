@@ -233,6 +233,26 @@ describe("outbound email", () => {
     );
   }, 30_000);
 
+  it("Gmail answering 500 twice: QStash delivers the job again until it is sent, once", async () => {
+    const user = await createUser();
+    const [lead] = await leadsFor(user, 1);
+    const drafted = await agent(user, { lead_ids: [lead?.id] });
+    const id = drafted.body.data.result.emails[0].id;
+    const sql = await service.serviceDb();
+    await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
+    gmail.fail("server_error", "server_error");
+    const { queueEmails } = await import("../lib/email/send");
+    await queueEmails(user, [id]);
+    await dev.broker.settle(200, 20_000);
+    const [row] = await events([id]);
+    expect(row?.event_type).toBe("sent");
+    expect(sentTo(lead?.email ?? null)).toHaveLength(1);
+    const message = [...dev.broker.messages.values()].find(
+      (m) => m.url.endsWith("/api/workers/email") && m.body.includes(id),
+    );
+    expect(message?.attempts.map((attempt) => attempt.status)).toEqual([503, 503, 200]);
+  }, 30_000);
+
   it("pacing: an hourly cap defers the email over it to when the window frees, not dropped", async () => {
     const sql = await service.serviceDb();
     await sql.update(db.mailboxes).set({ hourly_cap: 1 });

@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
@@ -15,8 +15,8 @@ const job = z.object({ task_id: z.uuid(), phase: z.enum(["run", "finish"]).defau
 
 /**
  * `POST /api/workers/agent`: runs one queued task. Idempotent under redelivery: a finished task is
- * acknowledged, a running one answers 409 (QStash delivers again later), and only the delivery that
- * moves it from queued to processing runs it. Transient failures answer 503 until the last retry, so
+ * acknowledged, one another message is running answers 409 (QStash delivers again later), and only
+ * the delivery that moves it from queued to processing (or a redelivery of that same message) runs it. Transient failures answer 503 until the last retry, so
  * QStash retries them; permanent ones are recorded on the task and acknowledged.
  */
 export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
@@ -29,10 +29,32 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
     return finishFanOut(taskId, ctx);
   }
   const db = await serviceDb();
+  const messageId = ctx.delivery.messageId;
+  // QStash redelivers a message only after its previous delivery failed or timed out, so a task
+  // left processing by an earlier delivery of this same message (one that died, or lost its
+  // database mid-run) is taken over rather than waited on.
   const [claimed] = await db
     .update(agentTasks)
-    .set({ status: "processing", started_at: new Date().toISOString(), error: null })
-    .where(and(eq(agentTasks.id, taskId), eq(agentTasks.status, "queued")))
+    .set({
+      status: "processing",
+      started_at: new Date().toISOString(),
+      error: null,
+      metadata: sql`${agentTasks.metadata} || ${JSON.stringify({ claimed_by: messageId })}::jsonb`,
+    })
+    .where(
+      and(
+        eq(agentTasks.id, taskId),
+        or(
+          eq(agentTasks.status, "queued"),
+          messageId
+            ? and(
+                eq(agentTasks.status, "processing"),
+                sql`${agentTasks.metadata} ->> 'claimed_by' = ${messageId}`,
+              )
+            : undefined,
+        ),
+      ),
+    )
     .returning();
   if (!claimed) {
     const [task] = await db.select().from(agentTasks).where(eq(agentTasks.id, taskId));

@@ -80,10 +80,53 @@ export function errorBody(error: ApiError, requestId: string): ErrorBody {
   };
 }
 
-/** Turns anything thrown into an ApiError; unknown errors keep their details out of the reply. */
+/**
+ * Network codes, postgres.js connection codes and SQLSTATEs that mean the database (or another
+ * service) could not be reached, not that the request or a query was wrong.
+ */
+const unreachableCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+]);
+
+/** True when `error`, or anything in its cause chain, is the database being unreachable. */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = String((current as { code?: unknown }).code ?? "");
+    if (unreachableCodes.has(code) || code.startsWith("08")) {
+      return true;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Turns anything thrown into an ApiError; unknown errors keep their details out of the reply. A
+ * database that went away mid-request is a 503 with Retry-After, so callers and QStash try again.
+ */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) {
     return error;
+  }
+  if (isDatabaseUnreachable(error)) {
+    // Network codes alone do not say which service went away; the reply does not guess.
+    return new ApiError("service_unavailable", "A service this request needs is unavailable; retry shortly", {
+      cause: error,
+      headers: { "retry-after": "5" },
+    });
   }
   return new ApiError("internal_error", "Internal server error", { cause: error, retryable: true });
 }

@@ -114,7 +114,15 @@ export async function completeStructured<S extends z.ZodType>(
     .digest("hex")}`;
 
   const redis = getRedis();
-  const hit = config.LLM_CACHE_TTL_SECONDS > 0 ? await redis.get<CachedReply>(cacheKey) : null;
+  // The cache is an optimisation: unreachable, it is a miss (said in the logs), never a failure.
+  let hit: CachedReply | null = null;
+  if (config.LLM_CACHE_TTL_SECONDS > 0) {
+    try {
+      hit = await redis.get<CachedReply>(cacheKey);
+    } catch (error) {
+      log.warn({ err: error, agent: request.agent }, "model cache unreadable: calling the model (fail open)");
+    }
+  }
   if (hit) {
     const parsed = request.schema.safeParse(hit.data);
     if (parsed.success) {
@@ -182,11 +190,18 @@ export async function completeStructured<S extends z.ZodType>(
         }
       }
       if (config.LLM_CACHE_TTL_SECONDS > 0) {
-        await redis.set<CachedReply>(
-          cacheKey,
-          { data: parsed.value, model: usage.model },
-          { ex: config.LLM_CACHE_TTL_SECONDS },
-        );
+        await redis
+          .set<CachedReply>(
+            cacheKey,
+            { data: parsed.value, model: usage.model },
+            { ex: config.LLM_CACHE_TTL_SECONDS },
+          )
+          .catch((error: unknown) => {
+            log.warn(
+              { err: error, agent: request.agent },
+              "model cache unwritable: answer not cached (fail open)",
+            );
+          });
       }
       return { data: parsed.value, usage };
     } catch (error) {

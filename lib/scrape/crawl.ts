@@ -162,8 +162,15 @@ async function contentOf(page: Page): Promise<string | undefined> {
 }
 
 /** Loads one page in the browser, following redirects itself so each hop is routed and checked. */
+/** The browser died under the crawl: not the site's fault, so no backoff; QStash runs the job again. */
+function browserGone(session: SiteSession): boolean {
+  return !session.context.browser()?.isConnected();
+}
+
 async function visit(session: SiteSession, url: string, timeoutMs: number): Promise<Visit> {
-  const page = await session.context.newPage();
+  const page = await session.context.newPage().catch((error: Error) => {
+    throw new TransientScrapeError(`the browser is gone: ${error.message}`);
+  });
   const started = Date.now();
   try {
     // As the browser will name the request: serialised, without the fragment.
@@ -183,6 +190,9 @@ async function visit(session: SiteSession, url: string, timeoutMs: number): Prom
       try {
         await page.goto(target, { waitUntil: "domcontentloaded", timeout: timeoutMs + 5000 });
       } catch {
+        if (browserGone(session)) {
+          throw new TransientScrapeError(`the browser crashed while loading ${target}`);
+        }
         // A page can interrupt its own load (a script navigating at once); what was fetched counts.
         loaded = false;
       }

@@ -11,6 +11,8 @@ import type { Requester } from "@upstash/redis";
 export async function startUpstashRest(
   requester: Requester,
   token: string,
+  /** Commands answered as Upstash does in an outage (503), to test what fails open and what closed. */
+  outage: (command: unknown[]) => boolean = () => false,
 ): Promise<{ url: string; server: Server }> {
   const encode = (value: unknown): unknown => {
     if (typeof value === "string") {
@@ -25,6 +27,10 @@ export async function startUpstashRest(
       }
       const path = new URL(request.url).pathname;
       const body = await request.json();
+      const commands = (path === "/pipeline" || path === "/multi-exec" ? body : [body]) as unknown[][];
+      if (commands.some((command) => outage(command))) {
+        return Response.json({ error: "Service Unavailable" }, { status: 503 });
+      }
       const base64 = request.headers.get("upstash-encoding") === "base64";
       const shape = (reply: { result?: unknown; error?: string }) =>
         reply.error ? { error: reply.error } : { result: base64 ? encode(reply.result) : reply.result };
