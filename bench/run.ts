@@ -4,7 +4,9 @@
  *    size (@vercel/nft, what Vercel would ship);
  *  - the query endpoints' latency with 100k rows in each queried table;
  *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
- *  - email pacing over a simulated week (bench/pacing.ts).
+ *  - email pacing over a simulated week (bench/pacing.ts);
+ *  - load on 127.0.0.1: webhook ingest against raw inserts, queries under 50 sessions at 1M rows,
+ *    a soak (bench/load.ts; `--soak=SECONDS`, default 600, 30 with --quick).
  * Prints a table and writes bench/results.json.
  */
 import { execFileSync } from "node:child_process";
@@ -20,6 +22,7 @@ import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { applyDevEnv, generateSecrets } from "../dev/env";
 import { buildFunctions, traceFunction } from "../dev/functions";
+import { benchLoad } from "./load";
 import { benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
 
@@ -296,6 +299,15 @@ async function main() {
   console.log("TOON vs JSON tokens (o200k tokenizer):");
   console.table(toon);
 
+  const soakArg = process.argv.find((arg) => arg.startsWith("--soak="));
+  const soakSeconds = soakArg ? Number(soakArg.slice("--soak=".length)) : quick ? 30 : 600;
+  console.log(
+    `load on 127.0.0.1: webhook ingest vs raw inserts, 50 sessions at ${quick ? "100k" : "1M"} leads, a ${soakSeconds} s soak…`,
+  );
+  const savedDataDir = process.env.PGLITE_DATA_DIR;
+  const load = await benchLoad({ quick, secrets, soakSeconds });
+  process.env.PGLITE_DATA_DIR = savedDataDir;
+
   const results = {
     generated_at: new Date().toISOString(),
     node: process.version,
@@ -308,6 +320,7 @@ async function main() {
     scrape,
     pacing,
     toon,
+    load,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log("wrote bench/results.json");
