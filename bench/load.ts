@@ -40,6 +40,23 @@ async function pool(
   return (performance.now() - started) / 1000;
 }
 
+/** One task event to /webhook/task, signed as the database trigger signs it. */
+function postTaskEvent(baseUrl: string, signer: Webhook, data: Record<string, unknown>): Promise<Response> {
+  const body = JSON.stringify({ type: "task.progress", data });
+  const id = `msg_${randomUUID()}`;
+  const at = new Date();
+  return fetch(`${baseUrl}/webhook/task`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": signer.sign(id, at, body),
+    },
+    body,
+  });
+}
+
 export interface LoadOptions {
   quick: boolean;
   secrets: DevSecrets;
@@ -80,21 +97,10 @@ export async function benchLoad(options: LoadOptions) {
     const signer = new Webhook(secrets.taskWebhookSecret);
     let ingestErrors = 0;
     const ingestSeconds = await pool(events, concurrency, async (i) => {
-      const body = JSON.stringify({
-        type: "task.progress",
-        data: { task_id: tasks[i % tasks.length]?.id, progress: i % 100, message: `step ${i}` },
-      });
-      const id = `msg_${randomUUID()}`;
-      const at = new Date();
-      const response = await fetch(`${dev.url}/webhook/task`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "webhook-id": id,
-          "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-          "webhook-signature": signer.sign(id, at, body),
-        },
-        body,
+      const response = await postTaskEvent(dev.url, signer, {
+        task_id: tasks[i % tasks.length]?.id,
+        progress: i % 100,
+        message: `step ${i}`,
       });
       await response.arrayBuffer();
       if (response.status !== 200) {
@@ -200,21 +206,10 @@ export async function benchLoad(options: LoadOptions) {
           const session = (soakRequests + n) % sessions;
           let response: Response;
           if (n % 4 === 0) {
-            const body = JSON.stringify({
-              type: "task.progress",
-              data: { task_id: tasks[n % tasks.length]?.id, progress: n, message: "soak" },
-            });
-            const id = `msg_${randomUUID()}`;
-            const at = new Date();
-            response = await fetch(`${dev.url}/webhook/task`, {
-              method: "POST",
-              headers: {
-                "content-type": "application/json",
-                "webhook-id": id,
-                "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-                "webhook-signature": signer.sign(id, at, body),
-              },
-              body,
+            response = await postTaskEvent(dev.url, signer, {
+              task_id: tasks[n % tasks.length]?.id,
+              progress: n,
+              message: "soak",
             });
           } else {
             const path = (queries[n % queries.length] as (id: string) => string)(users[session] as string);

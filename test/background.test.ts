@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "../dev/server";
+import type { DevServer } from "../dev/server";
 import { asUser } from "../lib/db/as-user";
 import { agentTasks, alerts, calendarEvents, callScripts, leads, productInsights } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
-import { createUser, secrets, tokenFor } from "./support/helpers";
+import { createUser, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
+import { startTestStack } from "./support/stack";
 
 /**
  * Background runs end to end through the dev server: the async API path (202 → QStash → worker →
@@ -16,9 +17,7 @@ import { model } from "./support/model";
 let dev: DevServer;
 
 beforeAll(async () => {
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+  dev = await startTestStack();
 });
 
 afterAll(async () => {

@@ -5,7 +5,8 @@ import type { DevServer } from "../dev/server";
 import type { FunctionExports } from "../lib/http/handler";
 import { StandInGmail } from "./stand-ins/gmail";
 import { withFreshModules } from "./support/fresh";
-import { call, createUser, secrets, tokenFor } from "./support/helpers";
+import { call, createUser, tokenFor } from "./support/helpers";
+import { startTestStack, weekdayAt } from "./support/stack";
 
 /**
  * Booking and call prep against the stand-in Google APIs (Calendar freebusy and events): a free
@@ -23,7 +24,7 @@ let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
   const root = await google.start();
-  Object.assign(process.env, {
+  dev = await startTestStack({
     GMAIL_SENDER: "sam@northwind-roasters.com",
     GMAIL_OAUTH_CLIENT_ID: google.clientId,
     GMAIL_OAUTH_CLIENT_SECRET: google.clientSecret,
@@ -31,10 +32,6 @@ beforeAll(async () => {
     GOOGLE_API_ROOT_URL: root,
     GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
   });
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   fn = await import("../api/agents/booking-callprep");
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
@@ -44,16 +41,6 @@ afterAll(async () => {
   await dev?.close();
   await google.close();
 });
-
-/** A weekday at least a week ahead, at the given UTC hour. */
-function weekdayAt(hourUtc: number, daysAhead = 8): Date {
-  const day = new Date(Date.now() + daysAhead * 86_400_000);
-  while (day.getUTCDay() === 0 || day.getUTCDay() === 6) {
-    day.setUTCDate(day.getUTCDate() + 1);
-  }
-  day.setUTCHours(hourUtc, 0, 0, 0);
-  return day;
-}
 
 async function leadWithThread(user: string) {
   const sql = await service.serviceDb();
@@ -110,7 +97,7 @@ describe("booking and call prep", () => {
   it("books a free requested time once, invites the lead with a Meet link, and grounds the script", async () => {
     const user = await createUser();
     const lead = await leadWithThread(user);
-    const start = weekdayAt(10);
+    const start = weekdayAt(10, 8);
     const key = randomUUID();
     const body = {
       lead_id: lead?.id,
@@ -199,7 +186,7 @@ describe("booking and call prep", () => {
     const user = await createUser();
     const lead = await leadWithThread(user);
     // 14:00–15:00 UTC is 09:00–10:00 in New York in winter, 10:00–11:00 in summer: block both.
-    const busyStart = weekdayAt(13);
+    const busyStart = weekdayAt(13, 8);
     google.busy.push({
       start: busyStart.toISOString(),
       end: new Date(busyStart.getTime() + 3 * 3_600_000).toISOString(),
@@ -276,7 +263,7 @@ describe("booking and call prep", () => {
     expect(
       (
         await bookingCall(user, {
-          window: { earliest: weekdayAt(12).toISOString(), latest: weekdayAt(9).toISOString() },
+          window: { earliest: weekdayAt(12, 8).toISOString(), latest: weekdayAt(9, 8).toISOString() },
         })
       ).status,
     ).toBe(400);
@@ -285,7 +272,7 @@ describe("booking and call prep", () => {
     expect(other.status).toBe(404);
     const both = await bookingCall(user, {
       calendar_event_id: randomUUID(),
-      scheduled_time: weekdayAt(10).toISOString(),
+      scheduled_time: weekdayAt(10, 8).toISOString(),
     });
     expect(both.status).toBe(400);
     expect((await bookingCall(user, { calendar_event_id: randomUUID() })).status).toBe(404);
@@ -302,7 +289,7 @@ describe("booking and call prep", () => {
       const offline = (await import("../api/agents/booking-callprep")) as FunctionExports;
       const user = await createUser();
       const lead = await leadWithThread(user);
-      const start = weekdayAt(11);
+      const start = weekdayAt(11, 8);
       const inserts = google.insertCalls;
       const response = await call(offline, "POST", "/api/agents/booking-callprep", {
         token: await tokenFor(user),

@@ -5,6 +5,7 @@ import type { DevServer } from "../dev/server";
 import { timestampMs } from "../lib/db/timestamps";
 import { StandInGmail } from "./stand-ins/gmail";
 import { createUser, secrets } from "./support/helpers";
+import { startTestStack, weekdayAt } from "./support/stack";
 
 /**
  * Calendar push end to end through the dev server, its QStash broker and a stand-in Calendar API:
@@ -20,7 +21,7 @@ let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
   const root = await google.start();
-  Object.assign(process.env, {
+  dev = await startTestStack({
     GMAIL_SENDER: "sam@northwind-roasters.com",
     GMAIL_OAUTH_CLIENT_ID: google.clientId,
     GMAIL_OAUTH_CLIENT_SECRET: google.clientSecret,
@@ -28,10 +29,6 @@ beforeAll(async () => {
     GOOGLE_API_ROOT_URL: root,
     GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
   });
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
   // The first hourly run opens the channel and does the first (full) sync.
@@ -43,16 +40,6 @@ afterAll(async () => {
   await dev?.close();
   await google.close();
 });
-
-/** A weekday at least `daysAhead` days ahead, at the given UTC hour. */
-function weekdayAt(hourUtc: number, daysAhead = 3): Date {
-  const day = new Date(Date.now() + daysAhead * 86_400_000);
-  while (day.getUTCDay() === 0 || day.getUTCDay() === 6) {
-    day.setUTCDate(day.getUTCDate() + 1);
-  }
-  day.setUTCHours(hourUtc, 0, 0, 0);
-  return day;
-}
 
 async function knownLead(user: string) {
   const sql = await service.serviceDb();
@@ -144,7 +131,7 @@ describe("calendar push", () => {
     const user = await createUser();
     const lead = await knownLead(user);
     const stranger = await createUser();
-    const start = weekdayAt(14);
+    const start = weekdayAt(14, 3);
     const googleId = google.addMeeting({
       summary: "Tasting with Fjord Bakery",
       start,
@@ -224,7 +211,7 @@ describe("calendar push", () => {
     const lead = await knownLead(user);
     const googleId = google.addMeeting({
       summary: "Intro call",
-      start: weekdayAt(10),
+      start: weekdayAt(10, 3),
       minutes: 30,
       attendees: [lead.email],
     });
@@ -447,6 +434,26 @@ describe("calendar push", () => {
     dev.broker.triggerSchedule("calendar-watch");
     await dev.broker.settle(200, 30_000);
     expect(google.liveChannel()?.id).toBe(current?.id);
+  });
+
+  it("the hourly run gives a meeting still missing its reminder one (a booking whose queue call failed)", async () => {
+    const user = await createUser();
+    const start = weekdayAt(16, 2);
+    const sql = await service.serviceDb();
+    const [meeting] = await sql
+      .insert(db.calendarEvents)
+      .values({ user_id: user, title: "Booked while the queue was down", start_time: start.toISOString() })
+      .returning();
+    expect(reminderOf(meeting)).toBeUndefined();
+    dev.broker.triggerSchedule("calendar-watch");
+    await dev.broker.settle(200, 30_000);
+    const [after] = await sql
+      .select()
+      .from(db.calendarEvents)
+      .where(eq(db.calendarEvents.id, meeting?.id ?? ""));
+    const reminder = reminderOf(after);
+    expect(reminder?.due_at).toBe(new Date(start.getTime() - 30 * 60_000).toISOString());
+    expect(dev.broker.messages.has(reminder?.message_id ?? "")).toBe(true);
   });
 
   it("opening a channel that fails alerts whoever has meetings, and answers 503 for QStash to retry", async () => {

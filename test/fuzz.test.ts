@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { createUser, secrets, tokenFor } from "./support/helpers";
+import { createUser, tokenFor } from "./support/helpers";
+import { qstashDestinations, startTestStack } from "./support/stack";
 
 /**
  * A generated fuzz run over every operation of the OpenAPI document, plus the workers and crons
@@ -20,15 +21,11 @@ beforeAll(async () => {
   // Validation, not the per-minute budget, is what is being exercised.
   process.env.AGENT_RATE_LIMIT_PER_MINUTE = "1000000";
   // A fully configured deployment, so every check runs; nothing leaves the machine.
-  Object.assign(process.env, {
+  dev = await startTestStack({
     GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
     GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@example.iam.gserviceaccount.com",
     GOOGLE_OIDC_CERTS_URL: "http://127.0.0.1:9/oauth2/v1/certs",
   });
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   user = await createUser();
   token = await tokenFor(user);
 }, 60_000);
@@ -312,16 +309,7 @@ describe("fuzz", () => {
       }
     }
     // The functions the document leaves out: QStash workers and crons, unsigned.
-    for (const path of [
-      "/api/workers/agent",
-      "/api/workers/scrape",
-      "/api/workers/email",
-      "/api/workers/calendar",
-      "/api/cron/scrape-maintenance",
-      "/api/cron/follow-ups",
-      "/api/cron/gmail-watch",
-      "/api/cron/calendar-watch",
-    ]) {
+    for (const path of qstashDestinations) {
       for (const [label, body] of bodyProbes(undefined, user, random).slice(0, 12)) {
         probes.push({
           label: `POST ${path} ${label}`,

@@ -6,7 +6,8 @@ import type { DevServer } from "../dev/server";
 import { startDnsStandIn } from "./stand-ins/dns";
 import type { FixtureSites, LoggedRequest } from "./support/fixture-sites";
 import { startFixtureSites } from "./support/fixture-sites";
-import { createUser, secrets, tokenFor } from "./support/helpers";
+import { createUser, tokenFor } from "./support/helpers";
+import { startTestStack } from "./support/stack";
 
 /**
  * Lead generation end to end through the dev server: the agent publishes one job per site to the
@@ -24,7 +25,7 @@ beforeAll(async () => {
   fixtures = await startFixtureSites();
   const dns = await startDnsStandIn({ "northwind-roasters.com": "mail.northwind-roasters.com" });
   closeDns = dns.close;
-  Object.assign(process.env, {
+  dev = await startTestStack({
     SCRAPE_ALLOW_HOSTS: fixtures.allowHosts,
     SCRAPE_MIN_GAP_MS: "300",
     SCRAPE_MAX_GAP_MS: "500",
@@ -32,11 +33,6 @@ beforeAll(async () => {
     SCRAPE_MAX_BYTES: "300000",
     DNS_SERVERS: dns.server,
   });
-  process.env.TMPDIR ??= "/tmp";
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
 }, 120_000);

@@ -4,7 +4,8 @@ import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { StandInGmail } from "./stand-ins/gmail";
-import { createUser, secrets, tokenFor } from "./support/helpers";
+import { createUser, tokenFor } from "./support/helpers";
+import { startTestStack } from "./support/stack";
 
 /**
  * Outbound email end to end through the dev server and a stand-in Gmail API: drafts from lead data,
@@ -18,7 +19,7 @@ let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
   const root = await gmail.start();
-  Object.assign(process.env, {
+  dev = await startTestStack({
     GMAIL_SENDER: "sam@northwind-roasters.com",
     GMAIL_SENDER_NAME: "Sam at Northwind Roasters",
     GMAIL_OAUTH_CLIENT_ID: gmail.clientId,
@@ -35,10 +36,6 @@ beforeAll(async () => {
     GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@stand-in.iam.gserviceaccount.com",
     GOOGLE_OIDC_CERTS_URL: `${root}/oauth2/v1/certs`,
   });
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
 }, 60_000);

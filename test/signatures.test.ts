@@ -4,6 +4,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { secrets } from "./support/helpers";
+import { qstashDestinations, startTestStack } from "./support/stack";
 
 /**
  * The signature negative matrix for every function QStash delivers to (the four workers, the four
@@ -18,10 +19,7 @@ let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
-  delete process.env.APP_URL;
-  delete process.env.QSTASH_URL;
-  const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+  dev = await startTestStack();
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
 }, 60_000);
@@ -30,17 +28,7 @@ afterAll(async () => {
   await dev?.close();
 });
 
-const endpoints = [
-  "/api/workers/agent",
-  "/api/workers/scrape",
-  "/api/workers/email",
-  "/api/workers/calendar",
-  "/api/cron/scrape-maintenance",
-  "/api/cron/follow-ups",
-  "/api/cron/gmail-watch",
-  "/api/cron/calendar-watch",
-  "/webhook/scrape",
-];
+const endpoints = [...qstashDestinations, "/webhook/scrape"];
 
 interface Claims {
   key?: string;

@@ -1,0 +1,38 @@
+import type { DevServer } from "../../dev/server";
+import { secrets } from "./helpers";
+
+/**
+ * The whole local stack for an end-to-end test file: `env` applied first (configuration is read
+ * once), then the dev server on a free port with its own broker, on this file's database and Redis.
+ * APP_URL and QSTASH_URL are left to the dev server, so QStash delivers back to it.
+ */
+export async function startTestStack(env: Record<string, string> = {}): Promise<DevServer> {
+  Object.assign(process.env, env);
+  delete process.env.APP_URL;
+  delete process.env.QSTASH_URL;
+  process.env.TMPDIR ??= "/tmp";
+  const { startDevServer } = await import("../../dev/server");
+  return startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+}
+
+/** A weekday at least `daysAhead` days from now, at the given UTC hour. */
+export function weekdayAt(hourUtc: number, daysAhead: number): Date {
+  const day = new Date(Date.now() + daysAhead * 86_400_000);
+  while (day.getUTCDay() === 0 || day.getUTCDay() === 6) {
+    day.setUTCDate(day.getUTCDate() + 1);
+  }
+  day.setUTCHours(hourUtc, 0, 0, 0);
+  return day;
+}
+
+/** The functions QStash delivers to, which the OpenAPI document leaves out. */
+export const qstashDestinations = [
+  "/api/workers/agent",
+  "/api/workers/scrape",
+  "/api/workers/email",
+  "/api/workers/calendar",
+  "/api/cron/scrape-maintenance",
+  "/api/cron/follow-ups",
+  "/api/cron/gmail-watch",
+  "/api/cron/calendar-watch",
+];
