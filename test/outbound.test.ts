@@ -77,7 +77,7 @@ async function events(ids: string[]) {
 }
 
 /** Delivers a job to the worker the way QStash does (signed for the worker's URL). */
-async function deliver(eventId: string) {
+async function deliver(eventId: string, messageId = `msg_${randomUUID()}`) {
   const body = JSON.stringify({ event_id: eventId });
   const url = `${process.env.APP_URL}/api/workers/email`;
   const response = await fetch(`${dev.url}/api/workers/email`, {
@@ -85,7 +85,7 @@ async function deliver(eventId: string) {
     headers: {
       "content-type": "application/json",
       "upstash-signature": await dev.broker.sign(url, body, `jwt_${randomUUID()}`),
-      "upstash-message-id": `msg_${randomUUID()}`,
+      "upstash-message-id": messageId,
     },
     body,
   });
@@ -229,6 +229,45 @@ describe("outbound email", () => {
       `in:sent rfc822msgid:${row?.message_id?.slice(1, -1)}`,
     );
   }, 30_000);
+
+  it("a worker killed after Gmail took the email: the same message's redelivery finds it in Sent at once", async () => {
+    const user = await createUser();
+    const [lead] = await leadsFor(user, 1);
+    const drafted = await agent(user, { lead_ids: [lead?.id] });
+    const id = drafted.body.data.result.emails[0].id;
+    const messageId = `<${randomUUID()}@northwind-roasters.com>`;
+    const sql = await service.serviceDb();
+    // What the dead delivery left: its claim, and the email in Gmail's Sent.
+    await sql
+      .update(db.emailEvents)
+      .set({
+        event_type: "sending",
+        message_id: messageId,
+        from_email: "sam@northwind-roasters.com",
+        metadata: { claimed_at: Date.now(), claimed_by: "msg_dead_delivery" },
+      })
+      .where(eq(db.emailEvents.id, id));
+    gmail.sent.push({
+      id: "sentbeforethecrash",
+      threadId: "threadbeforethecrash",
+      raw: "",
+      mime: `Message-ID: ${messageId}\r\nTo: ${lead?.email}\r\n\r\nHello`,
+      messageId,
+      to: lead?.email ?? undefined,
+      at: Date.now(),
+    });
+    // Another message's delivery meanwhile waits for the fresh claim.
+    expect((await deliver(id, "msg_someone_else")).status).toBe(409);
+    const redelivered = await deliver(id, "msg_dead_delivery");
+    expect(redelivered.status).toBe(200);
+    expect(redelivered.body.data).toMatchObject({
+      outcome: "found_in_sent",
+      gmail_message_id: "sentbeforethecrash",
+    });
+    const [row] = await events([id]);
+    expect(row).toMatchObject({ event_type: "sent", gmail_message_id: "sentbeforethecrash" });
+    expect(sentTo(lead?.email ?? null)).toHaveLength(1);
+  });
 
   it("Gmail answering 500 twice: QStash delivers the job again until it is sent, once", async () => {
     const user = await createUser();

@@ -325,11 +325,12 @@ export type Delivery =
 
 /**
  * Sends one queued email at most once. Under the mailbox's lock: the send-time checks, the pacing
- * check, the claim (queued → sending, or a stale `sending` whose outcome was lost, after Sent has
- * been searched for its Message-ID), the send, the outcome. Throws ApiError 503 for a transient
+ * check, the claim (queued → sending, or a `sending` whose outcome was lost — stale, or left by an
+ * earlier delivery of the same QStash message — after Sent has been searched for its Message-ID),
+ * the send, the outcome. Throws ApiError 503 for a transient
  * failure whose message is confirmed absent from Sent, so QStash retries it.
  */
-export async function deliverEmail(eventId: string): Promise<Delivery> {
+export async function deliverEmail(eventId: string, deliveryId = ""): Promise<Delivery> {
   const db = await serviceDb();
   const mailbox = await ensureMailbox();
   const lock = await acquireLock(`mailbox:${mailbox.address.toLowerCase()}`, 60_000, 20_000);
@@ -348,9 +349,12 @@ export async function deliverEmail(eventId: string): Promise<Delivery> {
     if (event.event_type !== "queued" && event.event_type !== "sending") {
       return { outcome: "already_done", status: event.event_type };
     }
-    const claimedAt = Number((event.metadata as { claimed_at?: number }).claimed_at ?? 0);
+    const claim = event.metadata as { claimed_at?: number; claimed_by?: string };
     if (event.event_type === "sending") {
-      if (Date.now() - claimedAt < claimStaleMs) {
+      // QStash redelivers a message only once its previous delivery failed: a claim made by an
+      // earlier delivery of this same message died with it, however recent.
+      const ownDeadClaim = deliveryId !== "" && claim.claimed_by === deliveryId;
+      if (!ownDeadClaim && Date.now() - Number(claim.claimed_at ?? 0) < claimStaleMs) {
         throw new ApiError("conflict", "The email is being sent", { headers: { "retry-after": "60" } });
       }
       const found = event.message_id ? await findSent(event.message_id) : undefined;
@@ -393,7 +397,7 @@ export async function deliverEmail(eventId: string): Promise<Delivery> {
         event_type: "sending",
         from_email: mailbox.address,
         sent_at: new Date(now).toISOString(),
-        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ claimed_at: now })}::jsonb`,
+        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ claimed_at: now, claimed_by: deliveryId })}::jsonb`,
       })
       .where(and(eq(emailEvents.id, event.id), inArray(emailEvents.event_type, ["queued", "sending"])))
       .returning();
@@ -506,7 +510,7 @@ export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelive
     }
     return json({ success: true, data: synced });
   }
-  const result = await deliverEmail(job.event_id);
+  const result = await deliverEmail(job.event_id, ctx.delivery.messageId);
   if (result.outcome === "deferred") {
     await publishEmail(job.event_id, Date.parse(result.until) - Date.now(), job.deferrals + 1);
   }
