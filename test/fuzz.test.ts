@@ -168,6 +168,11 @@ function bodyProbes(schema: JsonSchema | undefined, own: string, random: () => n
     ["BOM", `\ufeff${JSON.stringify(base)}`],
     ["duplicate keys", `{"user_id":"${own}","user_id":"${randomUUID()}"}`],
     ["oversized", JSON.stringify({ ...base, prompt: "y".repeat(1_100_000) })],
+    ["a 450,000-element array", `[${"0,".repeat(450_000)}0]`],
+    [
+      "a 300,000-element array inside",
+      JSON.stringify({ ...base, context: { list: new Array(300_000).fill(0) } }),
+    ],
     ["empty", ""],
   );
   return probes;

@@ -82,7 +82,10 @@ function containsNul(value: unknown): boolean {
         return true;
       }
     } else if (Array.isArray(next)) {
-      pending.push(...next);
+      // One by one: spreading a body's 500,000-element array would overflow the call stack.
+      for (const item of next) {
+        pending.push(item);
+      }
     } else if (next && typeof next === "object") {
       for (const [key, inner] of Object.entries(next)) {
         if (key.includes("\u0000")) {
