@@ -30,6 +30,7 @@ const root = join(import.meta.dirname, "..");
 const outDir = join(root, "bench", ".build");
 const quick = process.argv.includes("--quick");
 const rowsPerTable = quick ? 10_000 : 100_000;
+const sections = ["functions", "queries", "scrape", "pacing", "toon", "load"];
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -273,57 +274,76 @@ async function main() {
   // Every other variable as the dev stack sets it: this run's secrets, Auth at the stand-in.
   applyDevEnv(secrets, authUrl);
 
-  console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
-  const functions = await benchFunctions({ ...process.env });
-  console.table(functions);
-
-  console.log(`queries: seeding ${rowsPerTable} rows per table…`);
-  const queries = await benchQueries();
-  console.table(queries.latencies);
-  console.log("LLM cache (stand-in model on loopback):");
-  console.table([queries.cache]);
-
-  console.log(`scrape: ${scrapeSites} sites × ${scrapePages} pages in Chromium with the production gaps…`);
-  const closeEngines = await (await import("../dev/stack")).useLocalEngines();
-  const scrape = await benchScrape(sites, scrapePages);
-  await closeEngines();
-  await (await import("../lib/db/client")).closeDatabase();
-  await sites.close();
-  console.table([scrape]);
-
-  console.log("email pacing: a simulated week, 10,000 emails over 5 mailboxes…");
-  const pacing = benchPacing();
-  console.table([pacing]);
-
-  const toon = await benchToon();
-  console.log("TOON vs JSON tokens (o200k tokenizer):");
-  console.table(toon);
-
-  const soakArg = process.argv.find((arg) => arg.startsWith("--soak="));
-  const soakSeconds = soakArg ? Number(soakArg.slice("--soak=".length)) : quick ? 30 : 600;
-  console.log(
-    `load on 127.0.0.1: webhook ingest vs raw inserts, 50 sessions at ${quick ? "100k" : "1M"} leads, a ${soakSeconds} s soak…`,
-  );
-  const savedDataDir = process.env.PGLITE_DATA_DIR;
-  const load = await benchLoad({ quick, secrets, soakSeconds });
-  process.env.PGLITE_DATA_DIR = savedDataDir;
-
-  const results = {
+  const onlyArg = process.argv.find((arg) => arg.startsWith("--only="));
+  const only = new Set(onlyArg ? onlyArg.slice("--only=".length).split(",") : sections);
+  const results: Record<string, unknown> = {
     generated_at: new Date().toISOString(),
     node: process.version,
     machine: {
       cpus: (await import("node:os")).cpus().length,
       memory_gb: round((await import("node:os")).totalmem() / 1e9),
     },
-    functions,
-    queries,
-    scrape,
-    pacing,
-    toon,
-    load,
+    database: process.env.DATABASE_URL ? "postgres" : "pglite",
   };
-  writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  console.log("wrote bench/results.json");
+
+  if (only.has("functions")) {
+    console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
+    results.functions = await benchFunctions({ ...process.env });
+    console.table(results.functions);
+  }
+
+  if (only.has("queries")) {
+    console.log(`queries: seeding ${rowsPerTable} rows per table…`);
+    const queries = await benchQueries();
+    console.table(queries.latencies);
+    console.log("LLM cache (stand-in model on loopback):");
+    console.table([queries.cache]);
+    results.queries = queries;
+  }
+
+  if (only.has("scrape")) {
+    console.log(`scrape: ${scrapeSites} sites × ${scrapePages} pages in Chromium with the production gaps…`);
+    const closeEngines = await (await import("../dev/stack")).useLocalEngines();
+    results.scrape = await benchScrape(sites, scrapePages);
+    await closeEngines();
+    await (await import("../lib/db/client")).closeDatabase();
+    console.table([results.scrape]);
+  }
+  await sites.close();
+
+  if (only.has("pacing")) {
+    console.log("email pacing: a simulated week, 10,000 emails over 5 mailboxes…");
+    results.pacing = benchPacing();
+    console.table([results.pacing]);
+  }
+
+  if (only.has("toon")) {
+    results.toon = await benchToon();
+    console.log("TOON vs JSON tokens (o200k tokenizer):");
+    console.table(results.toon);
+  }
+
+  if (only.has("load")) {
+    const soakArg = process.argv.find((arg) => arg.startsWith("--soak="));
+    const soakSeconds = soakArg ? Number(soakArg.slice("--soak=".length)) : quick ? 30 : 600;
+    console.log(
+      `load on 127.0.0.1: webhook ingest vs raw inserts, 50 sessions at ${quick ? "100k" : "1M"} leads, a ${soakSeconds} s soak…`,
+    );
+    const saved = {
+      PGLITE_DATA_DIR: process.env.PGLITE_DATA_DIR,
+      APP_URL: process.env.APP_URL,
+      QSTASH_URL: process.env.QSTASH_URL,
+    };
+    // The dev server brings its own URL and QStash broker.
+    delete process.env.APP_URL;
+    delete process.env.QSTASH_URL;
+    results.load = await benchLoad({ quick, secrets, soakSeconds });
+    Object.assign(process.env, saved);
+  }
+
+  const file = onlyArg ? `results.${[...only].join("-")}.json` : "results.json";
+  writeFileSync(join(root, "bench", file), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`wrote bench/${file}`);
   server.close();
   await standIn.close();
   rmSync(pgliteDir, { recursive: true, force: true });
