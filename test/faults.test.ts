@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql as raw } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { localRedisClient, redisRequester } from "../dev/redis";
 import type { DevServer } from "../dev/server";
 import { cannedReply } from "./stand-ins/canned";
@@ -157,16 +157,18 @@ describe("the database going away", () => {
       await until(() => model.requests.length > before);
       await proxy.cut();
       // The model answers, the worker cannot store it, and its delivery fails.
-      await until(() =>
-        [...dev.broker.messages.values()].some(
-          (message) => message.url.endsWith("/api/workers/agent") && message.attempts.length > 0,
-        ),
+      await until(
+        () =>
+          [...dev.broker.messages.values()].some(
+            (message) => message.url.endsWith("/api/workers/agent") && message.attempts.length > 0,
+          ),
+        60_000,
       );
       await proxy.restore();
       await until(async () => {
         const [task] = (await tasksOf(user)).filter((t) => t.id === taskId);
         return task?.status === "completed";
-      }, 30_000);
+      }, 90_000);
       await dev.broker.settle(200, 20_000);
 
       const tasks = await tasksOf(user);
@@ -186,7 +188,7 @@ describe("the database going away", () => {
     } finally {
       model.fallback = fallback;
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 describe("Redis going away", () => {
@@ -215,6 +217,9 @@ describe("Redis going away", () => {
     const user = await newUser();
     const before = model.requests.length;
     redisOutage = (command) => String(command[1] ?? "").startsWith("llm:cache:");
+    // The dev server runs in this module graph: its logger is this one.
+    const { log } = await import("../lib/log");
+    const warn = vi.spyOn(log, "warn");
     try {
       const first = await ask(user, { prompt: "Same question twice" });
       const second = await ask(user, { prompt: "Same question twice" });
@@ -223,7 +228,12 @@ describe("Redis going away", () => {
       // Without the cache both were asked of the model; with it, the second would have been a hit.
       expect(model.requests.length - before).toBe(2);
       expect((await tasksOf(user)).map((task) => task.status)).toEqual(["completed", "completed"]);
+      // And it says so.
+      const messages = warn.mock.calls.map((call) => String(call[1] ?? call[0]));
+      expect(messages).toContain("model cache unreadable: calling the model (fail open)");
+      expect(messages).toContain("model cache unwritable: answer not cached (fail open)");
     } finally {
+      warn.mockRestore();
       redisOutage = () => false;
     }
   });
