@@ -178,7 +178,10 @@ describe("the database going away", () => {
       const message = [...dev.broker.messages.values()].find(
         (m) => m.url.endsWith("/api/workers/agent") && m.body.includes(taskId),
       );
-      expect(message?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
+      // Failed while the database was away (503, or no answer in time), then delivered again.
+      const statuses = message?.attempts.map((attempt) => attempt.status) ?? [];
+      expect(statuses[0]).not.toBe(200);
+      expect(statuses.at(-1)).toBe(200);
       const sql = await service.serviceDb();
       const alerts = await sql
         .select()
