@@ -20,14 +20,9 @@ let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
-  const root = await google.start();
+  await google.start();
   dev = await startTestStack({
-    GMAIL_SENDER: "sam@northwind-roasters.com",
-    GMAIL_OAUTH_CLIENT_ID: google.clientId,
-    GMAIL_OAUTH_CLIENT_SECRET: google.clientSecret,
-    GMAIL_OAUTH_REFRESH_TOKEN: google.refreshToken,
-    GOOGLE_API_ROOT_URL: root,
-    GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
+    ...google.credentials(),
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");

@@ -23,15 +23,7 @@ let owned: { lead: string; draft: string; campaign: string; meeting: string };
 beforeAll(async () => {
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-  for (const name of [
-    "product-manager",
-    "finance-manager",
-    "marketing-strategist",
-    "leadgen-scraper",
-    "outbound-emailer",
-    "booking-callprep",
-    "engineer",
-  ]) {
+  for (const name of db.agentNames) {
     agents[name] = await import(`../api/agents/${name}.ts`);
   }
   for (const name of ["tasks", "leads", "insights", "campaigns", "alerts"]) {

@@ -18,15 +18,10 @@ let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
-  const root = await gmail.start();
+  await gmail.start();
   dev = await startTestStack({
-    GMAIL_SENDER: "sam@northwind-roasters.com",
+    ...gmail.credentials(),
     GMAIL_SENDER_NAME: "Sam at Northwind Roasters",
-    GMAIL_OAUTH_CLIENT_ID: gmail.clientId,
-    GMAIL_OAUTH_CLIENT_SECRET: gmail.clientSecret,
-    GMAIL_OAUTH_REFRESH_TOKEN: gmail.refreshToken,
-    GOOGLE_API_ROOT_URL: root,
-    GOOGLE_OAUTH_TOKEN_URL: `${root}/token`,
     EMAIL_MIN_GAP_SECONDS: "0",
     EMAIL_GAP_JITTER_SECONDS: "0",
     EMAIL_HOURLY_CAP: "500",
@@ -34,7 +29,6 @@ beforeAll(async () => {
     GMAIL_PUSH_TOPIC: "projects/stand-in/topics/gmail-push",
     GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
     GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@stand-in.iam.gserviceaccount.com",
-    GOOGLE_OIDC_CERTS_URL: `${root}/oauth2/v1/certs`,
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
@@ -90,6 +84,17 @@ async function deliver(eventId: string, messageId = `msg_${randomUUID()}`) {
     body,
   });
   return { status: response.status, body: await response.json() };
+}
+
+/** One lead's draft, approved (as the frontend's approve button leaves it), not yet queued. */
+async function approvedDraft() {
+  const user = await createUser();
+  const [lead] = await leadsFor(user, 1);
+  const drafted = await agent(user, { lead_ids: [lead?.id] });
+  const id: string = drafted.body.data.result.emails[0].id;
+  const sql = await service.serviceDb();
+  await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
+  return { user, lead, id };
 }
 
 const sentTo = (address: string | null) =>
@@ -212,12 +217,7 @@ describe("outbound email", () => {
   }, 30_000);
 
   it("a send whose answer was lost is found in Sent by its Message-ID and not sent again", async () => {
-    const user = await createUser();
-    const [lead] = await leadsFor(user, 1);
-    const drafted = await agent(user, { lead_ids: [lead?.id] });
-    const id = drafted.body.data.result.emails[0].id;
-    const sql = await service.serviceDb();
-    await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
+    const { user, lead, id } = await approvedDraft();
     gmail.fail("lost_answer");
     const { queueEmails } = await import("../lib/email/send");
     await queueEmails(user, [id]);
@@ -270,12 +270,7 @@ describe("outbound email", () => {
   });
 
   it("Gmail answering 500 twice: QStash delivers the job again until it is sent, once", async () => {
-    const user = await createUser();
-    const [lead] = await leadsFor(user, 1);
-    const drafted = await agent(user, { lead_ids: [lead?.id] });
-    const id = drafted.body.data.result.emails[0].id;
-    const sql = await service.serviceDb();
-    await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
+    const { user, lead, id } = await approvedDraft();
     gmail.fail("server_error", "server_error");
     const { queueEmails } = await import("../lib/email/send");
     await queueEmails(user, [id]);

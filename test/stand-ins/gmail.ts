@@ -217,10 +217,26 @@ export class StandInGmail {
       .sign(key);
   }
 
+  private root = "";
+
   async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    this.root = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this.root;
+  }
+
+  /** The configuration that points the backend at this stand-in as the business's Google account. */
+  credentials(): Record<string, string> {
+    return {
+      GMAIL_SENDER: this.mailbox,
+      GMAIL_OAUTH_CLIENT_ID: this.clientId,
+      GMAIL_OAUTH_CLIENT_SECRET: this.clientSecret,
+      GMAIL_OAUTH_REFRESH_TOKEN: this.refreshToken,
+      GOOGLE_API_ROOT_URL: this.root,
+      GOOGLE_OAUTH_TOKEN_URL: `${this.root}/token`,
+      GOOGLE_OIDC_CERTS_URL: `${this.root}/oauth2/v1/certs`,
+    };
   }
 
   async close(): Promise<void> {
