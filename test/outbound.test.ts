@@ -86,12 +86,18 @@ async function deliver(eventId: string, messageId = `msg_${randomUUID()}`) {
   return { status: response.status, body: await response.json() };
 }
 
-/** One lead's draft, approved (as the frontend's approve button leaves it), not yet queued. */
-async function approvedDraft() {
+/** A new user with one lead and the agent's draft to it. */
+async function draftForNewLead() {
   const user = await createUser();
   const [lead] = await leadsFor(user, 1);
   const drafted = await agent(user, { lead_ids: [lead?.id] });
   const id: string = drafted.body.data.result.emails[0].id;
+  return { user, lead, id };
+}
+
+/** One lead's draft, approved (as the frontend's approve button leaves it), not yet queued. */
+async function approvedDraft() {
+  const { user, lead, id } = await draftForNewLead();
   const sql = await service.serviceDb();
   await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
   return { user, lead, id };
@@ -154,10 +160,7 @@ describe("outbound email", () => {
   }, 60_000);
 
   it("an unsubscribe click before the send suppresses the address: the queued email is cancelled", async () => {
-    const user = await createUser();
-    const [lead] = await leadsFor(user, 1);
-    const drafted = await agent(user, { lead_ids: [lead?.id] });
-    const id = drafted.body.data.result.emails[0].id;
+    const { user, lead, id } = await draftForNewLead();
     const { unsubscribeUrl } = await import("../lib/email/unsubscribe");
     const link = unsubscribeUrl({ userId: user, leadId: lead?.id ?? null, email: lead?.email ?? "" });
     const click = await fetch(`${dev.url}${new URL(link).pathname}${new URL(link).search}`, {
@@ -231,10 +234,7 @@ describe("outbound email", () => {
   }, 30_000);
 
   it("a worker killed after Gmail took the email: the same message's redelivery finds it in Sent at once", async () => {
-    const user = await createUser();
-    const [lead] = await leadsFor(user, 1);
-    const drafted = await agent(user, { lead_ids: [lead?.id] });
-    const id = drafted.body.data.result.emails[0].id;
+    const { lead, id } = await draftForNewLead();
     const messageId = `<${randomUUID()}@northwind-roasters.com>`;
     const sql = await service.serviceDb();
     // What the dead delivery left: its claim, and the email in Gmail's Sent.
