@@ -29,7 +29,9 @@ beforeAll(async () => {
     SCRAPE_ALLOW_HOSTS: fixtures.allowHosts,
     SCRAPE_MIN_GAP_MS: "300",
     SCRAPE_MAX_GAP_MS: "500",
-    SCRAPE_PAGE_TIMEOUT_MS: "3000",
+    // Far above what a page of these fixtures needs on a loaded machine; only `slow` (which never
+    // answers) reaches it.
+    SCRAPE_PAGE_TIMEOUT_MS: "10000",
     SCRAPE_MAX_BYTES: "300000",
     DNS_SERVERS: dns.server,
   });
@@ -329,7 +331,7 @@ describe("lead generation", () => {
     const origin = fixtures.sites.busy?.origin;
     const response = await startLeadgen(user, { target_urls: [`${origin}/`] });
     const taskId = (await response.json()).data.task.id;
-    await dev.broker.settle(500, 30_000);
+    await dev.broker.settle(500, 45_000);
     const sql = await service.serviceDb();
     const [backoff] = await sql
       .select()
@@ -360,7 +362,7 @@ describe("lead generation", () => {
   it("a page slower than the timeout backs its domain off", async () => {
     const user = await createUser();
     await startLeadgen(user, { target_urls: [`${fixtures.sites.slow?.origin}/`] });
-    await dev.broker.settle(500, 30_000);
+    await dev.broker.settle(500, 45_000);
     const sql = await service.serviceDb();
     const [backoff] = await sql
       .select()
