@@ -67,7 +67,7 @@ export async function checkVercelConfig(root = projectRoot): Promise<CheckResult
   }
   const router = createRouter(root);
   const { schedules } = await import("../lib/schedules");
-  const { agentWorkerPath, taskWebhookPath } = await import("../lib/agents/dispatch");
+  const { agentWorkerPath, taskWebhookPath } = await import("../lib/tasks/dispatch");
   const { scrapeWorkerPath, scrapeWebhookPath } = await import("../lib/scrape/jobs");
   const { emailWorkerPath } = await import("../lib/email/send");
   const { calendarWorkerPath } = await import("../lib/booking/reminders");

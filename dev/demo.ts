@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { and, eq, sql } from "drizzle-orm";
 import { cannedReply } from "../test/stand-ins/canned";
 import { startDnsStandIn } from "../test/stand-ins/dns";
-import { StandInGmail } from "../test/stand-ins/gmail";
+import { StandInGoogle } from "./stand-ins/google";
 import { StandInModel } from "../test/stand-ins/openrouter";
 import { startFixtureSites } from "../test/support/fixture-sites";
 import { mintSessionToken } from "./auth";
@@ -55,7 +55,7 @@ function meetingSlot(): Date {
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const print = options.print ?? ((line: string) => console.log(line));
   const model = new StandInModel(cannedReply);
-  const google = new StandInGmail();
+  const google = new StandInGoogle();
   google.mailbox = sender;
   const fixtures = await startFixtureSites();
   const dns = await startDnsStandIn({ "northwind-roasters.com": "mail.northwind-roasters.com" });

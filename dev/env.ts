@@ -15,6 +15,7 @@ export interface DevSecrets {
   unsubscribeSecret: string;
   calendarChannelSecret: string;
   taskWebhookSecret: string;
+  tokenEncryptionKey: string;
   auth: AuthKeys;
 }
 
@@ -30,6 +31,7 @@ export async function generateSecrets(): Promise<DevSecrets> {
     unsubscribeSecret: random("unsub_"),
     calendarChannelSecret: random("gcal_"),
     taskWebhookSecret: `whsec_${randomBytes(32).toString("base64")}`,
+    tokenEncryptionKey: `local1:${randomBytes(32).toString("base64")}`,
     auth: await generateAuthKeys(),
   };
 }
@@ -65,6 +67,7 @@ export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
     UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
     CALENDAR_CHANNEL_SECRET: secrets.calendarChannelSecret,
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
+    TOKEN_ENCRYPTION_KEY: secrets.tokenEncryptionKey,
     PGLITE_DATA_DIR: join(dataDir, "pglite"),
   };
   for (const [key, value] of Object.entries(defaults)) {

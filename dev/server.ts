@@ -10,9 +10,14 @@ import { applyDevEnv, type DevSecrets, loadDevSecrets } from "./env";
 import { QStashBroker } from "./qstash-broker";
 import { createRouter } from "./router";
 import { useLocalEngines } from "./stack";
+import { connectThroughConsent, StandInGoogle } from "./stand-ins/google";
 import { configureTaskEvents, startTaskRelay } from "./task-relay";
 
 export const demoUserId = "5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10";
+/** The demo workspace (Maya's personal workspace, which is the business's) and its second member. */
+export const demoWorkspaceId = demoUserId;
+export const demoMemberId = "7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d";
+export const demoMailbox = "sales@northwind-roasters.com";
 
 export interface DevServerOptions {
   port?: number;
@@ -21,6 +26,11 @@ export interface DevServerOptions {
   seed?: boolean;
   /** Delay before QStash retry n; the real service waits e^(2.5n) seconds. */
   backoffMs?: (retry: number) => number;
+  /**
+   * A stand-in Google (OAuth, Gmail, Calendar) with the demo workspace connected to it, unless a real
+   * OAuth client is configured. Default: when the demo data is seeded.
+   */
+  standInGoogle?: boolean;
 }
 
 export interface DevServer {
@@ -28,6 +38,7 @@ export interface DevServer {
   server: Server;
   broker: QStashBroker;
   secrets: DevSecrets;
+  google: StandInGoogle | undefined;
   close(): Promise<void>;
 }
 
@@ -48,10 +59,20 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
   applyDevEnv(secrets, url);
+  const seed = options.seed ?? true;
+  const google =
+    (options.standInGoogle ?? seed) && !process.env.GOOGLE_OAUTH_CLIENT_ID ? new StandInGoogle() : undefined;
+  if (google) {
+    await google.start();
+    google.mailbox = demoMailbox;
+    for (const [key, value] of Object.entries(google.oauthEnv())) {
+      process.env[key] = value;
+    }
+  }
 
   const closeEngines = await useLocalEngines();
   const engine = await getEngine();
-  await applyMigrations(engine, { seed: options.seed ?? true });
+  await applyMigrations(engine, { seed });
   await configureTaskEvents(engine, signingSecret(), `${url}/webhook/task`);
 
   const broker = new QStashBroker({
@@ -74,6 +95,19 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     }
     return router.handle(request);
   };
+  if (google) {
+    // The demo workspace's Google account, connected through the consent flow as an owner would.
+    await connectThroughConsent({
+      app: (path, init) => fetch(`${url}${path}`, init),
+      appUrl: url,
+      google,
+      account: google,
+      session: await mintSessionToken(secrets.auth, url, demoUserId, { email: "demo@northwind.example" }),
+      workspaceId: demoWorkspaceId,
+    }).catch((error: unknown) => {
+      console.warn(`the demo workspace's stand-in Google account was not connected: ${String(error)}`);
+    });
+  }
   // The QStash schedules, as `npm run schedules` creates them in production. A process whose
   // configuration already points elsewhere (a test that read it first) keeps running without them.
   await registerSchedules().catch((error: unknown) => {
@@ -85,9 +119,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     server,
     broker,
     secrets,
+    google,
     async close() {
       await stopRelay();
       broker.close();
+      await google?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await closeDatabase();
@@ -121,12 +157,15 @@ AI Agent Team backend on ${dev.url}
   redis         ${redis}
   models        ${models}
   qstash        local broker at ${dev.url}/__qstash (DLQ: GET /__qstash/v2/dlq)
+  google        ${dev.google ? `stand-in Google (OAuth, Gmail, Calendar); the demo workspace sends as ${demoMailbox}` : "the OAuth client configured in GOOGLE_OAUTH_CLIENT_ID"}
   auth (JWKS)   ${dev.url}/auth/v1/.well-known/jwks.json
   task events   pg_notify('task_events') relayed to ${dev.url}/webhook/task
 
-Dev session for the demo user ${demoUserId} (valid 7 days; mint others with npm run token -- <uuid>):
+Dev session for Maya, owner of the demo workspace "Northwind Roasters" (${demoWorkspaceId}),
+valid 7 days; Leo (${demoMemberId}) is its member: npm run token -- ${demoMemberId}
 
   export TOKEN=${token}
+  curl -H "Authorization: Bearer $TOKEN" ${dev.url}/api/workspaces
   curl -H "Authorization: Bearer $TOKEN" ${dev.url}/api/leads/${demoUserId}
 `);
   const stop = async () => {

@@ -12,6 +12,32 @@ const optionalUrl = z.url().optional();
 export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
 
+/** `kid:base64key[,kid:base64key…]`, each key 32 random bytes; the first encrypts, any decrypts. */
+const encryptionKeys = z
+  .string()
+  .transform((value, ctx) => {
+    const keys = value.split(",").map((entry) => entry.trim());
+    const parsed: { id: string; key: Buffer }[] = [];
+    for (const entry of keys) {
+      const [id = "", material = "", extra] = entry.split(":");
+      const key = Buffer.from(material, "base64");
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id) || extra !== undefined || key.length !== 32) {
+        ctx.addIssue({
+          code: "custom",
+          message: "each key must be kid:base64 of 32 random bytes (kid: 1–32 of A–Z a–z 0–9 _ -)",
+        });
+        return z.NEVER;
+      }
+      parsed.push({ id, key });
+    }
+    if (new Set(parsed.map((entry) => entry.id)).size !== parsed.length) {
+      ctx.addIssue({ code: "custom", message: "key ids must be distinct" });
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .describe("AES-256-GCM keys for OAuth refresh tokens at rest: kid:base64(32 bytes), newest first");
+
 const configSchema = z
   .object({
     NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
@@ -58,6 +84,7 @@ const configSchema = z
     CALENDAR_CHANNEL_SECRET: secret("CALENDAR_CHANNEL_SECRET").describe(
       "Signs the token of each Google Calendar push channel; a rotation replaces the channels at the next watch run",
     ),
+    TOKEN_ENCRYPTION_KEY: encryptionKeys,
     TASK_WEBHOOK_SECRETS: z
       .string()
       .min(1)
@@ -78,20 +105,27 @@ const configSchema = z
       .optional()
       .describe("Resolvers for MX checks (host or host:port, comma-separated); the system's by default"),
 
+    GOOGLE_OAUTH_CLIENT_ID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The OAuth client workspaces connect their Google accounts with (Google Cloud console)"),
+    GOOGLE_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
     GMAIL_SENDER: z
       .email()
       .optional()
-      .describe("The mailbox emails are sent from (and, with a service account, impersonated)"),
+      .describe("Shortcut: one Google account from the environment, attached to GMAIL_WORKSPACE_ID"),
+    GMAIL_WORKSPACE_ID: z.uuid().optional().describe("The workspace the GMAIL_* account belongs to"),
     GMAIL_SENDER_NAME: z.string().max(200).optional(),
     GMAIL_CREDENTIALS_JSON: z
       .string()
       .optional()
       .describe("Service account key (JSON) with domain-wide delegation"),
-    GMAIL_OAUTH_CLIENT_ID: z.string().optional(),
-    GMAIL_OAUTH_CLIENT_SECRET: z.string().optional(),
     GMAIL_OAUTH_REFRESH_TOKEN: z.string().optional(),
     GOOGLE_API_ROOT_URL: optionalUrl.describe("Another Google API root (the tests' stand-in)"),
     GOOGLE_OAUTH_TOKEN_URL: optionalUrl.describe("Another OAuth token endpoint (the tests' stand-in)"),
+    GOOGLE_OAUTH_AUTHORIZE_URL: optionalUrl.describe("Another OAuth consent screen (the tests' stand-in)"),
+    GOOGLE_OAUTH_REVOKE_URL: optionalUrl.describe("Another OAuth revocation endpoint (the tests' stand-in)"),
     GMAIL_PUSH_TOPIC: z
       .string()
       .regex(/^projects\/[^/]+\/topics\/[^/]+$/)
@@ -105,18 +139,11 @@ const configSchema = z
     GOOGLE_OIDC_CERTS_URL: optionalUrl.describe(
       "Another source of Google's token-signing keys (the tests' stand-in)",
     ),
-    GOOGLE_CALENDAR_ID: z.string().min(1).default("primary"),
-    WORKING_HOURS: z
+    GOOGLE_CALENDAR_ID: z
       .string()
-      .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/)
-      .default("09:00-17:00")
-      .describe("When meetings may be booked, local to the request's time zone"),
-    WORKING_DAYS: z
-      .string()
-      .regex(/^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$/)
-      .default("1-5")
-      .describe("ISO weekdays meetings may be booked on (1 = Monday)"),
-    DEFAULT_TIME_ZONE: z.string().default("UTC"),
+      .min(1)
+      .default("primary")
+      .describe("The calendar of the GMAIL_* account (connected accounts use their primary calendar)"),
     MEETING_REMINDER_MINUTES: z.coerce
       .number()
       .int()
@@ -150,16 +177,32 @@ const configSchema = z
         message: "must not be below SCRAPE_MIN_GAP_MS",
       });
     }
-    const gmailCredentials =
-      env.GMAIL_CREDENTIALS_JSON || env.GMAIL_OAUTH_REFRESH_TOKEN || env.GMAIL_OAUTH_CLIENT_ID;
+    const gmailCredentials = env.GMAIL_CREDENTIALS_JSON || env.GMAIL_OAUTH_REFRESH_TOKEN;
     if (gmailCredentials && !env.GMAIL_SENDER) {
       ctx.addIssue({ code: "custom", path: ["GMAIL_SENDER"], message: "is required with Gmail credentials" });
     }
-    if (env.GMAIL_OAUTH_REFRESH_TOKEN && (!env.GMAIL_OAUTH_CLIENT_ID || !env.GMAIL_OAUTH_CLIENT_SECRET)) {
+    if (env.GMAIL_SENDER && !gmailCredentials) {
       ctx.addIssue({
         code: "custom",
-        path: ["GMAIL_OAUTH_CLIENT_ID"],
-        message: "and GMAIL_OAUTH_CLIENT_SECRET are required with GMAIL_OAUTH_REFRESH_TOKEN",
+        path: ["GMAIL_SENDER"],
+        message: "needs GMAIL_OAUTH_REFRESH_TOKEN or GMAIL_CREDENTIALS_JSON",
+      });
+    }
+    if (env.GMAIL_SENDER && !env.GMAIL_WORKSPACE_ID) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["GMAIL_WORKSPACE_ID"],
+        message: "is required with GMAIL_SENDER (the workspace that account belongs to)",
+      });
+    }
+    if (
+      (env.GMAIL_OAUTH_REFRESH_TOKEN || env.GOOGLE_OAUTH_CLIENT_ID || env.GOOGLE_OAUTH_CLIENT_SECRET) &&
+      (!env.GOOGLE_OAUTH_CLIENT_ID || !env.GOOGLE_OAUTH_CLIENT_SECRET)
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["GOOGLE_OAUTH_CLIENT_ID"],
+        message: "and GOOGLE_OAUTH_CLIENT_SECRET go together (and are required with GMAIL_OAUTH_REFRESH_TOKEN)",
       });
     }
     const production = env.VERCEL === "1" || env.NODE_ENV === "production";

@@ -1,5 +1,7 @@
 -- Demo data for local development (`supabase db reset` locally, or the first `npm run dev`).
--- One small business, Northwind Roasters, a week into using the agent team.
+-- One small business, Northwind Roasters, a week into using the agent team: its owner Maya (whose
+-- sign-up made the workspace, which has her user id) and Leo, a member she invited, who works the
+-- same leads and drafts.
 
 insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data)
 values (
@@ -7,6 +9,31 @@ values (
   '{"provider":"email","providers":["email"]}', '{"full_name":"Maya Okafor","company":"Northwind Roasters"}'
 )
 on conflict (id) do nothing;
+
+insert into auth.users (id, aud, role, email, raw_app_meta_data, raw_user_meta_data)
+values (
+  '7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d', 'authenticated', 'authenticated', 'leo@northwind.example',
+  '{"provider":"email","providers":["email"]}', '{"full_name":"Leo Park"}'
+)
+on conflict (id) do nothing;
+
+-- Maya's sign-up made her personal workspace; it is the business's.
+update public.workspaces
+set name = 'Northwind Roasters',
+    postal_address = 'Northwind Roasters Ltd, 12 Quay Street, Bristol BS1 4DJ, United Kingdom',
+    time_zone = 'Europe/London'
+where id = '5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10';
+
+insert into public.workspace_members (workspace_id, user_id, role, invited_by)
+values ('5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10', '7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d', 'member',
+        '5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10')
+on conflict do nothing;
+
+insert into public.workspace_invitations (workspace_id, email, role, token_hash, invited_by, expires_at, accepted_at, accepted_by, created_at)
+values ('5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10', 'leo@northwind.example', 'member',
+        encode(extensions.digest('seed-invitation-leo', 'sha256'), 'hex'), '5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10',
+        now() + interval '4 days', now() - interval '2 days', '7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d', now() - interval '3 days')
+on conflict do nothing;
 
 insert into public.agent_tasks (id, user_id, agent_name, status, input, output, model, prompt_tokens, completion_tokens, cost_usd, started_at, completed_at, created_at)
 values
@@ -49,6 +76,16 @@ values
    'new', now() - interval '3 days')
 on conflict do nothing;
 
+-- A lead Leo added to the same workspace: Maya sees it too.
+insert into public.leads (id, user_id, workspace_id, name, email, company, role, website, location, industry, source_url, score, score_reasons, status, notes, tags, created_at)
+values
+  ('1c8b4d2f-6e3a-4f9b-8d72-4a5c3b2e1f04', '7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d', '5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10',
+   'Sofia Marin', 'sofia@bluedoorcoffee.example', 'Blue Door Coffee', 'Owner', 'https://bluedoorcoffee.example', 'Bristol, UK', 'hospitality',
+   'https://bluedoorcoffee.example/about', 78,
+   '[{"factor":"role_fit","points":25,"reason":"Owner: decides on suppliers"},{"factor":"contact_quality","points":30,"reason":"Personal address from the about page"},{"factor":"criteria_match","points":23,"reason":"Independent cafe in Bristol"}]',
+   'new', 'Met at the Bristol coffee festival; asked about decaf.', '{festival,decaf}', now() - interval '2 days')
+on conflict do nothing;
+
 insert into public.product_insights (user_id, task_id, title, content, tags, priority, source, evidence, fingerprint, created_at)
 values
   ('5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10', '0b7a3c1e-5d2f-4e8a-9c61-3f4b2a1d0e01', 'Wholesale customers reorder on a 3-week cycle',
@@ -76,7 +113,7 @@ insert into public.email_events (user_id, lead_id, campaign_id, event_type, to_e
 values
   ('5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10', '1c8b4d2f-6e3a-4f9b-8d72-4a5c3b2e1f02', '2d9c5e3a-7f4b-4a0c-9e83-5b6d4c3f2a01', 'outboxed',
    'tom.becker@greenleafbakery.example', 'maya@northwind.example', 'Coffee for Greenleaf''s counter',
-   'Hi Tom, I saw Greenleaf now serves coffee with the morning bakes...', '<seed-1@northwind.example>', null, now() - interval '2 days')
+   'Hi Tom, I saw Greenleaf now serves coffee with the morning bakes...', '<seed-1@northwind.example>', now() - interval '2 days', now() - interval '2 days')
 on conflict do nothing;
 
 insert into public.calendar_events (id, user_id, lead_id, title, start_time, duration_minutes, time_zone, status, sync_status, attendees, created_at)

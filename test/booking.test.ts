@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import type { FunctionExports } from "../lib/http/handler";
-import { StandInGmail } from "./stand-ins/gmail";
+import { StandInGoogle } from "../dev/stand-ins/google";
 import { withFreshModules } from "./support/fresh";
 import { call, createUser, tokenFor } from "./support/helpers";
 import { startTestStack, weekdayAt } from "./support/stack";
@@ -16,7 +16,7 @@ import { startTestStack, weekdayAt } from "./support/stack";
  * calendar's push channel (test/calendar-push.test.ts covers notifications): every booked meeting
  * has its reminder queued in the dev stack's QStash broker.
  */
-const google = new StandInGmail();
+const google = new StandInGoogle();
 let dev: DevServer;
 let fn: FunctionExports;
 let db: typeof import("../lib/db/schema");

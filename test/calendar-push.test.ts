@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { timestampMs } from "../lib/db/timestamps";
-import { StandInGmail } from "./stand-ins/gmail";
+import { StandInGoogle } from "../dev/stand-ins/google";
 import { createUser, secrets } from "./support/helpers";
 import { startTestStack, weekdayAt } from "./support/stack";
 
@@ -15,7 +15,7 @@ import { startTestStack, weekdayAt } from "./support/stack";
  * back to a full sync; a channel near expiry is replaced before it lapses.
  */
 let dev: DevServer;
-const google = new StandInGmail();
+const google = new StandInGoogle();
 let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 

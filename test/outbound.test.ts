@@ -3,7 +3,7 @@ import { eq, inArray } from "drizzle-orm";
 import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { StandInGmail } from "./stand-ins/gmail";
+import { StandInGoogle } from "../dev/stand-ins/google";
 import { createUser, tokenFor } from "./support/helpers";
 import { startTestStack } from "./support/stack";
 
@@ -13,7 +13,7 @@ import { startTestStack } from "./support/stack";
  * rate and quota errors, and a send whose answer was lost found again in Sent.
  */
 let dev: DevServer;
-const gmail = new StandInGmail();
+const gmail = new StandInGoogle();
 let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 

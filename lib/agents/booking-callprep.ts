@@ -1,17 +1,10 @@
-import { createHash } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
-import { ensureReminder } from "../booking/reminders";
-import { freeSlots, isValidTimeZone, parseWorkingHours, withinWorkingHours } from "../booking/slots";
-import { bookedByTaskProperty } from "../booking/sync";
-import { getConfig } from "../config";
+import { book, type BookingTarget, existingMeeting } from "../booking/book";
+import { isValidTimeZone } from "../booking/slots";
 import { asUser } from "../db/as-user";
-import { calendarEvents, callScripts, emailEvents, leads, productInsights } from "../db/schema";
-import { timestampMs } from "../db/timestamps";
-import type { BusinessCalendar } from "../google/calendar";
-import { googleStatus } from "../google/errors";
-import { ApiError } from "../http/errors";
-import type { Logger } from "../log";
+import { callScripts, emailEvents, leads, productInsights } from "../db/schema";
+import { serviceDb } from "../db/service";
 import {
   type AgentDefinition,
   type AgentOutcome,
@@ -19,6 +12,7 @@ import {
   askModel,
   ownRow,
   type RunContext,
+  type Scope,
 } from "./runtime";
 
 const timeZone = z.string().refine(isValidTimeZone, "not an IANA time zone");
@@ -37,7 +31,7 @@ export const bookingRequest = agentRequest
       .object({ earliest: z.iso.datetime({ offset: true }), latest: z.iso.datetime({ offset: true }) })
       .optional()
       .describe("Where to look for free slots when no scheduled_time is given (default: the next 7 days)"),
-    time_zone: timeZone.optional().describe("IANA time zone for working hours (default DEFAULT_TIME_ZONE)"),
+    time_zone: timeZone.optional().describe("IANA time zone for working hours (default: the workspace's)"),
     book_first_free: z.boolean().default(false).describe("Without scheduled_time: book the first free slot"),
     calendar_event_id: z
       .uuid()
@@ -75,219 +69,13 @@ Write a call script grounded only in the sources in the context: the lead's data
 and the product insights. Every part cites the refs of the sources it draws on; do not invent facts
 about the lead. Reply with JSON only, matching the schema.`;
 
-/** A Google event id from the task: the same request can only ever create the same event. */
-function eventIdFor(seed: string): string {
-  // Hex is inside Calendar's base32hex alphabet (a–v, 0–9).
-  return createHash("sha256").update(`booking:${seed}`).digest("hex").slice(0, 40);
-}
-
-/**
- * The meeting's reminder. A queue failure does not undo a booking: the hourly calendar-watch run
- * schedules any reminder still missing.
- */
-async function remindOf(meeting: typeof calendarEvents.$inferSelect, log: Logger): Promise<void> {
-  try {
-    await ensureReminder(meeting);
-  } catch (error) {
-    log.warn({ err: error, meeting: meeting.id }, "meeting reminder not queued; the hourly sweep retries");
-  }
-}
-
-interface Booking {
-  booked: boolean;
-  calendar_touched: boolean;
-  start: string | null;
-  reason: string | null;
-  proposals: { start: string; end: string }[];
-  calendar_event_id: string | null;
-  google_event_id: string | null;
-  meeting_url: string | null;
-}
-
-async function insertEvent(
-  cal: BusinessCalendar,
-  id: string,
-  body: {
-    summary: string;
-    description: string;
-    start: Date;
-    end: Date;
-    timeZone: string;
-    attendee: string | null;
-    taskId: string;
-  },
-) {
-  const requestBody = {
-    id,
-    // Lets the calendar sync know this meeting's row and script are the agent's to write.
-    extendedProperties: { private: { [bookedByTaskProperty]: body.taskId } },
-    summary: body.summary,
-    description: body.description,
-    start: { dateTime: body.start.toISOString(), timeZone: body.timeZone },
-    end: { dateTime: body.end.toISOString(), timeZone: body.timeZone },
-    attendees: body.attendee ? [{ email: body.attendee }] : [],
-  };
-  try {
-    const { data } = await cal.api.events.insert({
-      calendarId: cal.id,
-      conferenceDataVersion: 1,
-      sendUpdates: "all",
-      requestBody: {
-        ...requestBody,
-        conferenceData: { createRequest: { requestId: id, conferenceSolutionKey: { type: "hangoutsMeet" } } },
-      },
-    });
-    return data;
-  } catch (error) {
-    const status = googleStatus(error);
-    if (status === 409) {
-      // Already booked by an earlier attempt of this same request.
-      return (await cal.api.events.get({ calendarId: cal.id, eventId: id })).data;
-    }
-    if (status === 400 && /conference/i.test(String((error as Error).message))) {
-      // The account has no Meet: the meeting is booked without a link.
-      return (await cal.api.events.insert({ calendarId: cal.id, sendUpdates: "all", requestBody })).data;
-    }
-    throw new ApiError("upstream_error", `Google Calendar refused the booking: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
-
-async function book(ctx: RunContext<BookingRequest>, lead: LeadRow | undefined): Promise<Booking> {
-  const { input, user, task } = ctx;
-  const config = getConfig();
-  const zone = input.time_zone ?? config.DEFAULT_TIME_ZONE;
-  const hours = parseWorkingHours(config.WORKING_HOURS, config.WORKING_DAYS);
-  const duration = input.duration_minutes;
-  // Google's Calendar client is loaded by a booking only: call prep and the docs never need it.
-  const { businessCalendar, busyBetween } = await import("../google/calendar");
-  const cal = businessCalendar();
-  const result: Booking = {
-    booked: false,
-    calendar_touched: Boolean(cal),
-    start: null,
-    reason: null,
-    proposals: [],
-    calendar_event_id: null,
-    google_event_id: null,
-    meeting_url: null,
-  };
-  const from = input.scheduled_time
-    ? Date.parse(input.scheduled_time)
-    : Math.max(Date.now() + 3_600_000, Date.parse(input.window?.earliest ?? "") || 0);
-  const to = input.scheduled_time
-    ? from + duration * 60_000
-    : Date.parse(input.window?.latest ?? "") || Date.now() + 7 * 86_400_000;
-  const busy = cal
-    ? await busyBetween(cal, new Date(from), new Date(Math.max(to, from + 14 * 86_400_000)))
-    : [];
-
-  let start: number | undefined;
-  if (input.scheduled_time) {
-    const clash = busy.some((b) => b.start < from + duration * 60_000 && b.end > from);
-    if (clash) {
-      result.reason = "the requested time is not free";
-    } else if (from < Date.now()) {
-      result.reason = "the requested time is in the past";
-    } else {
-      start = from;
-    }
-    if (start === undefined) {
-      result.proposals = freeSlots({
-        from: Math.max(from, Date.now()),
-        to: from + 7 * 86_400_000,
-        durationMinutes: duration,
-        timeZone: zone,
-        hours,
-        busy,
-        count: 3,
-      });
-    } else if (!withinWorkingHours(start, duration, zone, hours)) {
-      result.reason = "booked outside working hours, as requested";
-    }
-  } else {
-    result.proposals = freeSlots({
-      from,
-      to,
-      durationMinutes: duration,
-      timeZone: zone,
-      hours,
-      busy,
-      count: 3,
-    });
-    if (input.book_first_free && result.proposals[0]) {
-      start = Date.parse(result.proposals[0].start);
-    } else if (result.proposals.length === 0) {
-      result.reason = "no free slot in the window and working hours";
-    }
-  }
-  if (start === undefined) {
-    return result;
-  }
-
-  const summary = `${input.meeting_type[0]?.toUpperCase()}${input.meeting_type.slice(1)} call${lead ? ` with ${lead.name ?? lead.email ?? "lead"}${lead.company ? ` (${lead.company})` : ""}` : ""}`;
-  const event = cal
-    ? await insertEvent(cal, eventIdFor(task.id), {
-        summary,
-        description: `Booked by the AI team's booking agent. ${input.prompt}`.slice(0, 2000),
-        start: new Date(start),
-        end: new Date(start + duration * 60_000),
-        timeZone: zone,
-        attendee: lead?.email ?? null,
-        taskId: task.id,
-      })
-    : undefined;
-  const values = {
-    user_id: user.id,
-    lead_id: lead?.id ?? null,
-    task_id: task.id,
-    title: summary.slice(0, 500),
-    description: input.prompt,
-    start_time: new Date(start).toISOString(),
-    duration_minutes: duration,
-    time_zone: zone,
-    status: "scheduled" as const,
-    sync_status: event ? ("synced" as const) : ("not_synced" as const),
-    google_calendar_id: event ? (cal?.id ?? null) : null,
-    google_event_id: event?.id ?? null,
-    ical_uid: event?.iCalUID ?? null,
-    meeting_url: event?.hangoutLink ?? null,
-    attendees: lead?.email ? [{ email: lead.email, name: lead.name }] : [],
-    metadata: event ? {} : { note: "No Google credentials: the calendar was not touched" },
-  };
-  const [row] = await asUser({ id: user.id }, async (tx) => {
-    if (event?.id) {
-      const [existing] = await tx
-        .select({ id: calendarEvents.id })
-        .from(calendarEvents)
-        .where(and(eq(calendarEvents.user_id, user.id), eq(calendarEvents.google_event_id, event.id)));
-      if (existing) {
-        return tx.update(calendarEvents).set(values).where(eq(calendarEvents.id, existing.id)).returning();
-      }
-    }
-    return tx.insert(calendarEvents).values(values).returning();
-  });
-  if (row) {
-    await remindOf(row, ctx.log);
-  }
-  return {
-    ...result,
-    booked: true,
-    start: new Date(start).toISOString(),
-    calendar_event_id: row?.id ?? null,
-    google_event_id: event?.id ?? null,
-    meeting_url: event?.hangoutLink ?? null,
-  };
-}
-
 interface Source {
   ref: string;
   kind: "lead" | "email" | "insight";
   text: string;
 }
 
-async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<Source[]> {
+async function sourcesFor(scope: Scope, lead: LeadRow | undefined): Promise<Source[]> {
   const sources: Source[] = [];
   if (lead) {
     for (const [field, value] of Object.entries({
@@ -307,14 +95,14 @@ async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<So
       sources.push({ ref: `lead.score.${reason.factor}`, kind: "lead", text: reason.reason });
     }
   }
-  const [emails, insights] = await asUser({ id: userId }, async (tx) => [
+  const [emails, insights] = await asUser({ id: scope.user.id }, async (tx) => [
     lead
       ? await tx
           .select()
           .from(emailEvents)
           .where(
             and(
-              eq(emailEvents.user_id, userId),
+              eq(emailEvents.workspace_id, scope.workspace.id),
               eq(emailEvents.lead_id, lead.id),
               sql`${emailEvents.event_type} in ('sent', 'outboxed', 'replied')`,
             ),
@@ -325,7 +113,7 @@ async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<So
     await tx
       .select()
       .from(productInsights)
-      .where(eq(productInsights.user_id, userId))
+      .where(eq(productInsights.workspace_id, scope.workspace.id))
       .orderBy(desc(productInsights.created_at))
       .limit(5),
   ]);
@@ -347,40 +135,31 @@ async function sourcesFor(userId: string, lead: LeadRow | undefined): Promise<So
   return sources;
 }
 
-/** An existing meeting of the user's (call prep only), as the booking result would describe it. */
-async function existingMeeting(
-  userId: string,
-  eventId: string,
-  log: Logger,
-): Promise<{ booking: Booking; leadId: string | null }> {
-  const meeting = await ownRow(userId, calendarEvents, eventId, "meeting");
-  // A meeting the frontend added gets its reminder here (a no-op when it has one).
-  await remindOf(meeting, log);
-  return {
-    leadId: meeting.lead_id,
-    booking: {
-      booked: false,
-      calendar_touched: false,
-      start: new Date(timestampMs(meeting.start_time)).toISOString(),
-      reason: "an existing meeting: call prep only",
-      proposals: [],
-      calendar_event_id: meeting.id,
-      google_event_id: meeting.google_event_id,
-      meeting_url: meeting.meeting_url,
-    },
-  };
-}
-
 async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
-  const { user, task } = ctx;
+  const { user, workspace, task } = ctx;
+  const target: BookingTarget = { workspaceId: workspace.id, userId: user.id, taskId: task.id, log: ctx.log };
   const existing = ctx.input.calendar_event_id
-    ? await existingMeeting(user.id, ctx.input.calendar_event_id, ctx.log)
+    ? await existingMeeting(target, ctx.input.calendar_event_id)
     : undefined;
-  const input =
-    existing?.leadId && !ctx.input.lead_id ? { ...ctx.input, lead_id: existing.leadId } : ctx.input;
-  const lead = input.lead_id ? await ownRow(user.id, leads, input.lead_id, "lead") : undefined;
-  const booking = existing?.booking ?? (await book(ctx, lead));
-  const sources = await sourcesFor(user.id, lead);
+  const leadId = ctx.input.lead_id ?? existing?.meeting.lead_id ?? undefined;
+  const input = { ...ctx.input, ...(leadId ? { lead_id: leadId } : {}) };
+  const lead = input.lead_id ? await ownRow(ctx, leads, input.lead_id, "lead") : undefined;
+  const booking =
+    existing?.booking ??
+    (await book(
+      target,
+      {
+        meetingType: input.meeting_type,
+        scheduledTime: input.scheduled_time,
+        window: input.window,
+        durationMinutes: input.duration_minutes,
+        timeZone: input.time_zone,
+        bookFirstFree: input.book_first_free,
+        note: input.prompt,
+      },
+      lead,
+    ));
+  const sources = await sourcesFor(ctx, lead);
   const { data, usage, encoded } = await askModel({
     agent: "booking-callprep",
     userId: user.id,
@@ -425,10 +204,11 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
       ...script.next_steps,
     ].flatMap((part) => part.sources),
   );
-  const [saved] = await asUser({ id: user.id }, (tx) =>
-    tx
+  const db = await serviceDb();
+  const [saved] = await db
       .insert(callScripts)
       .values({
+        workspace_id: workspace.id,
         user_id: user.id,
         lead_id: lead?.id ?? null,
         calendar_event_id: booking.calendar_event_id,
@@ -439,12 +219,11 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
         sources: sources.filter((source) => used.has(source.ref)),
         metadata: { uncited_refs_dropped: [...unknown] },
       })
-      .returning(),
-  );
+      .returning();
   const bookingText = existing
     ? `Call prep for the meeting on ${booking.start}.`
     : booking.booked
-      ? `Booked for ${booking.start}${booking.calendar_touched ? "" : " (not in Google Calendar: no credentials configured)"}${booking.meeting_url ? `, link ${booking.meeting_url}` : ""}.`
+      ? `Booked for ${booking.start}${booking.calendar_touched ? "" : " (not in Google Calendar: the workspace has no Google account connected)"}${booking.meeting_url ? `, link ${booking.meeting_url}` : ""}.`
       : booking.proposals.length
         ? `Not booked${booking.reason ? ` (${booking.reason})` : ""}; free: ${booking.proposals.map((p) => p.start).join(", ")}.`
         : booking.reason

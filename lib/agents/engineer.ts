@@ -18,8 +18,8 @@ export const engineer: AgentDefinition = {
   summary:
     "Code generation and debugging: an answer with fenced, language-tagged blocks, JS/TS/JSON checked to parse",
   input: agentRequest,
-  async run({ user, input }) {
-    const memory = await recentTasksOf(user.id, "engineer", 3);
+  async run({ user, workspace, input }) {
+    const memory = await recentTasksOf({ user, workspace }, "engineer", 3);
     const { data, usage, encoded } = await askModel({
       agent: "engineer",
       userId: user.id,

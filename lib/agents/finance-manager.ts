@@ -70,8 +70,8 @@ export const financeManager: AgentDefinition<FinanceRequest> = {
   name: "finance-manager",
   summary: "Budget table, runway and unit economics, every derivable number computed and checked in code",
   input: financeRequest,
-  async run({ user, task, input }) {
-    const memory = await recentTasksOf(user.id, "finance-manager");
+  async run({ user, workspace, task, input }) {
+    const memory = await recentTasksOf({ user, workspace }, "finance-manager");
     const { data, usage, encoded } = await askModel({
       agent: "finance-manager",
       userId: user.id,
@@ -97,6 +97,7 @@ export const financeManager: AgentDefinition<FinanceRequest> = {
     if (metrics.runway_months !== null && metrics.runway_months < threshold) {
       alertIds.push(
         await raiseAlert({
+          workspaceId: workspace.id,
           userId: user.id,
           taskId: task.id,
           type: "finance.runway",
@@ -110,6 +111,7 @@ export const financeManager: AgentDefinition<FinanceRequest> = {
     if (metrics.ltv_to_cac !== null && metrics.ltv_to_cac < 3) {
       alertIds.push(
         await raiseAlert({
+          workspaceId: workspace.id,
           userId: user.id,
           taskId: task.id,
           type: "finance.unit_economics",

@@ -7,7 +7,8 @@ import { getRedis } from "../kv";
 
 /**
  * Tokens one agent presents to call another through its function endpoint: audience = the target
- * agent, subject = the user it acts for, at most 60 s of life, and a jti that is accepted once.
+ * agent, subject = the user it acts for, `wid` = the workspace it acts in, at most 60 s of life, and
+ * a jti that is accepted once.
  */
 const issuer = "ai-agent-team";
 const tokenType = "agent+jwt";
@@ -17,6 +18,7 @@ const key = () => new TextEncoder().encode(getConfig().INTERNAL_JWT_SECRET);
 
 export interface AgentCaller {
   userId: string;
+  workspaceId: string;
   /** The calling agent. */
   from: AgentName;
   parentTaskId: string | undefined;
@@ -30,6 +32,7 @@ export async function signAgentToken(
   const now = options.issuedAt ?? Math.floor(Date.now() / 1000);
   return new SignJWT({
     from: caller.from,
+    wid: caller.workspaceId,
     ...(caller.parentTaskId ? { parent_task_id: caller.parentTaskId } : {}),
   })
     .setProtectedHeader({ alg: "HS256", typ: tokenType })
@@ -60,7 +63,7 @@ export async function verifyAgentToken(token: string, target: AgentName): Promis
       audience: `agent:${target}`,
       typ: tokenType,
       maxTokenAge: lifetimeSeconds + 5,
-      requiredClaims: ["sub", "jti", "exp", "iat"],
+      requiredClaims: ["sub", "wid", "jti", "exp", "iat"],
     }));
   } catch (error) {
     const reason = error instanceof errors.JWTExpired ? "expired" : "invalid";
@@ -72,6 +75,7 @@ export async function verifyAgentToken(token: string, target: AgentName): Promis
   }
   return {
     userId: String(payload.sub),
+    workspaceId: String(payload.wid),
     from: String(payload.from) as AgentName,
     parentTaskId: typeof payload.parent_task_id === "string" ? payload.parent_task_id : undefined,
   };

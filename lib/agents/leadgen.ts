@@ -1,8 +1,5 @@
-import { eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { raiseAlert } from "../alerts";
-import { agentTasks } from "../db/schema";
-import { serviceDb } from "../db/service";
 import { ApiError, toApiError } from "../http/errors";
 import { noModelCall } from "../llm/complete";
 import type { Logger } from "../log";
@@ -12,11 +9,11 @@ import { checkEmails, mxLookup } from "../scrape/email-check";
 import { publishSiteJob, type SiteJob } from "../scrape/jobs";
 import { type Candidate, candidatesFromSite, type ScoredLead, upsertLeads } from "../scrape/leads";
 import { pagesByKey } from "../scrape/pages";
-import { type SiteStates, sitesOf } from "../scrape/progress";
 import { combineScore, ruleScore } from "../scrape/score";
 import { siteOf } from "../scrape/url";
+import { type SiteStates, sitesOf } from "../tasks/metadata";
+import { completeTask, startFanOut, type TaskRow } from "../tasks/store";
 import { agentRequest, askModel, type FanOutAgent } from "./runtime";
-import { completeTask, type TaskRow } from "./tasks";
 
 const maxSites = 20;
 export const maxPagesPerSite = 10;
@@ -153,18 +150,7 @@ async function start({ task, input }: { task: TaskRow; input: LeadgenRequest }):
   for (const [site, urls] of grouped) {
     sites[site] = { status: "pending", start_urls: urls };
   }
-  const db = await serviceDb();
-  await db
-    .update(agentTasks)
-    .set({
-      started_at: task.started_at ?? new Date().toISOString(),
-      metadata: sql`${agentTasks.metadata} || ${JSON.stringify({
-        sites,
-        progress: 0,
-        progress_message: `reading ${grouped.size} site${grouped.size === 1 ? "" : "s"}`,
-      })}::jsonb`,
-    })
-    .where(eq(agentTasks.id, task.id));
+  await startFanOut(task, sites);
   try {
     for (const [site, urls] of grouped) {
       const job: SiteJob = {
@@ -187,7 +173,7 @@ async function start({ task, input }: { task: TaskRow; input: LeadgenRequest }):
 
 /** Every site has reported: contacts → checked, scored, judged → leads; the task completes. */
 async function finish(task: TaskRow, log: Logger): Promise<void> {
-  const input = leadgenRequest.parse(task.input);
+  const input = leadgenRequest.parse({ ...(task.input as object), user_id: task.user_id });
   const sites = sitesOf(task.metadata);
   const candidates: Candidate[] = [];
   for (const [site, state] of Object.entries(sites)) {
@@ -241,7 +227,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
     })
     .sort((a, b) => b.score - a.score);
 
-  const written = await upsertLeads(task.user_id, task.id, scored);
+  const written = await upsertLeads(task, scored);
   const siteList = Object.entries(sites);
   const read = siteList.filter(([, state]) => state.status === "completed").length;
   const failed = siteList.filter(([, state]) => state.status === "failed");
@@ -285,6 +271,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
     metadata: { progress: 100, progress_message: "done" },
   });
   await raiseAlert({
+    workspaceId: task.workspace_id,
     userId: task.user_id,
     taskId: task.id,
     type: "leads.found",

@@ -14,6 +14,7 @@ import {
   recentInsights,
   recentLeads,
   recentTasksOf,
+  type Scope,
 } from "./runtime";
 
 const marketingRequest = agentRequest.extend({
@@ -74,10 +75,12 @@ export const consultationTimeoutMs = 45_000;
  * Asks the Product Manager, through its function endpoint and a single-use agent token, for the
  * insights marketing should build on. A failed consultation is logged and the plan goes on without.
  */
-async function consultProductManager(userId: string, taskId: string, prompt: string) {
+async function consultProductManager(scope: Scope, taskId: string, prompt: string) {
+  const userId = scope.user.id;
   try {
     const token = await signAgentToken("product-manager", {
       userId,
+      workspaceId: scope.workspace.id,
       from: "marketing-strategist",
       parentTaskId: taskId,
     });
@@ -90,6 +93,7 @@ async function consultProductManager(userId: string, taskId: string, prompt: str
       },
       body: JSON.stringify({
         user_id: userId,
+        workspace_id: scope.workspace.id,
         prompt: `The marketing strategist is planning: "${prompt.slice(0, 1000)}". Which product insights should marketing build on?`,
       }),
       signal: AbortSignal.timeout(consultationTimeoutMs),
@@ -112,19 +116,20 @@ export const marketingStrategist: AgentDefinition<MarketingRequest> = {
   name: "marketing-strategist",
   summary: "Campaigns per channel with audience, message, schedule and KPIs, kept in campaigns as drafts",
   input: marketingRequest,
-  async run({ user, task, input }) {
-    let insights = await recentInsights(user.id, 10, 7);
+  async run({ user, workspace, task, input }) {
+    const scope = { user, workspace };
+    let insights = await recentInsights(scope, 10, 7);
     let delegation: { taskId: string; insights: unknown[] } | undefined;
     if (insights.length === 0) {
-      delegation = await consultProductManager(user.id, task.id, input.prompt);
+      delegation = await consultProductManager(scope, task.id, input.prompt);
       if (delegation) {
-        insights = await recentInsights(user.id, 10, 7);
+        insights = await recentInsights(scope, 10, 7);
       }
     }
     const [memory, leads, pastCampaigns] = await Promise.all([
-      recentTasksOf(user.id, "marketing-strategist"),
-      recentLeads(user.id, 20),
-      recentCampaigns(user.id, 10),
+      recentTasksOf(scope, "marketing-strategist"),
+      recentLeads(scope, 20),
+      recentCampaigns(scope, 10),
     ]);
     const channels = input.context?.platforms?.length
       ? `\n\nPlan for these channels: ${input.context.platforms.join(", ")}.`
@@ -153,6 +158,7 @@ export const marketingStrategist: AgentDefinition<MarketingRequest> = {
       const name = campaign.name.trim().slice(0, 300) || "Untitled campaign";
       const channel = slug(campaign.channel);
       const values = {
+        workspace_id: workspace.id,
         user_id: user.id,
         task_id: task.id,
         name,
@@ -168,7 +174,7 @@ export const marketingStrategist: AgentDefinition<MarketingRequest> = {
         .insert(campaigns)
         .values(values)
         .onConflictDoUpdate({
-          target: [campaigns.user_id, campaigns.fingerprint],
+          target: [campaigns.workspace_id, campaigns.fingerprint],
           set: {
             audience: values.audience,
             message: values.message,

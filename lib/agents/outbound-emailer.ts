@@ -1,12 +1,21 @@
-import { and, desc, eq, gte, inArray } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
 import { asUser } from "../db/as-user";
 import { campaigns, emailEvents, leadStatuses, leads } from "../db/schema";
+import { serviceDb } from "../db/service";
+import { allowedDomains, draftHash, foreignReferences } from "../email/drafts";
+import { whyNotEmail } from "../email/eligibility";
+import {
+  followUpStatuses,
+  leadsWithStep,
+  sequenceProgress,
+  stepsOf,
+} from "../email/follow-ups";
+import { sendingMailbox } from "../email/mailboxes";
 import { queueEmails } from "../email/send";
-import { senderAddress } from "../email/sender";
-import { isSuppressed } from "../email/suppression";
 import { ApiError } from "../http/errors";
 import { noModelCall } from "../llm/complete";
+import { atLeast } from "../workspaces/access";
 import {
   type AgentDefinition,
   type AgentOutcome,
@@ -48,7 +57,21 @@ export const outboundRequest = agentRequest
       .min(1)
       .max(100)
       .optional()
-      .describe("Approve these drafts and send them (with mode: send); no new emails are written"),
+      .describe(
+        "Approve these drafts and send them (with mode: send); no new emails are written. A member approves their own drafts, an admin anyone's",
+      ),
+    follow_up_step: z
+      .int()
+      .min(1)
+      .max(10)
+      .optional()
+      .describe(
+        "Write this step of campaign_id's sequence for lead_ids (the hourly schedule starts these runs): only leads whose step is due and not yet written",
+      ),
+  })
+  .refine((body) => !body.follow_up_step || (body.campaign_id && body.lead_ids), {
+    message: "follow_up_step needs campaign_id and lead_ids",
+    path: ["follow_up_step"],
   })
   .refine((body) => !body.event_ids || body.mode === "send", {
     message: "event_ids approves drafts for sending: use mode 'send'",
@@ -101,13 +124,14 @@ const supported = (fact: string, lead: LeadRow) => {
   return leadFacts(lead).some((value) => value.includes(needle) || needle.includes(value));
 };
 
-async function selectLeads(userId: string, input: OutboundRequest): Promise<LeadRow[]> {
-  return asUser({ id: userId }, (tx) => {
+async function selectLeads(ctx: RunContext<OutboundRequest>): Promise<LeadRow[]> {
+  const { user, workspace, input } = ctx;
+  return asUser({ id: user.id }, (tx) => {
     if (input.lead_ids) {
       return tx
         .select()
         .from(leads)
-        .where(and(eq(leads.user_id, userId), inArray(leads.id, input.lead_ids)));
+        .where(and(eq(leads.workspace_id, workspace.id), inArray(leads.id, input.lead_ids)));
     }
     // The prompt-style body: the filter may come in the context, as the prototype's callers send it.
     const filter = input.filter ?? leadFilter.parse(input.context ?? {}); // checked at the boundary
@@ -115,44 +139,123 @@ async function selectLeads(userId: string, input: OutboundRequest): Promise<Lead
       .select()
       .from(leads)
       .where(
-        and(eq(leads.user_id, userId), eq(leads.status, filter.status), gte(leads.score, filter.min_score)),
+        and(
+          eq(leads.workspace_id, workspace.id),
+          eq(leads.status, filter.status),
+          gte(leads.score, filter.min_score),
+        ),
       )
       .orderBy(desc(leads.score))
       .limit(filter.limit);
   });
 }
 
-async function approveDrafts({ user, input }: RunContext<OutboundRequest>): Promise<AgentOutcome> {
+type DraftRow = typeof emailEvents.$inferSelect;
+
+/**
+ * The checks a draft passes before it may be queued, recorded on it with the hash of the text they
+ * ran on: each fact it lists is found in the lead's data (else it is held for review; an approval
+ * vouches for it), and every link and address in it comes from the lead's data or the workspace's
+ * own mailbox domains (else it cannot go at all until edited).
+ */
+async function checkDraft(
+  draft: Pick<DraftRow, "subject" | "body_text" | "body_html"> & { facts_used: string[] },
+  lead: LeadRow,
+  workspaceDomains: string[],
+) {
+  const unsupported = draft.facts_used.filter((fact) => !supported(fact, lead));
+  const foreign = foreignReferences(draft, [
+    ...workspaceDomains,
+    ...allowedDomains([lead.website, lead.email, lead.source_url]),
+  ]);
+  return {
+    facts_used: draft.facts_used,
+    unsupported_facts: unsupported,
+    foreign_references: foreign,
+    needs_review: unsupported.length > 0 || foreign.length > 0,
+    checked_hash: draftHash(draft),
+    checked_at: new Date().toISOString(),
+  };
+}
+
+async function workspaceDomains(workspaceId: string): Promise<string[]> {
+  return allowedDomains([(await sendingMailbox(workspaceId)).address]).filter((d) => d !== "outbox.invalid");
+}
+
+/**
+ * Approval of earlier drafts (`event_ids`): a member approves their own, an admin anyone's. A draft
+ * whose text changed since its check (a person edited it) is checked again first; one with a link or
+ * address from outside the lead's data and the workspace's domains is never queued.
+ */
+async function approveDrafts(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
+  const { user, workspace, input } = ctx;
   const drafts = await asUser({ id: user.id }, (tx) =>
     tx
-      .select({ id: emailEvents.id, event_type: emailEvents.event_type })
+      .select()
       .from(emailEvents)
-      .where(and(eq(emailEvents.user_id, user.id), inArray(emailEvents.id, input.event_ids ?? []))),
+      .where(and(eq(emailEvents.workspace_id, workspace.id), inArray(emailEvents.id, input.event_ids ?? []))),
   );
-  const approvable = drafts.filter(
-    (draft) => draft.event_type === "drafted" || draft.event_type === "approved",
-  );
-  if (approvable.length === 0) {
-    throw new ApiError(
-      "unprocessable_entity",
-      "None of these emails is a draft of yours waiting to be sent",
-      {
-        retryable: false,
-      },
-    );
+  const isAdmin = atLeast(workspace.role, "admin");
+  const skipped: { id: string; status: string; reason: string }[] = [];
+  const approvable: string[] = [];
+  const domains = await workspaceDomains(workspace.id);
+  const db = await serviceDb();
+  for (const draft of drafts) {
+    if (draft.event_type !== "drafted" && draft.event_type !== "approved") {
+      skipped.push({ id: draft.id, status: draft.event_type, reason: "not a draft" });
+      continue;
+    }
+    if (draft.user_id !== user.id && !isAdmin) {
+      skipped.push({ id: draft.id, status: draft.event_type, reason: "another member's draft: an admin approves it" });
+      continue;
+    }
+    const meta = draft.metadata as { checked_hash?: string; facts_used?: string[]; foreign_references?: string[] };
+    let foreign = meta.foreign_references ?? [];
+    if (meta.checked_hash !== draftHash(draft)) {
+      const [lead] = draft.lead_id
+        ? await db
+            .select()
+            .from(leads)
+            .where(and(eq(leads.id, draft.lead_id), eq(leads.workspace_id, workspace.id)))
+        : [];
+      if (!lead) {
+        skipped.push({ id: draft.id, status: draft.event_type, reason: "its lead is gone" });
+        continue;
+      }
+      const check = await checkDraft({ ...draft, facts_used: meta.facts_used ?? [] }, lead, domains);
+      foreign = check.foreign_references;
+      await db
+        .update(emailEvents)
+        .set({ metadata: sql`${emailEvents.metadata} || ${JSON.stringify(check)}::jsonb` })
+        .where(and(eq(emailEvents.id, draft.id), sql`${emailEvents.updated_at} = ${draft.updated_at}::timestamptz`));
+    }
+    if (foreign.length > 0) {
+      skipped.push({
+        id: draft.id,
+        status: draft.event_type,
+        reason: `links or addresses not from the lead's data or this workspace: ${foreign.join(", ")}`,
+      });
+      continue;
+    }
+    approvable.push(draft.id);
   }
-  const queued = await queueEmails(
-    user.id,
-    approvable.map((draft) => draft.id),
-  );
-  const skipped = drafts
-    .filter((draft) => !approvable.includes(draft))
-    .map((d) => ({ id: d.id, status: d.event_type }));
+  for (const id of input.event_ids ?? []) {
+    if (!drafts.some((draft) => draft.id === id)) {
+      skipped.push({ id, status: "unknown", reason: "no such email in this workspace" });
+    }
+  }
+  if (approvable.length === 0) {
+    throw new ApiError("unprocessable_entity", "None of these emails is a draft you may send", {
+      retryable: false,
+      details: { skipped },
+    });
+  }
+  const { queued, skipped: notQueued } = await queueEmails(workspace.id, approvable, user.id);
   return {
     result: {
       response: `Queued ${queued.length} email${queued.length === 1 ? "" : "s"} for sending, paced for the mailbox.`,
       emails: queued,
-      skipped,
+      skipped: [...skipped, ...notQueued.map((item) => ({ ...item, status: "drafted" }))],
     },
     usage: noModelCall(),
   };
@@ -162,6 +265,7 @@ type CampaignRow = typeof campaigns.$inferSelect;
 
 export interface DraftRequest {
   userId: string;
+  workspaceId: string;
   leads: LeadRow[];
   campaign: CampaignRow | undefined;
   template?: string | undefined;
@@ -176,15 +280,17 @@ export interface DraftRequest {
  * follow-up, the step's instructions); each fact it lists is checked against the lead, and the
  * emails are stored as drafts. A follow-up keeps its thread's subject.
  */
-export async function writeDrafts(request: DraftRequest) {
+async function writeDrafts(request: DraftRequest) {
   const { userId, campaign, followUp } = request;
   const refs = new Map(request.leads.map((lead, index) => [`L${index + 1}`, lead]));
+  const mailbox = await sendingMailbox(request.workspaceId);
+  const domains = await workspaceDomains(request.workspaceId);
   const { data, usage, encoded } = await askModel({
     agent: "outbound-emailer",
     userId,
     system,
     context: {
-      sender: senderAddress(),
+      sender: { address: mailbox.kind === "gmail" ? mailbox.address : "", name: mailbox.display_name ?? "" },
       campaign: campaign
         ? { name: campaign.name, audience: campaign.audience ?? "", message: campaign.message ?? "" }
         : null,
@@ -214,28 +320,29 @@ export async function writeDrafts(request: DraftRequest) {
     if (!lead || rows.some((row) => row.lead_id === lead.id)) {
       continue;
     }
-    const unsupported = email.facts_used.filter((fact) => !supported(fact, lead));
     const threadSubject = followUp?.subjects.get(lead.id);
+    const text = {
+      subject: (threadSubject ? `Re: ${threadSubject.replace(/^re:\s*/i, "")}` : email.subject).slice(0, 300),
+      body_text: email.body_text,
+      body_html: email.body_html,
+    };
     rows.push({
+      workspace_id: request.workspaceId,
       user_id: userId,
       lead_id: lead.id,
       campaign_id: campaign?.id ?? null,
       task_id: request.taskId ?? null,
       event_type: "drafted",
       to_email: lead.email,
-      subject: (threadSubject ? `Re: ${threadSubject.replace(/^re:\s*/i, "")}` : email.subject).slice(0, 300),
-      body_text: email.body_text,
-      body_html: email.body_html,
+      ...text,
       sequence_step: followUp?.step ?? 0,
-      metadata: {
-        facts_used: email.facts_used,
-        unsupported_facts: unsupported,
-        needs_review: unsupported.length > 0,
-      },
+      metadata: await checkDraft({ ...text, facts_used: email.facts_used }, lead, domains),
     });
   }
+  // A follow-up step is written once per lead, whichever run gets there first (a unique index).
+  const db = await serviceDb();
   const drafted = rows.length
-    ? await asUser({ id: userId }, (tx) => tx.insert(emailEvents).values(rows).returning())
+    ? await db.insert(emailEvents).values(rows).onConflictDoNothing().returning()
     : [];
   const unwritten = request.leads
     .filter((lead) => !rows.some((row) => row.lead_id === lead.id))
@@ -243,26 +350,84 @@ export async function writeDrafts(request: DraftRequest) {
   return { drafted, unwritten, usage, encoded, summary: data.response };
 }
 
+/**
+ * A follow-up run: of the given leads, those whose `step` of the campaign is due (its day offset
+ * after their first email has passed), not yet written, still open and not paused; with the subject
+ * their thread started with. Everything is read again here, so a run started by anyone writes only
+ * what the schedule would.
+ */
+async function dueFollowUps(
+  campaign: CampaignRow,
+  step: number,
+  candidates: LeadRow[],
+  skipped: { lead_id: string; reason: string }[],
+) {
+  const definition = stepsOf(campaign)[step - 1];
+  const progress = new Map(
+    (await sequenceProgress(campaign.id, candidates.map((lead) => lead.id))).map((row) => [row.lead_id, row]),
+  );
+  const written = await leadsWithStep(
+    campaign.id,
+    step,
+    candidates.map((lead) => lead.id),
+  );
+  const now = Date.now();
+  const due: LeadRow[] = [];
+  const subjects = new Map<string, string>();
+  for (const lead of candidates) {
+    const row = progress.get(lead.id);
+    const paused = (lead.metadata as { paused_until?: string }).paused_until;
+    const reason = !definition
+      ? `the campaign has no step ${step}`
+      : !row || row.last_step !== step - 1
+        ? `step ${step} does not follow this lead's last email`
+        : Date.parse(row.started_at) + definition.day_offset * 86_400_000 > now
+          ? `step ${step} is not due yet`
+          : written.has(lead.id)
+            ? `step ${step} was already written`
+            : !(followUpStatuses as readonly string[]).includes(lead.status)
+              ? `the lead is ${lead.status}`
+              : paused && Date.parse(paused) > now
+                ? "the lead is out of office"
+                : undefined;
+    if (reason) {
+      skipped.push({ lead_id: lead.id, reason });
+    } else {
+      due.push(lead);
+      subjects.set(lead.id, row?.subject ?? "");
+    }
+  }
+  return { due, subjects, instructions: definition?.instructions ?? "" };
+}
+
 async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
-  const { user, input, task } = ctx;
+  const { user, workspace, input, task } = ctx;
   if (input.event_ids) {
     return approveDrafts(ctx);
   }
-  const candidates = await selectLeads(user.id, input);
+  const candidates = await selectLeads(ctx);
   const skipped: { lead_id: string; reason: string }[] = [];
-  const writable: LeadRow[] = [];
+  const eligible: LeadRow[] = [];
   for (const lead of candidates) {
-    if (!lead.email) {
-      skipped.push({ lead_id: lead.id, reason: "no email address" });
-    } else if (
-      ["replied", "unsubscribed", "bounced", "meeting_booked", "unqualified"].includes(lead.status)
-    ) {
-      skipped.push({ lead_id: lead.id, reason: `lead is ${lead.status}` });
-    } else if (await isSuppressed(user.id, lead.email)) {
-      skipped.push({ lead_id: lead.id, reason: "address is suppressed" });
+    const reason = await whyNotEmail(lead);
+    if (reason) {
+      skipped.push({ lead_id: lead.id, reason });
     } else {
-      writable.push(lead);
+      eligible.push(lead);
     }
+  }
+  for (const id of input.lead_ids ?? []) {
+    if (!candidates.some((lead) => lead.id === id)) {
+      skipped.push({ lead_id: id, reason: "no such lead in this workspace" });
+    }
+  }
+  const campaign = input.campaign_id ? await ownRow(ctx, campaigns, input.campaign_id, "campaign") : undefined;
+  let writable = eligible;
+  let followUp: DraftRequest["followUp"];
+  if (input.follow_up_step && campaign) {
+    const found = await dueFollowUps(campaign, input.follow_up_step, eligible, skipped);
+    writable = found.due;
+    followUp = { step: input.follow_up_step, instructions: found.instructions, subjects: found.subjects };
   }
   if (writable.length === 0) {
     return {
@@ -270,29 +435,29 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
       usage: noModelCall(),
     };
   }
-  const campaign = input.campaign_id
-    ? await ownRow(user.id, campaigns, input.campaign_id, "campaign")
-    : undefined;
   const { drafted, unwritten, usage, encoded, summary } = await writeDrafts({
     userId: user.id,
+    workspaceId: workspace.id,
     leads: writable,
     campaign,
     template: input.template,
-    prompt: input.prompt,
+    prompt: followUp ? `Write follow-up ${followUp.step} of the campaign: ${followUp.instructions}` : input.prompt,
     taskId: task.id,
+    ...(followUp ? { followUp } : {}),
   });
   for (const leadId of unwritten) {
     skipped.push({ lead_id: leadId, reason: "the model wrote no email for this lead" });
   }
   // Drafts whose claims the lead data does not support are kept for review, never sent unread.
   const sendable = drafted.filter((row) => !(row.metadata as { needs_review: boolean }).needs_review);
-  const queued =
+  const { queued } =
     input.mode === "send"
       ? await queueEmails(
-          user.id,
+          workspace.id,
           sendable.map((row) => row.id),
+          user.id,
         )
-      : [];
+      : { queued: [] };
   const review = drafted.length - sendable.length;
   return {
     result: {
@@ -311,6 +476,7 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
         status: queued.some((q) => q.id === row.id) ? "queued" : row.event_type,
         facts_used: (row.metadata as { facts_used: string[] }).facts_used,
         needs_review: (row.metadata as { needs_review: boolean }).needs_review,
+        foreign_references: (row.metadata as { foreign_references: string[] }).foreign_references,
       })),
       skipped,
     },

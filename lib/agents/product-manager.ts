@@ -44,12 +44,13 @@ export const productManager: AgentDefinition = {
   name: "product-manager",
   summary: "Product insights with title, content, tags, priority and evidence, kept in product_insights",
   input: agentRequest,
-  async run({ user, task, input }) {
+  async run({ user, workspace, task, input }) {
+    const scope = { user, workspace };
     const [memory, insights, leads, campaigns] = await Promise.all([
-      recentTasksOf(user.id, "product-manager"),
-      recentInsights(user.id, 10),
-      recentLeads(user.id, 20),
-      recentCampaigns(user.id, 10),
+      recentTasksOf(scope, "product-manager"),
+      recentInsights(scope, 10),
+      recentLeads(scope, 20),
+      recentCampaigns(scope, 10),
     ]);
     const { data, usage, encoded } = await askModel({
       agent: "product-manager",
@@ -74,6 +75,7 @@ export const productManager: AgentDefinition = {
     for (const insight of data.insights.slice(0, 6)) {
       const title = insight.title.trim().slice(0, 300) || "Untitled insight";
       const values = {
+        workspace_id: workspace.id,
         user_id: user.id,
         task_id: task.id,
         title,
@@ -90,7 +92,7 @@ export const productManager: AgentDefinition = {
         .insert(productInsights)
         .values(values)
         .onConflictDoUpdate({
-          target: [productInsights.user_id, productInsights.fingerprint],
+          target: [productInsights.workspace_id, productInsights.fingerprint],
           set: {
             content: values.content,
             tags: values.tags,

@@ -1,17 +1,19 @@
-import { eq } from "drizzle-orm";
 import { verifySession } from "../auth/session";
-import { getConfig } from "../config";
-import { agentTasks } from "../db/schema";
-import { serviceDb } from "../db/service";
 import { ApiError, toApiError } from "../http/errors";
 import { type FunctionExports, json, type RequestContext, route } from "../http/handler";
-import { rateLimit } from "../http/ratelimit";
-import { assertBudget } from "../llm/budget";
-import { getLlm } from "../llm/client";
-import { dispatchTask } from "./dispatch";
+import { dispatchTask } from "../tasks/dispatch";
+import {
+  claimTask,
+  failTask,
+  idempotencyKey,
+  loadTask,
+  publicTask,
+  requestHash,
+  storedError,
+} from "../tasks/store";
+import { admitRun } from "./admission";
 import { type AgentCaller, isAgentToken, verifyAgentToken } from "./internal-jwt";
 import { type AgentDefinition, type AgentRequest, executeTask, type FanOutAgent } from "./runtime";
-import { claimTask, failTask, idempotencyKey, publicTask, requestHash, storedError } from "./tasks";
 
 /** Who is calling: a signed-in user (Supabase session) or another agent acting for one. */
 async function authenticate(
@@ -36,15 +38,15 @@ async function admit<I extends AgentRequest>(
   if (body.user_id.toLowerCase() !== caller.userId) {
     throw new ApiError("forbidden", "user_id must be the caller's own user");
   }
-  getLlm(); // 503 llm_not_configured before anything is stored
-  const limits = await rateLimit(
-    `agent:${agent.name}`,
-    caller.userId,
-    getConfig().AGENT_RATE_LIMIT_PER_MINUTE,
-  );
-  await assertBudget(caller.userId);
+  // An agent acting for a user acts in the workspace its token names, never another.
+  const named = "workspaceId" in caller ? caller.workspaceId : body.workspace_id;
+  if ("workspaceId" in caller && body.workspace_id && body.workspace_id.toLowerCase() !== named) {
+    throw new ApiError("forbidden", "workspace_id must be the workspace the calling agent acts in");
+  }
+  const { workspace, limits } = await admitRun(agent.name, caller.userId, named);
   const background = agent.kind === "fan-out" || body.async === true;
   const claim = await claimTask({
+    workspaceId: workspace.id,
     userId: caller.userId,
     agent: agent.name,
     input: body as Record<string, unknown>,
@@ -52,10 +54,11 @@ async function admit<I extends AgentRequest>(
     hash: requestHash(body),
     status: agent.kind === "fan-out" ? "processing" : body.async ? "queued" : "processing",
     parentTaskId: "parentTaskId" in caller ? caller.parentTaskId : undefined,
+    admitted: "api",
     // A fan-out task runs for minutes; a retry of its request is answered with the task, not run again.
     runningIsReplay: agent.kind === "fan-out",
   });
-  return { caller, body, limits, claim, background };
+  return { caller, body, limits, claim, background, workspace };
 }
 
 const replayed = { "idempotent-replayed": "true" };
@@ -67,7 +70,7 @@ const replayed = { "idempotent-replayed": "true" };
 function fanOutRoute<I extends AgentRequest>(agent: FanOutAgent<I>): FunctionExports {
   return route(`/api/agents/${agent.name}`, {
     POST: async (ctx) => {
-      const { body, limits, claim } = await admit(ctx, agent);
+      const { body, limits, claim, workspace } = await admit(ctx, agent);
       if (claim.kind === "replay") {
         return json({ success: true, data: { task: publicTask(claim.task) } }, 202, {
           ...limits,
@@ -75,16 +78,19 @@ function fanOutRoute<I extends AgentRequest>(agent: FanOutAgent<I>): FunctionExp
         });
       }
       try {
-        await agent.start({ user: { id: claim.task.user_id }, task: claim.task, input: body, log: ctx.log });
+        await agent.start({
+          user: { id: claim.task.user_id },
+          workspace,
+          task: claim.task,
+          input: { ...body, workspace_id: workspace.id },
+          log: ctx.log,
+        });
       } catch (thrown) {
         const error = toApiError(thrown);
         await failTask(claim.task.id, error);
         throw error;
       }
-      const [task] = await (await serviceDb())
-        .select()
-        .from(agentTasks)
-        .where(eq(agentTasks.id, claim.task.id));
+      const task = await loadTask(claim.task.id);
       return json({ success: true, data: { task: publicTask(task ?? claim.task) } }, 202, limits);
     },
   });
@@ -102,7 +108,7 @@ export function agentRoute<I extends AgentRequest>(
   }
   return route(`/api/agents/${agent.name}`, {
     POST: async (ctx) => {
-      const { body, limits, claim } = await admit(ctx, agent);
+      const { body, limits, claim, workspace } = await admit(ctx, agent);
 
       if (claim.kind === "replay") {
         if (claim.task.status !== "completed") {
@@ -129,7 +135,7 @@ export function agentRoute<I extends AgentRequest>(
         return json({ success: true, data: { task: publicTask(claim.task) } }, 202, limits);
       }
 
-      const { task, result } = await executeTask(agent, claim.task, ctx.log);
+      const { task, result } = await executeTask(agent, claim.task, workspace, ctx.log);
       return json({ success: true, data: { task: publicTask(task), result } }, 200, limits);
     },
   });

@@ -12,12 +12,17 @@ import {
 import { ApiError, toApiError } from "../http/errors";
 import { type ChatMessage, completeStructured, type Usage } from "../llm/complete";
 import type { Logger } from "../log";
+import { completeTask, failTask, type TaskRow } from "../tasks/store";
 import { type EncodedContext, encodeContext } from "../toon";
-import { completeTask, failTask, type TaskRow } from "./tasks";
+import type { WorkspaceAccess } from "../workspaces/access";
 
 /** The body every agent endpoint accepts (the prototype's `AgentRequest`), before its own fields. */
 export const agentRequest = z.object({
   user_id: z.uuid(),
+  workspace_id: z.uuid().optional().meta({
+    description:
+      "The workspace to act in (you must be a member); default: your only workspace, else your personal one",
+  }),
   prompt: z.string().trim().min(1).max(8000),
   context: z.record(z.string(), z.unknown()).optional(),
   external_id: z.string().min(1).max(255).optional(),
@@ -31,6 +36,8 @@ export type AgentRequest = z.infer<typeof agentRequest>;
 
 export interface RunContext<I extends AgentRequest> {
   user: { id: string };
+  /** The workspace the task runs in, and the member's role there (checked at admission). */
+  workspace: WorkspaceAccess;
   task: TaskRow;
   input: I;
   log: Logger;
@@ -68,16 +75,45 @@ export interface FanOutAgent<I extends AgentRequest = AgentRequest> {
 
 export type Agent = AgentDefinition | FanOutAgent;
 
+/**
+ * A task's input as its agent reads it: the stored input with the member and the workspace taken from
+ * the row, whatever the input says (a frontend insert's input cannot speak for anyone else).
+ */
+export function taskInput<I extends AgentRequest>(agent: { input: z.ZodType<I> }, task: TaskRow): I {
+  return agent.input.parse({
+    ...(task.input as Record<string, unknown>),
+    user_id: task.user_id,
+    workspace_id: task.workspace_id,
+  });
+}
+
+/** What the task records of how its context was encoded. */
+export function contextMetadata(context: EncodedContext | undefined) {
+  return context
+    ? {
+        context_tokens: {
+          format: context.format,
+          json_tokens: context.json_tokens,
+          compact_json_tokens: context.compact_json_tokens,
+          toon_tokens: context.toon_tokens,
+          savings_percent: context.savings_percent,
+        },
+      }
+    : {};
+}
+
 /** Runs a claimed task to its end: completed with its output and usage, or failed with the reason. */
 export async function executeTask<I extends AgentRequest>(
   agent: AgentDefinition<I>,
   task: TaskRow,
+  workspace: WorkspaceAccess,
   log: Logger,
 ): Promise<{ task: TaskRow; result: AgentOutcome["result"] }> {
   try {
-    const input = agent.input.parse(task.input);
+    const input = taskInput(agent, task);
     const outcome = await agent.run({
       user: { id: task.user_id },
+      workspace,
       task,
       input,
       log: log.child({ taskId: task.id }),
@@ -85,8 +121,7 @@ export async function executeTask<I extends AgentRequest>(
     const done = await completeTask(task.id, {
       output: outcome.result,
       usage: outcome.usage,
-      context: outcome.context,
-      ...(outcome.metadata ? { metadata: outcome.metadata } : {}),
+      metadata: { ...outcome.metadata, ...contextMetadata(outcome.context) },
     });
     return { task: done, result: outcome.result };
   } catch (thrown) {
@@ -148,25 +183,25 @@ export async function askModel<S extends z.ZodType>(request: AskRequest<S>) {
 type OwnedTable = typeof leads | typeof campaigns | typeof calendarEvents;
 
 /**
- * One of the caller's own rows by id, read under RLS; 404 when it does not exist or is someone
- * else's (the two are not told apart).
+ * One row of the task's workspace by id, read as the member under RLS; 404 when it does not exist or
+ * belongs to another workspace (the two are not told apart).
  */
 export async function ownRow<T extends OwnedTable>(
-  userId: string,
+  ctx: { user: { id: string }; workspace: { id: string } },
   table: T,
   id: string,
   noun: string,
 ): Promise<T["$inferSelect"]> {
-  // The three tables share the id/user_id columns the query uses; one concrete type drives the builder.
+  // The three tables share the id/workspace_id columns the query uses; one concrete type drives the builder.
   const owned = table as typeof leads;
-  const [row] = await asUser({ id: userId }, (tx) =>
+  const [row] = await asUser({ id: ctx.user.id }, (tx) =>
     tx
       .select()
       .from(owned)
-      .where(and(eq(owned.id, id), eq(owned.user_id, userId))),
+      .where(and(eq(owned.id, id), eq(owned.workspace_id, ctx.workspace.id))),
   );
   if (!row) {
-    throw new ApiError("not_found", `No such ${noun} of yours`);
+    throw new ApiError("not_found", `No such ${noun} in this workspace`);
   }
   return row as T["$inferSelect"];
 }
@@ -177,15 +212,22 @@ const truncate = (text: unknown, max: number) => {
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 };
 
-/** The agent's memory: the user's recent completed tasks of that agent, oldest first. */
-export async function recentTasksOf(userId: string, agent: AgentName, limit = 5) {
-  const rows = await asUser({ id: userId }, (tx) =>
+/** Whose rows an agent reads: the member, in the task's workspace. */
+export interface Scope {
+  user: { id: string };
+  workspace: { id: string };
+}
+
+/** The agent's memory: the member's recent completed tasks of that agent in this workspace, oldest first. */
+export async function recentTasksOf(scope: Scope, agent: AgentName, limit = 5) {
+  const rows = await asUser({ id: scope.user.id }, (tx) =>
     tx
       .select({ input: agentTasks.input, output: agentTasks.output, created_at: agentTasks.created_at })
       .from(agentTasks)
       .where(
         and(
-          eq(agentTasks.user_id, userId),
+          eq(agentTasks.workspace_id, scope.workspace.id),
+          eq(agentTasks.user_id, scope.user.id),
           eq(agentTasks.agent_name, agent),
           eq(agentTasks.status, "completed"),
         ),
@@ -200,8 +242,8 @@ export async function recentTasksOf(userId: string, agent: AgentName, limit = 5)
   }));
 }
 
-export async function recentInsights(userId: string, limit = 10, sinceDays?: number) {
-  return asUser({ id: userId }, (tx) =>
+export async function recentInsights(scope: Scope, limit = 10, sinceDays?: number) {
+  return asUser({ id: scope.user.id }, (tx) =>
     tx
       .select({
         title: productInsights.title,
@@ -213,7 +255,7 @@ export async function recentInsights(userId: string, limit = 10, sinceDays?: num
       .from(productInsights)
       .where(
         and(
-          eq(productInsights.user_id, userId),
+          eq(productInsights.workspace_id, scope.workspace.id),
           sinceDays
             ? gte(productInsights.created_at, new Date(Date.now() - sinceDays * 86_400_000).toISOString())
             : undefined,
@@ -226,8 +268,8 @@ export async function recentInsights(userId: string, limit = 10, sinceDays?: num
   );
 }
 
-export async function recentLeads(userId: string, limit = 20) {
-  return asUser({ id: userId }, (tx) =>
+export async function recentLeads(scope: Scope, limit = 20) {
+  return asUser({ id: scope.user.id }, (tx) =>
     tx
       .select({
         company: leads.company,
@@ -238,14 +280,14 @@ export async function recentLeads(userId: string, limit = 20) {
         status: leads.status,
       })
       .from(leads)
-      .where(eq(leads.user_id, userId))
+      .where(eq(leads.workspace_id, scope.workspace.id))
       .orderBy(desc(leads.score))
       .limit(limit),
   );
 }
 
-export async function recentCampaigns(userId: string, limit = 10) {
-  return asUser({ id: userId }, (tx) =>
+export async function recentCampaigns(scope: Scope, limit = 10) {
+  return asUser({ id: scope.user.id }, (tx) =>
     tx
       .select({
         name: campaigns.name,
@@ -255,7 +297,7 @@ export async function recentCampaigns(userId: string, limit = 10) {
         created_at: campaigns.created_at,
       })
       .from(campaigns)
-      .where(eq(campaigns.user_id, userId))
+      .where(eq(campaigns.workspace_id, scope.workspace.id))
       .orderBy(desc(campaigns.created_at))
       .limit(limit),
   ).then((rows) =>

@@ -1,23 +1,44 @@
-import { and, eq, or, sql } from "drizzle-orm";
 import { z } from "zod";
-import { agentTasks } from "../db/schema";
-import { serviceDb } from "../db/service";
 import { ApiError, toApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { tryLock } from "../lock";
 import { invalidJob, type QStashDelivery, readJob } from "../queue";
-import { dispatchRetries } from "./dispatch";
+import { dispatchRetries } from "../tasks/dispatch";
+import type { TaskMetadata } from "../tasks/metadata";
+import { failTask, loadTask, markAdmitted, returnToQueue, type TaskRow, takeQueuedTask } from "../tasks/store";
+import { resolveWorkspace, type WorkspaceAccess } from "../workspaces/access";
+import { admitQueuedTask } from "./admission";
 import { hasAgent, loadAgent } from "./registry";
-import { executeTask } from "./runtime";
-import { failTask } from "./tasks";
+import { type Agent, executeTask, taskInput } from "./runtime";
 
 const job = z.object({ task_id: z.uuid(), phase: z.enum(["run", "finish"]).default("run") });
 
 /**
+ * The workspace a claimed task runs in. A task the API admitted only needs its member to still be
+ * in the workspace; any other (a frontend insert, an automatic run) passes the full admission here:
+ * its input validated with the agent's schema, the rate limit and the budget. A refusal is final.
+ */
+async function admitted(agent: Agent, task: TaskRow): Promise<WorkspaceAccess> {
+  if ((task.metadata as TaskMetadata).admitted_at) {
+    try {
+      return await resolveWorkspace(task.user_id, task.workspace_id);
+    } catch (thrown) {
+      // A member who has left the workspace since: the task can never run for them.
+      const error = toApiError(thrown);
+      throw error.retryable ? error : new ApiError(error.code, error.message, { retryable: false });
+    }
+  }
+  const { workspace } = await admitQueuedTask(agent, task);
+  await markAdmitted(task.id);
+  return workspace;
+}
+
+/**
  * `POST /api/workers/agent`: runs one queued task. Idempotent under redelivery: a finished task is
  * acknowledged, one another message is running answers 409 (QStash delivers again later), and only
- * the delivery that moves it from queued to processing (or a redelivery of that same message) runs it. Transient failures answer 503 until the last retry, so
- * QStash retries them; permanent ones are recorded on the task and acknowledged.
+ * the delivery that moves it from queued to processing (or a redelivery of that same message) runs
+ * it. Transient failures answer 503 until the last retry, so QStash retries them; permanent ones
+ * (refused admission included) are recorded on the task and acknowledged.
  */
 export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
   const parsed = await readJob(ctx, job, "agent");
@@ -28,36 +49,9 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
   if (phase === "finish") {
     return finishFanOut(taskId, ctx);
   }
-  const db = await serviceDb();
-  const messageId = ctx.delivery.messageId;
-  // QStash redelivers a message only after its previous delivery failed or timed out, so a task
-  // left processing by an earlier delivery of this same message (one that died, or lost its
-  // database mid-run) is taken over rather than waited on.
-  const [claimed] = await db
-    .update(agentTasks)
-    .set({
-      status: "processing",
-      started_at: new Date().toISOString(),
-      error: null,
-      metadata: sql`${agentTasks.metadata} || ${JSON.stringify({ claimed_by: messageId })}::jsonb`,
-    })
-    .where(
-      and(
-        eq(agentTasks.id, taskId),
-        or(
-          eq(agentTasks.status, "queued"),
-          messageId
-            ? and(
-                eq(agentTasks.status, "processing"),
-                sql`${agentTasks.metadata} ->> 'claimed_by' = ${messageId}`,
-              )
-            : undefined,
-        ),
-      ),
-    )
-    .returning();
+  const claimed = await takeQueuedTask(taskId, ctx.delivery.messageId);
   if (!claimed) {
-    const [task] = await db.select().from(agentTasks).where(eq(agentTasks.id, taskId));
+    const task = await loadTask(taskId);
     if (task?.status === "processing") {
       throw new ApiError("conflict", "The task is already running", { headers: { "retry-after": "10" } });
     }
@@ -67,39 +61,43 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
     });
   }
   if (!hasAgent(claimed.agent_name)) {
-    await db
-      .update(agentTasks)
-      .set({ status: "failed", error: `No agent ${claimed.agent_name} in this deployment` })
-      .where(eq(agentTasks.id, taskId));
+    await failTask(
+      taskId,
+      new ApiError("internal_error", `No agent ${claimed.agent_name} in this deployment`, { retryable: false }),
+    );
     return json({ success: true, data: { outcome: "failed" } });
   }
   const agent = await loadAgent(claimed.agent_name);
   try {
+    const workspace = await admitted(agent, claimed);
     if (agent.kind === "fan-out") {
-      // A task the frontend queued for an agent that fans out: publish its jobs; it finishes later.
+      // A task queued for an agent that fans out (by the frontend): publish its jobs; it finishes later.
       await agent.start({
         user: { id: claimed.user_id },
+        workspace,
         task: claimed,
-        input: agent.input.parse(claimed.input),
+        input: taskInput(agent, claimed),
         log: ctx.log,
       });
       return json({ success: true, data: { outcome: "started", task_id: claimed.id } });
     }
-    const { task } = await executeTask(agent, claimed, ctx.log);
+    const { task } = await executeTask(agent, claimed, workspace, ctx.log);
     return json({ success: true, data: { outcome: "completed", task_id: task.id } });
   } catch (thrown) {
     const error = toApiError(thrown);
     if (error.retryable && ctx.delivery.retried < dispatchRetries) {
       // Back in the queue for the next delivery, which QStash makes because of the 503.
-      await db.update(agentTasks).set({ status: "queued" }).where(eq(agentTasks.id, taskId));
+      await returnToQueue(taskId);
       throw new ApiError("service_unavailable", `Transient failure, will retry: ${error.message}`, {
         headers: { "retry-after": "30" },
       });
     }
-    if (agent.kind === "fan-out") {
+    // executeTask records its own failures; a refused admission or a fan-out start is recorded here.
+    const current = await loadTask(taskId);
+    if (current?.status === "processing") {
       await failTask(taskId, error);
     }
-    return json({ success: true, data: { outcome: "failed", error: error.message } });
+    return json({ success: true, data: { outcome: "failed", error: error.message, code: error.code } });
   }
 }
 
@@ -108,8 +106,7 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
  * redelivery racing a slow first delivery waits its turn; a finished task is acknowledged.
  */
 async function finishFanOut(taskId: string, ctx: RequestContext & { delivery: QStashDelivery }) {
-  const db = await serviceDb();
-  const [task] = await db.select().from(agentTasks).where(eq(agentTasks.id, taskId));
+  const task = await loadTask(taskId);
   if (task?.status !== "processing") {
     return json({
       success: true,
@@ -140,7 +137,5 @@ async function finishFanOut(taskId: string, ctx: RequestContext & { delivery: QS
     }
     await failTask(taskId, error);
     return json({ success: true, data: { outcome: "failed", error: error.message } });
-  } finally {
-    await lock.release();
   }
 }

@@ -188,11 +188,16 @@ export async function deliverReminder(
     await recordReminder(row.id, messageId, { ...current, message_id: hop });
     return "carried";
   }
-  const [lead] = row.lead_id ? await db.select().from(leads).where(eq(leads.id, row.lead_id)) : [];
+  const [lead] = row.lead_id
+    ? await db
+        .select()
+        .from(leads)
+        .where(and(eq(leads.id, row.lead_id), eq(leads.workspace_id, row.workspace_id)))
+    : [];
   const [script] = await db
     .select({ id: callScripts.id })
     .from(callScripts)
-    .where(and(eq(callScripts.calendar_event_id, row.id), eq(callScripts.user_id, row.user_id)))
+    .where(and(eq(callScripts.calendar_event_id, row.id), eq(callScripts.workspace_id, row.workspace_id)))
     .orderBy(desc(callScripts.created_at))
     .limit(1);
   const minutes = Math.max(0, Math.round((start - Date.now()) / 60_000));
@@ -216,6 +221,7 @@ export async function deliverReminder(
     }
     await raiseAlert(
       {
+        workspaceId: row.workspace_id,
         userId: row.user_id,
         type: "meeting.reminder",
         severity: "info",

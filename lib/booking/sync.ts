@@ -1,23 +1,20 @@
 import type { calendar_v3 } from "@googleapis/calendar";
 import { and, desc, eq, gt, inArray, isNotNull, ne, notInArray, sql } from "drizzle-orm";
-import { dispatchTask } from "../agents/dispatch";
-import { claimTask, requestHash } from "../agents/tasks";
-import { getConfig } from "../config";
-import { calendarEvents, calendarSyncs, leads } from "../db/schema";
+import { calendarEvents, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
-import type { BusinessCalendar } from "../google/calendar";
 import { googleStatus } from "../google/errors";
 import { ApiError } from "../http/errors";
 import { getRedis } from "../kv";
 import { tryLock } from "../lock";
 import type { Logger } from "../log";
+import { dispatchTask } from "../tasks/dispatch";
+import { claimTask, requestHash } from "../tasks/store";
+import { bookedByTaskProperty } from "./book";
+import { type ConnectedCalendar, connectedCalendar, updateCalendar, withCalendar } from "./calendars";
 import { cancelReminder, ensureReminder } from "./reminders";
 
 type MeetingRow = typeof calendarEvents.$inferSelect;
-
-/** The private extended property our booking agent stamps on the events it creates. */
-export const bookedByTaskProperty = "aiAgentTeamTask";
 
 export interface SyncSummary {
   full: boolean;
@@ -41,15 +38,20 @@ const emptySummary = (full: boolean): SyncSummary => ({
   call_preps: 0,
 });
 
-/** Queues call prep for a meeting the calendar brought us (once per meeting, whatever retries). */
+/**
+ * Queues call prep for a meeting the calendar brought us (once per meeting, whatever retries). The
+ * task is admitted by the agent worker like any run (rate limit, budget) before a model is called.
+ */
 async function queueCallPrep(row: MeetingRow): Promise<boolean> {
   const input = {
     user_id: row.user_id,
+    workspace_id: row.workspace_id,
     calendar_event_id: row.id,
     ...(row.lead_id ? { lead_id: row.lead_id } : {}),
     prompt: "Prepare me for this call.",
   };
   const claim = await claimTask({
+    workspaceId: row.workspace_id,
     userId: row.user_id,
     agent: "booking-callprep",
     input,
@@ -100,9 +102,12 @@ function meetingFields(event: calendar_v3.Schema$Event) {
   };
 }
 
-/** Applies one event from the calendar to every meeting row that mirrors it, and adds new ones. */
+/**
+ * Applies one event of a workspace's calendar to the meeting that mirrors it, or adds it when an
+ * attendee is one of that workspace's leads (never another workspace's: the calendar is theirs).
+ */
 async function applyEvent(
-  cal: BusinessCalendar,
+  cal: ConnectedCalendar,
   event: calendar_v3.Schema$Event,
   summary: SyncSummary,
 ): Promise<void> {
@@ -111,7 +116,10 @@ async function applyEvent(
   if (!googleId) {
     return;
   }
-  const existing = await db.select().from(calendarEvents).where(eq(calendarEvents.google_event_id, googleId));
+  const existing = await db
+    .select()
+    .from(calendarEvents)
+    .where(and(eq(calendarEvents.calendar_id, cal.row.id), eq(calendarEvents.google_event_id, googleId)));
 
   if (event.status === "cancelled") {
     for (const row of existing.filter((r) => r.status !== "cancelled")) {
@@ -168,57 +176,50 @@ async function applyEvent(
     }
   }
 
-  // Our booking agent writes its own row and script for the events it books.
-  if (event.extendedProperties?.private?.[bookedByTaskProperty] || end <= Date.now()) {
+  // Our booking writes its own row and script for the events it books.
+  if (existing.length > 0 || event.extendedProperties?.private?.[bookedByTaskProperty] || end <= Date.now()) {
     return;
   }
   const emails = attendeeEmails(event);
   if (emails.length === 0) {
     return;
   }
-  const holders = new Set(existing.map((row) => row.user_id));
-  const matches = await db
+  // The workspace's best-scored lead among the attendees; the meeting is its member's.
+  const [lead] = await db
     .select({ id: leads.id, user_id: leads.user_id })
     .from(leads)
-    .where(
-      and(
-        inArray(sql`lower(${leads.email})`, emails),
-        holders.size ? notInArray(leads.user_id, [...holders]) : undefined,
-      ),
-    )
-    .orderBy(leads.user_id, sql`${leads.score} desc nulls last`, desc(leads.updated_at));
-  const firstLeadPerUser = new Map<string, string>();
-  for (const match of matches) {
-    if (!firstLeadPerUser.has(match.user_id)) {
-      firstLeadPerUser.set(match.user_id, match.id);
-    }
+    .where(and(eq(leads.workspace_id, cal.row.workspace_id), inArray(sql`lower(${leads.email})`, emails)))
+    .orderBy(sql`${leads.score} desc nulls last`, desc(leads.updated_at))
+    .limit(1);
+  if (!lead) {
+    return;
   }
-  for (const [userId, leadId] of firstLeadPerUser) {
-    const [inserted] = await db
-      .insert(calendarEvents)
-      .values({
-        ...fields,
-        user_id: userId,
-        lead_id: leadId,
-        status: status ?? "confirmed",
-        time_zone: event.start.timeZone ?? getConfig().DEFAULT_TIME_ZONE,
-        google_calendar_id: cal.id,
-        google_event_id: googleId,
-        description: event.description?.slice(0, 4000) ?? null,
-        metadata: { source: "calendar" },
-      })
-      .onConflictDoNothing({
-        target: [calendarEvents.user_id, calendarEvents.google_event_id],
-        where: isNotNull(calendarEvents.google_event_id),
-      })
-      .returning();
-    if (!inserted) {
-      continue;
-    }
-    summary.created += 1;
-    summary.call_preps += Number(await queueCallPrep(inserted));
-    await ensureReminder(inserted);
+  const [inserted] = await db
+    .insert(calendarEvents)
+    .values({
+      ...fields,
+      workspace_id: cal.row.workspace_id,
+      user_id: lead.user_id,
+      lead_id: lead.id,
+      status: status ?? "confirmed",
+      time_zone: event.start.timeZone ?? "UTC",
+      calendar_id: cal.row.id,
+      google_calendar_id: cal.row.google_calendar_id,
+      google_event_id: googleId,
+      description: event.description?.slice(0, 4000) ?? null,
+      metadata: { source: "calendar" },
+    })
+    .onConflictDoNothing({
+      target: [calendarEvents.calendar_id, calendarEvents.google_event_id],
+      where: isNotNull(calendarEvents.google_event_id),
+    })
+    .returning();
+  if (!inserted) {
+    return;
   }
+  summary.created += 1;
+  summary.call_preps += Number(await queueCallPrep(inserted));
+  await ensureReminder(inserted);
 }
 
 /**
@@ -227,11 +228,11 @@ async function applyEvent(
  * upcoming meetings the calendar no longer has are cancelled, since a full listing shows no deletions.
  * The token is stored only when every page was applied, so a failed pass is simply run again.
  */
-async function syncPass(cal: BusinessCalendar, log: Logger): Promise<SyncSummary> {
+async function syncPass(calendar: ConnectedCalendar, log: Logger): Promise<SyncSummary> {
   const db = await serviceDb();
-  await db.insert(calendarSyncs).values({ calendar_id: cal.id }).onConflictDoNothing();
-  const [state] = await db.select().from(calendarSyncs).where(eq(calendarSyncs.calendar_id, cal.id));
-  let syncToken = state?.sync_token ?? undefined;
+  // The row as it is now (a pass before this one moved the token on).
+  const cal = (await connectedCalendar(calendar.row.id)) ?? calendar;
+  let syncToken = cal.row.sync_token ?? undefined;
   let summary = emptySummary(!syncToken);
   const seen = new Set<string>();
   let pageToken: string | undefined;
@@ -239,16 +240,22 @@ async function syncPass(cal: BusinessCalendar, log: Logger): Promise<SyncSummary
   for (;;) {
     let page: calendar_v3.Schema$Events;
     try {
-      ({ data: page } = await cal.api.events.list({
-        calendarId: cal.id,
-        maxResults: 250,
-        ...(syncToken ? { syncToken } : {}),
-        ...(pageToken ? { pageToken } : {}),
-      }));
+      page = await withCalendar(cal, async (api, calendarId) => {
+        const { data } = await api.events.list({
+          calendarId,
+          maxResults: 250,
+          ...(syncToken ? { syncToken } : {}),
+          ...(pageToken ? { pageToken } : {}),
+        });
+        return data;
+      });
     } catch (error) {
+      if (error instanceof ApiError) {
+        throw error;
+      }
       if (googleStatus(error) === 410 && syncToken) {
-        log.warn({ calendar: cal.id }, "calendar sync token expired: full sync");
-        await db.update(calendarSyncs).set({ sync_token: null }).where(eq(calendarSyncs.calendar_id, cal.id));
+        log.warn({ calendar: cal.row.id }, "calendar sync token expired: full sync");
+        await updateCalendar(cal.row.id, { sync_token: null });
         syncToken = undefined;
         pageToken = undefined;
         summary = emptySummary(true);
@@ -285,7 +292,7 @@ async function syncPass(cal: BusinessCalendar, log: Logger): Promise<SyncSummary
       .from(calendarEvents)
       .where(
         and(
-          eq(calendarEvents.google_calendar_id, cal.id),
+          eq(calendarEvents.calendar_id, cal.row.id),
           isNotNull(calendarEvents.google_event_id),
           ne(calendarEvents.status, "cancelled"),
           gt(calendarEvents.start_time, new Date().toISOString()),
@@ -297,34 +304,33 @@ async function syncPass(cal: BusinessCalendar, log: Logger): Promise<SyncSummary
     }
   }
   const now = new Date().toISOString();
-  await db
-    .update(calendarSyncs)
-    .set({
-      sync_token: nextSyncToken ?? null,
-      last_synced_at: now,
-      ...(summary.full ? { last_full_sync_at: now } : {}),
-    })
-    .where(eq(calendarSyncs.calendar_id, cal.id));
+  await updateCalendar(cal.row.id, {
+    sync_token: nextSyncToken ?? null,
+    last_synced_at: now,
+    ...(summary.full ? { last_full_sync_at: now } : {}),
+  });
   return summary;
 }
 
 /**
- * Syncs the business calendar, one pass at a time per calendar. A request that arrives while a pass
+ * Syncs one connected calendar, one pass at a time per calendar. A request that arrives while a pass
  * runs leaves a mark and returns; the running pass sees the mark and goes again, so a burst of
  * notifications costs at most one extra pass and no change is missed.
  */
-export async function syncCalendar(log: Logger): Promise<{ skipped?: string; passes: SyncSummary[] }> {
-  const { businessCalendar } = await import("../google/calendar");
-  const cal = businessCalendar();
-  if (!cal) {
-    return { skipped: "no Google credentials", passes: [] };
+export async function syncCalendar(
+  calendarId: string,
+  log: Logger,
+): Promise<{ skipped?: string; passes: SyncSummary[] }> {
+  const cal = await connectedCalendar(calendarId);
+  if (cal?.connection.status !== "active") {
+    return { skipped: "the calendar is not connected", passes: [] };
   }
   const redis = getRedis();
-  const pending = `calendar-sync-pending:${cal.id}`;
+  const pending = `calendar-sync-pending:${cal.row.id}`;
   await redis.set(pending, "1", { ex: 3600 });
   const passes: SyncSummary[] = [];
   for (;;) {
-    const lock = await tryLock(`calendar-sync:${cal.id}`, 280_000);
+    const lock = await tryLock(`calendar-sync:${cal.row.id}`, 280_000);
     if (!lock) {
       return { skipped: "a sync is running and will pick this up", passes };
     }

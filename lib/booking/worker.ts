@@ -5,7 +5,7 @@ import { deliverReminder } from "./reminders";
 import { syncCalendar } from "./sync";
 
 const calendarJob = z.union([
-  z.object({ sync: z.enum(["push", "reconcile"]) }),
+  z.object({ sync: z.enum(["push", "reconcile"]), calendar_id: z.uuid() }),
   z.object({ reminder: z.uuid(), for_start: z.iso.datetime() }),
 ]);
 
@@ -20,7 +20,7 @@ export async function runCalendarJob(ctx: RequestContext & { delivery: QStashDel
     return invalidJob();
   }
   if ("sync" in job) {
-    const result = await syncCalendar(ctx.log);
+    const result = await syncCalendar(job.calendar_id, ctx.log);
     ctx.log.info({ reason: job.sync, ...result }, "calendar synced");
     return json({ success: true, data: result });
   }

@@ -8,8 +8,11 @@ import { boolean, integer, jsonb, numeric, pgTable, text, timestamp, uuid } from
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "string" });
 const json = <T = unknown>(name: string) => jsonb(name).$type<T>();
 
+/** Columns of every business row: its workspace (the tenant) and the member who made or owns it. */
 const owned = {
   id: uuid("id").primaryKey().defaultRandom(),
+  // No default here: product code always says which workspace a row belongs to.
+  workspace_id: uuid("workspace_id").notNull(),
   user_id: uuid("user_id").notNull(),
   metadata: json<Record<string, unknown>>("metadata").notNull().default({}),
   created_at: ts("created_at").notNull().defaultNow(),
@@ -42,6 +45,61 @@ export const leadStatuses = [
 export const campaignStatuses = ["draft", "active", "paused", "completed", "archived"] as const;
 export const insightPriorities = ["low", "medium", "high", "critical"] as const;
 export const alertSeverities = ["info", "warning", "critical"] as const;
+export const workspaceRoles = ["owner", "admin", "member"] as const;
+export type WorkspaceRole = (typeof workspaceRoles)[number];
+/** The lead statuses a person may set (the guard trigger on leads enforces the same list). */
+export const personLeadStatuses = [
+  "new",
+  "contacted",
+  "engaged",
+  "replied",
+  "meeting_booked",
+  "qualified",
+  "unqualified",
+] as const;
+
+const serviceTimestamps = {
+  created_at: ts("created_at").notNull().defaultNow(),
+  updated_at: ts("updated_at").notNull().defaultNow(),
+};
+
+export const workspaces = pgTable("workspaces", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  name: text("name").notNull(),
+  personal: boolean("personal").notNull().default(false),
+  created_by: uuid("created_by"),
+  postal_address: text("postal_address"),
+  time_zone: text("time_zone").notNull().default("UTC"),
+  working_hours: text("working_hours").notNull().default("09:00-17:00"),
+  working_days: text("working_days").notNull().default("1-5"),
+  token_budget_daily: integer("token_budget_daily"),
+  member_token_budget_daily: integer("member_token_budget_daily"),
+  metadata: json<Record<string, unknown>>("metadata").notNull().default({}),
+  ...serviceTimestamps,
+});
+
+export const workspaceMembers = pgTable("workspace_members", {
+  workspace_id: uuid("workspace_id").notNull(),
+  user_id: uuid("user_id").notNull(),
+  role: text("role").$type<WorkspaceRole>().notNull(),
+  invited_by: uuid("invited_by"),
+  ...serviceTimestamps,
+});
+
+export const workspaceInvitations = pgTable("workspace_invitations", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  workspace_id: uuid("workspace_id").notNull(),
+  email: text("email").notNull(),
+  role: text("role").$type<Exclude<WorkspaceRole, "owner">>().notNull().default("member"),
+  token_hash: text("token_hash").notNull(),
+  invited_by: uuid("invited_by"),
+  expires_at: ts("expires_at").notNull(),
+  accepted_at: ts("accepted_at"),
+  accepted_by: uuid("accepted_by"),
+  revoked_at: ts("revoked_at"),
+  email_event_id: uuid("email_event_id"),
+  ...serviceTimestamps,
+});
 
 export const agentTasks = pgTable("agent_tasks", {
   ...owned,
@@ -93,6 +151,8 @@ export const leads = pgTable("leads", {
   status: text("status").$type<(typeof leadStatuses)[number]>().notNull().default("new"),
   history: json("history").notNull().default([]),
   lead_key: text("lead_key"),
+  notes: text("notes"),
+  tags: text("tags").array().notNull().default([]),
 });
 
 export const emailEvents = pgTable("email_events", {
@@ -100,6 +160,7 @@ export const emailEvents = pgTable("email_events", {
   lead_id: uuid("lead_id"),
   campaign_id: uuid("campaign_id"),
   task_id: uuid("task_id"),
+  mailbox_id: uuid("mailbox_id"),
   event_type: text("event_type").notNull(),
   to_email: text("to_email"),
   from_email: text("from_email"),
@@ -138,6 +199,7 @@ export const calendarEvents = pgTable("calendar_events", {
   time_zone: text("time_zone").notNull().default("UTC"),
   status: text("status").notNull().default("scheduled"),
   sync_status: text("sync_status").notNull().default("pending"),
+  calendar_id: uuid("calendar_id"),
   google_calendar_id: text("google_calendar_id"),
   google_event_id: text("google_event_id"),
   ical_uid: text("ical_uid"),
@@ -166,11 +228,6 @@ export const alerts = pgTable("alerts", {
   read: boolean("read").notNull().default(false),
   read_at: ts("read_at"),
 });
-
-const serviceTimestamps = {
-  created_at: ts("created_at").notNull().defaultNow(),
-  updated_at: ts("updated_at").notNull().defaultNow(),
-};
 
 export const scrapes = pgTable("scrapes", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -219,6 +276,7 @@ export const domainBackoff = pgTable("domain_backoff", {
 
 export const emailSuppressions = pgTable("email_suppressions", {
   id: uuid("id").primaryKey().defaultRandom(),
+  workspace_id: uuid("workspace_id").notNull(),
   user_id: uuid("user_id").notNull(),
   email: text("email").notNull(),
   reason: text("reason").$type<"unsubscribed" | "bounced" | "complained" | "manual">().notNull(),
@@ -227,8 +285,29 @@ export const emailSuppressions = pgTable("email_suppressions", {
   ...serviceTimestamps,
 });
 
+export const googleConnections = pgTable("google_connections", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  workspace_id: uuid("workspace_id").notNull(),
+  kind: text("kind").$type<"oauth" | "environment">().notNull().default("oauth"),
+  google_sub: text("google_sub"),
+  email: text("email").notNull(),
+  scopes: text("scopes").array().notNull().default([]),
+  refresh_token_ciphertext: text("refresh_token_ciphertext"),
+  token_key_id: text("token_key_id"),
+  status: text("status").$type<"active" | "needs_reconnect" | "disconnected">().notNull().default("active"),
+  status_reason: text("status_reason"),
+  connected_by: uuid("connected_by"),
+  connected_at: ts("connected_at").notNull().defaultNow(),
+  disconnected_at: ts("disconnected_at"),
+  ...serviceTimestamps,
+});
+
 export const mailboxes = pgTable("mailboxes", {
   id: uuid("id").primaryKey().defaultRandom(),
+  workspace_id: uuid("workspace_id").notNull(),
+  connection_id: uuid("connection_id"),
+  kind: text("kind").$type<"gmail" | "outbox">().notNull().default("gmail"),
+  status: text("status").$type<"active" | "disconnected">().notNull().default("active"),
   address: text("address").notNull(),
   display_name: text("display_name"),
   daily_cap: integer("daily_cap").notNull().default(50),
@@ -243,7 +322,7 @@ export const mailboxes = pgTable("mailboxes", {
 
 export const calendarChannels = pgTable("calendar_channels", {
   id: text("id").primaryKey(),
-  calendar_id: text("calendar_id").notNull(),
+  calendar_id: uuid("calendar_id").notNull(),
   resource_id: text("resource_id").notNull(),
   resource_uri: text("resource_uri"),
   key_id: text("key_id").notNull(),
@@ -253,14 +332,19 @@ export const calendarChannels = pgTable("calendar_channels", {
   ...serviceTimestamps,
 });
 
-export const calendarSyncs = pgTable("calendar_syncs", {
-  calendar_id: text("calendar_id").primaryKey(),
+export const calendars = pgTable("calendars", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  workspace_id: uuid("workspace_id").notNull(),
+  connection_id: uuid("connection_id"),
+  google_calendar_id: text("google_calendar_id").notNull(),
+  status: text("status").$type<"active" | "disconnected">().notNull().default("active"),
   sync_token: text("sync_token"),
   last_synced_at: ts("last_synced_at"),
   last_full_sync_at: ts("last_full_sync_at"),
   ...serviceTimestamps,
 });
 
+/** Business rows: each belongs to one workspace; members read them (and write a few columns). */
 export const userTables = {
   agent_tasks: agentTasks,
   campaigns,
@@ -272,12 +356,25 @@ export const userTables = {
   alerts,
 } as const;
 
+/** Tenancy: who is in which workspace, and who was invited. */
+export const tenancyTables = {
+  workspaces,
+  workspace_members: workspaceMembers,
+  workspace_invitations: workspaceInvitations,
+} as const;
+
+/** Rows of a workspace that members may read but only the service writes. */
+export const workspaceReadTables = {
+  email_suppressions: emailSuppressions,
+  mailboxes,
+  calendars,
+} as const;
+
+/** No API role may touch these at all. */
 export const serviceTables = {
   scrapes,
   webhook_events: webhookEvents,
   domain_backoff: domainBackoff,
-  email_suppressions: emailSuppressions,
-  mailboxes,
+  google_connections: googleConnections,
   calendar_channels: calendarChannels,
-  calendar_syncs: calendarSyncs,
 } as const;

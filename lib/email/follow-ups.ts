@@ -1,37 +1,90 @@
+import { createHash } from "node:crypto";
 import { and, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { writeDrafts } from "../agents/outbound-emailer";
 import { rowsOf } from "../db/client";
-import { campaigns, emailEvents, leads } from "../db/schema";
+import { campaigns, emailEvents } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
+import { toApiError } from "../http/errors";
 import { tryLock } from "../lock";
 import type { Logger } from "../log";
-import { queueEmails } from "./send";
+import { dispatchTask } from "../tasks/dispatch";
+import { claimTask, requestHash } from "../tasks/store";
 
 /** A campaign's follow-up steps: days after the first email, and what the follow-up should do. */
 export const campaignStep = z.object({
   day_offset: z.number().min(0).max(365),
   instructions: z.string().min(1).max(2000),
 });
-const steps = z.array(campaignStep).max(10);
+export const campaignSteps = z.array(campaignStep).max(10);
 
-const stillOpen = ["new", "contacted", "engaged"] as const;
+/** The lead statuses a follow-up still goes to. */
+export const followUpStatuses = ["new", "contacted", "engaged"] as const;
 
-interface DueStep {
-  userId: string;
-  campaignId: string;
-  leadId: string;
-  step: number;
+export interface SequenceProgress {
+  lead_id: string;
+  last_step: number;
+  started_at: string;
   subject: string;
 }
 
 /**
- * Hourly: for every lead whose last email in a running campaign is step n and whose step n+1 is due
- * (its day offset after the first email has passed), writes the follow-up from the lead's data and
- * the step's instructions and queues it in the same thread. Leads that replied, bounced,
- * unsubscribed or are paused — or whose company replied — get none; the send-time checks apply too.
- * Runs once at a time; a step already written for a lead is never written again.
+ * Per lead of a campaign: the highest step sent so far, when the sequence started (its first send)
+ * and the subject its thread started with. Rows whose send time is unknown are left out.
+ */
+export async function sequenceProgress(campaignId: string, leadIds?: string[]): Promise<SequenceProgress[]> {
+  const db = await serviceDb();
+  return rowsOf<SequenceProgress>(
+    await db.execute(sql`
+      select e.lead_id, max(e.sequence_step)::int as last_step, min(e.sent_at)::text as started_at,
+        (array_agg(e.subject order by e.sequence_step))[1] as subject
+      from ${emailEvents} e
+      where e.campaign_id = ${campaignId} and e.event_type in ('sent', 'outboxed') and e.lead_id is not null
+        and e.sent_at is not null
+        ${leadIds ? sql`and e.lead_id = any(${`{${leadIds.join(",")}}`}::uuid[])` : sql``}
+      group by e.lead_id`),
+  );
+}
+
+/** The leads of a campaign that already have an email (in any state) for this step: never twice. */
+export async function leadsWithStep(campaignId: string, step: number, leadIds: string[]): Promise<Set<string>> {
+  const db = await serviceDb();
+  const rows = await db
+    .select({ lead_id: emailEvents.lead_id })
+    .from(emailEvents)
+    .where(
+      and(
+        eq(emailEvents.campaign_id, campaignId),
+        eq(emailEvents.sequence_step, step),
+        isNotNull(emailEvents.lead_id),
+        inArray(emailEvents.lead_id, leadIds),
+      ),
+    );
+  return new Set(rows.flatMap((row) => (row.lead_id ? [row.lead_id] : [])));
+}
+
+/** The steps of a campaign, or none when they do not parse. */
+export function stepsOf(campaign: { steps: unknown }): z.infer<typeof campaignSteps> {
+  const parsed = campaignSteps.safeParse(campaign.steps ?? []);
+  return parsed.success ? parsed.data : [];
+}
+
+interface DueGroup {
+  workspaceId: string;
+  userId: string;
+  campaignId: string;
+  step: number;
+  leadIds: string[];
+}
+
+/**
+ * Hourly: finds, per running campaign, the leads whose next step is due (its day offset after the
+ * first email has passed) and starts one outbound-emailer task per campaign, step and member, which
+ * writes the follow-ups from the leads' data and the step's instructions and queues them in their
+ * threads. The task goes through the same admission as any other run, so follow-ups are rate-limited,
+ * budgeted and recorded with their cost. A step is never written twice (the same leads make the same
+ * task; the emailer skips leads that already have the step). One campaign failing is recorded and
+ * the others still run.
  */
 export async function runFollowUps(log: Logger, now = Date.now()) {
   const lock = await tryLock("cron:follow-ups", 15 * 60_000);
@@ -40,123 +93,92 @@ export async function runFollowUps(log: Logger, now = Date.now()) {
   }
   try {
     const db = await serviceDb();
-    // Per (lead, campaign): the highest step sent so far and when the sequence started.
-    const progress = rowsOf<{
-      user_id: string;
-      lead_id: string;
-      campaign_id: string;
-      last_step: number;
-      started_at: string;
-      subject: string;
-    }>(
-      await db.execute(sql`
-        select e.user_id, e.lead_id, e.campaign_id, max(e.sequence_step)::int as last_step,
-          min(e.sent_at)::text as started_at,
-          (array_agg(e.subject order by e.sequence_step))[1] as subject
-        from ${emailEvents} e
-        join ${campaigns} c on c.id = e.campaign_id
-        where e.event_type in ('sent', 'outboxed') and e.lead_id is not null
-          and c.status in ('draft', 'active') and jsonb_array_length(c.steps) > 0
-        group by e.user_id, e.lead_id, e.campaign_id`),
-    );
-    const due: DueStep[] = [];
-    const campaignSteps = new Map<string, z.infer<typeof steps>>();
-    for (const row of progress) {
-      if (!campaignSteps.has(row.campaign_id)) {
-        const [campaign] = await db
-          .select({ steps: campaigns.steps })
-          .from(campaigns)
-          .where(eq(campaigns.id, row.campaign_id));
-        const parsed = steps.safeParse(campaign?.steps ?? []);
-        campaignSteps.set(row.campaign_id, parsed.success ? parsed.data : []);
-      }
-      const next = campaignSteps.get(row.campaign_id)?.[row.last_step];
-      const startedAt = timestampMs(row.started_at);
-      if (next && startedAt + next.day_offset * 86_400_000 <= now) {
-        due.push({
-          userId: row.user_id,
-          campaignId: row.campaign_id,
-          leadId: row.lead_id,
-          step: row.last_step + 1,
-          subject: row.subject,
-        });
+    const running = await db
+      .select()
+      .from(campaigns)
+      .where(and(inArray(campaigns.status, ["draft", "active"]), sql`jsonb_array_length(${campaigns.steps}) > 0`));
+    const groups: DueGroup[] = [];
+    const failures: { campaign_id: string; error: string }[] = [];
+    for (const campaign of running) {
+      try {
+        const steps = stepsOf(campaign);
+        const due = new Map<string, DueGroup>();
+        for (const row of await sequenceProgress(campaign.id)) {
+          const next = steps[row.last_step];
+          if (!next || timestampMs(row.started_at) + next.day_offset * 86_400_000 > now) {
+            continue;
+          }
+          const [first] = await db
+            .select({ user_id: emailEvents.user_id })
+            .from(emailEvents)
+            .where(and(eq(emailEvents.campaign_id, campaign.id), eq(emailEvents.lead_id, row.lead_id)))
+            .orderBy(emailEvents.created_at)
+            .limit(1);
+          const userId = first?.user_id ?? campaign.user_id;
+          const key = `${row.last_step + 1}:${userId}`;
+          const group = due.get(key) ?? {
+            workspaceId: campaign.workspace_id,
+            userId,
+            campaignId: campaign.id,
+            step: row.last_step + 1,
+            leadIds: [],
+          };
+          group.leadIds.push(row.lead_id);
+          due.set(key, group);
+        }
+        for (const group of due.values()) {
+          const written = await leadsWithStep(group.campaignId, group.step, group.leadIds);
+          group.leadIds = group.leadIds.filter((id) => !written.has(id)).sort();
+          if (group.leadIds.length > 0) {
+            groups.push(group);
+          }
+        }
+      } catch (error) {
+        failures.push({ campaign_id: campaign.id, error: toApiError(error).message });
+        log.error({ err: error, campaign: campaign.id }, "follow-ups of a campaign failed");
       }
     }
-
-    let written = 0;
-    let queued = 0;
-    const groups = new Map<string, DueStep[]>();
-    for (const item of due) {
-      const key = `${item.campaignId}:${item.step}`;
-      groups.set(key, [...(groups.get(key) ?? []), item]);
+    const tasks: string[] = [];
+    for (const group of groups) {
+      try {
+        for (let start = 0; start < group.leadIds.length; start += 25) {
+          const leadIds = group.leadIds.slice(start, start + 25);
+          const input = {
+            user_id: group.userId,
+            workspace_id: group.workspaceId,
+            prompt: `Write follow-up ${group.step} of the campaign.`,
+            campaign_id: group.campaignId,
+            lead_ids: leadIds,
+            follow_up_step: group.step,
+            mode: "send",
+          };
+          // Per hour: a run refused at admission (rate limit, budget) is tried again next hour; the
+          // database's one-email-per-step index keeps two runs from writing a step twice.
+          const hour = Math.floor(now / 3_600_000);
+          const leadsHash = createHash("sha256").update(leadIds.join(",")).digest("hex").slice(0, 24);
+          const claim = await claimTask({
+            workspaceId: group.workspaceId,
+            userId: group.userId,
+            agent: "outbound-emailer",
+            input,
+            key: `follow-up-${group.campaignId}-${group.step}-${leadsHash}-${hour}`,
+            hash: requestHash(input),
+            status: "queued",
+            runningIsReplay: true,
+          });
+          if (claim.kind === "new") {
+            await dispatchTask(claim.task.id);
+            tasks.push(claim.task.id);
+          }
+        }
+      } catch (error) {
+        failures.push({ campaign_id: group.campaignId, error: toApiError(error).message });
+        log.error({ err: error, campaign: group.campaignId }, "queuing a follow-up task failed");
+      }
     }
-    for (const group of groups.values()) {
-      const first = group[0] as DueStep;
-      // Already written (in any state) for this step: never twice.
-      const existing = await db
-        .select({ lead_id: emailEvents.lead_id })
-        .from(emailEvents)
-        .where(
-          and(
-            eq(emailEvents.campaign_id, first.campaignId),
-            eq(emailEvents.sequence_step, first.step),
-            isNotNull(emailEvents.lead_id),
-            inArray(
-              emailEvents.lead_id,
-              group.map((item) => item.leadId),
-            ),
-          ),
-        );
-      const pending = group.filter((item) => !existing.some((row) => row.lead_id === item.leadId));
-      if (pending.length === 0) {
-        continue;
-      }
-      const candidates = await db
-        .select()
-        .from(leads)
-        .where(
-          and(
-            inArray(
-              leads.id,
-              pending.map((item) => item.leadId),
-            ),
-            inArray(leads.status, [...stillOpen]),
-          ),
-        );
-      const open = candidates.filter((lead) => {
-        const paused = (lead.metadata as { paused_until?: string }).paused_until;
-        return lead.email && !(paused && Date.parse(paused) > now);
-      });
-      if (open.length === 0) {
-        continue;
-      }
-      const [campaign] = await db.select().from(campaigns).where(eq(campaigns.id, first.campaignId));
-      const stepDef = campaignSteps.get(first.campaignId)?.[first.step - 1];
-      if (!campaign || !stepDef) {
-        continue;
-      }
-      const { drafted } = await writeDrafts({
-        userId: first.userId,
-        leads: open,
-        campaign,
-        prompt: `Write follow-up ${first.step} of the campaign: ${stepDef.instructions}`,
-        followUp: {
-          step: first.step,
-          instructions: stepDef.instructions,
-          subjects: new Map(pending.map((item) => [item.leadId, item.subject])),
-        },
-      });
-      written += drafted.length;
-      const sendable = drafted.filter((row) => !(row.metadata as { needs_review: boolean }).needs_review);
-      queued += (
-        await queueEmails(
-          first.userId,
-          sendable.map((row) => row.id),
-        )
-      ).length;
-    }
-    log.info({ due: due.length, written, queued }, "follow-ups");
-    return { due: due.length, written, queued };
+    const due = groups.reduce((sum, group) => sum + group.leadIds.length, 0);
+    log.info({ due, tasks: tasks.length, failures: failures.length }, "follow-ups");
+    return { due, tasks, failures };
   } finally {
     await lock.release();
   }

@@ -1,13 +1,17 @@
+import type { gmail_v1 } from "@googleapis/gmail";
 import { and, eq, inArray, ne, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { raiseAlert } from "../alerts";
 import { rowsOf } from "../db/client";
-import { emailEvents, leads, mailboxes } from "../db/schema";
+import { emailEvents, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
-import { gmailMailbox } from "../google/gmail";
+import { connectionForEmail, withGoogle } from "../google/connections";
+import { gmailApi } from "../google/gmail";
 import { completeStructured } from "../llm/complete";
 import { tryLock } from "../lock";
 import type { Logger } from "../log";
+import { advanceHistory, type MailboxRow, mailboxOfConnection } from "./mailboxes";
+import { stopQueuedFor } from "./send";
 import { suppress } from "./suppression";
 
 /**
@@ -51,8 +55,11 @@ function isBounce(headers: Headers): boolean {
   );
 }
 
-/** The email we sent that this message answers: same Gmail thread, or a Message-ID it refers to. */
-async function ourEmail(threadId: string, headers: Headers): Promise<SentEvent | undefined> {
+/**
+ * The email this mailbox sent that a message answers: same Gmail thread, or a Message-ID it refers
+ * to. Only this mailbox's own emails are candidates, so a reply can only ever reach its workspace.
+ */
+async function ourEmail(mailbox: MailboxRow, threadId: string, headers: Headers): Promise<SentEvent | undefined> {
   const db = await serviceDb();
   const referenced =
     `${header(headers, "In-Reply-To")} ${header(headers, "References")}`.match(/<[^>]+>/g) ?? [];
@@ -61,6 +68,7 @@ async function ourEmail(threadId: string, headers: Headers): Promise<SentEvent |
     .from(emailEvents)
     .where(
       and(
+        eq(emailEvents.mailbox_id, mailbox.id),
         inArray(emailEvents.event_type, ["sent", "outboxed"]),
         or(
           eq(emailEvents.gmail_thread_id, threadId),
@@ -101,22 +109,32 @@ async function classify(userId: string, snippet: string, subject: string) {
   }
 }
 
-/** Stops every queued email to the lead's company (same website or company name) after a reply. */
-async function stopCompany(event: SentEvent, reason: string): Promise<number> {
+/** The lead an email was for, in its own workspace. */
+async function leadOfEvent(event: SentEvent) {
   if (!event.lead_id) {
-    return 0;
+    return undefined;
   }
   const db = await serviceDb();
-  const [lead] = await db.select().from(leads).where(eq(leads.id, event.lead_id));
+  const [lead] = await db
+    .select()
+    .from(leads)
+    .where(and(eq(leads.id, event.lead_id), eq(leads.workspace_id, event.workspace_id)));
+  return lead;
+}
+
+/** Stops every unsent email to the lead's company (same website or company name) in its workspace. */
+async function stopCompany(event: SentEvent, reason: string): Promise<number> {
+  const lead = await leadOfEvent(event);
   if (!lead) {
     return 0;
   }
+  const db = await serviceDb();
   const colleagues = await db
     .select({ id: leads.id })
     .from(leads)
     .where(
       and(
-        eq(leads.user_id, lead.user_id),
+        eq(leads.workspace_id, lead.workspace_id),
         or(
           eq(leads.id, lead.id),
           lead.website ? eq(leads.website, lead.website) : sql`false`,
@@ -124,20 +142,11 @@ async function stopCompany(event: SentEvent, reason: string): Promise<number> {
         ),
       ),
     );
-  const stopped = await db
-    .update(emailEvents)
-    .set({ event_type: "cancelled", error: reason })
-    .where(
-      and(
-        inArray(
-          emailEvents.lead_id,
-          colleagues.map((c) => c.id),
-        ),
-        inArray(emailEvents.event_type, ["drafted", "approved", "queued"]),
-      ),
-    )
-    .returning({ id: emailEvents.id });
-  return stopped.length;
+  return stopQueuedFor(
+    lead.workspace_id,
+    colleagues.map((c) => c.id),
+    reason,
+  );
 }
 
 async function recordInbound(
@@ -147,23 +156,25 @@ async function recordInbound(
 ): Promise<boolean> {
   const db = await serviceDb();
   const inserted = await db.execute(sql`
-    insert into ${emailEvents} (user_id, lead_id, campaign_id, event_type, to_email, from_email, subject,
-      body_text, gmail_message_id, gmail_thread_id, metadata)
-    values (${sent.user_id}, ${sent.lead_id}, ${sent.campaign_id}, ${kind}, ${sent.from_email},
+    insert into ${emailEvents} (workspace_id, user_id, mailbox_id, lead_id, campaign_id, event_type, to_email,
+      from_email, subject, body_text, gmail_message_id, gmail_thread_id, metadata)
+    values (${sent.workspace_id}, ${sent.user_id}, ${sent.mailbox_id}, ${sent.lead_id}, ${sent.campaign_id},
+      ${kind}, ${sent.from_email},
       ${header(message.headers, "From").slice(0, 320)}, ${header(message.headers, "Subject").slice(0, 300)},
       ${message.snippet}, ${message.id}, ${message.threadId},
       ${JSON.stringify({ in_reply_to_event: sent.id })}::jsonb)
-    on conflict (user_id, gmail_message_id) where gmail_message_id is not null do nothing
+    on conflict (mailbox_id, gmail_message_id) where gmail_message_id is not null do nothing
     returning id`);
   return rowsOf(inserted).length > 0;
 }
 
-async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce" | "ignored"> {
-  const gmail = gmailMailbox();
-  if (!gmail) {
-    return "ignored";
-  }
-  const { data } = await gmail.api.users.messages.get({
+async function handleMessage(
+  mailbox: MailboxRow,
+  api: gmail_v1.Gmail,
+  id: string,
+  log: Logger,
+): Promise<"reply" | "bounce" | "ignored"> {
+  const { data } = await api.users.messages.get({
     userId: "me",
     id,
     format: "metadata",
@@ -175,7 +186,7 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
   const headers: Headers = Object.fromEntries(
     (data.payload?.headers ?? []).map((h) => [h.name ?? "", h.value ?? ""]),
   );
-  const sent = await ourEmail(data.threadId, headers);
+  const sent = await ourEmail(mailbox, data.threadId, headers);
   if (!sent) {
     return "ignored";
   }
@@ -185,7 +196,13 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
     if (await recordInbound(sent, message, "bounced")) {
       await db.update(emailEvents).set({ event_type: "bounced" }).where(eq(emailEvents.id, sent.id));
       if (sent.to_email) {
-        await suppress(sent.user_id, sent.to_email, "bounced", "delivery status notification", sent.lead_id);
+        await suppress(
+          { workspaceId: sent.workspace_id, userId: sent.user_id },
+          sent.to_email,
+          "bounced",
+          "delivery status notification",
+          sent.lead_id,
+        );
       }
       log.info({ lead: sent.lead_id }, "bounce recorded");
     }
@@ -195,7 +212,7 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
     return "reply";
   }
   const verdict = await classify(sent.user_id, message.snippet, header(headers, "Subject"));
-  const [lead] = sent.lead_id ? await db.select().from(leads).where(eq(leads.id, sent.lead_id)) : [];
+  const lead = await leadOfEvent(sent);
   const entry = (extra: Record<string, unknown>) =>
     JSON.stringify([{ at: new Date().toISOString(), event: "reply", kind: verdict.kind, ...extra }]);
   if (verdict.kind === "out_of_office") {
@@ -220,10 +237,17 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
       .where(and(eq(leads.id, lead.id), ne(leads.status, "unsubscribed")));
   }
   if (verdict.kind === "unsubscribe" && sent.to_email) {
-    await suppress(sent.user_id, sent.to_email, "unsubscribed", "reply asking to stop", sent.lead_id);
+    await suppress(
+      { workspaceId: sent.workspace_id, userId: sent.user_id },
+      sent.to_email,
+      "unsubscribed",
+      "reply asking to stop",
+      sent.lead_id,
+    );
   }
   const stopped = await stopCompany(sent, `${lead?.company ?? "the company"} replied`);
   await raiseAlert({
+    workspaceId: sent.workspace_id,
     userId: sent.user_id,
     type: "email.replied",
     severity: "info",
@@ -236,17 +260,16 @@ async function handleMessage(id: string, log: Logger): Promise<"reply" | "bounce
 }
 
 /** Ids of messages added since `start`, every page; undefined when Gmail no longer has that history. */
-async function historySince(start: string): Promise<{ ids: string[]; latest: string } | undefined> {
-  const gmail = gmailMailbox();
-  if (!gmail) {
-    return { ids: [], latest: start };
-  }
+async function historySince(
+  api: gmail_v1.Gmail,
+  start: string,
+): Promise<{ ids: string[]; latest: string } | undefined> {
   const ids: string[] = [];
   let latest = start;
   let pageToken: string | undefined;
   do {
     try {
-      const { data } = await gmail.api.users.history.list({
+      const { data } = await api.users.history.list({
         userId: "me",
         startHistoryId: start,
         historyTypes: ["messageAdded"],
@@ -272,69 +295,60 @@ async function historySince(start: string): Promise<{ ids: string[]; latest: str
   return { ids, latest };
 }
 
-/** Processes a mailbox's changes once at a time (a lock per mailbox); see the module comment. */
+/**
+ * Processes the changes of one connected mailbox once at a time (a lock per mailbox); see the module
+ * comment. The address routes the notification to the one connection that has it; an address no
+ * workspace has connected is ignored.
+ */
 export async function syncMailbox(address: string, log: Logger): Promise<SyncResult | "busy"> {
-  const gmail = gmailMailbox();
-  const db = await serviceDb();
-  const [mailbox] = await db
-    .select()
-    .from(mailboxes)
-    .where(sql`lower(${mailboxes.address}) = ${address.toLowerCase()}`);
   const result: SyncResult = {
     mailbox: address,
     processed: 0,
     replies: 0,
     bounces: 0,
     full_sync: false,
-    history_id: mailbox?.history_id ?? null,
+    history_id: null,
   };
-  if (!gmail || !mailbox || gmail.address.toLowerCase() !== address.toLowerCase()) {
+  const connection = await connectionForEmail(address);
+  if (connection?.status !== "active") {
     return result;
   }
-  const lock = await tryLock(`mailbox-sync:${address.toLowerCase()}`, 120_000);
+  const mailbox = await mailboxOfConnection(connection);
+  result.history_id = mailbox.history_id;
+  const lock = await tryLock(`mailbox-sync:${mailbox.id}`, 120_000);
   if (!lock) {
     return "busy";
   }
   try {
-    let ids: string[];
-    let latest: string;
-    const since = mailbox.history_id ? await historySince(mailbox.history_id) : undefined;
-    if (since) {
-      ({ ids, latest } = since);
-    } else {
-      // No cursor yet, or Gmail no longer has that history: recent messages, then a fresh cursor.
-      result.full_sync = true;
-      const profile = await gmail.api.users.getProfile({ userId: "me" });
-      latest = profile.data.historyId ?? "0";
-      const recent = await gmail.api.users.messages.list({
-        userId: "me",
-        q: "newer_than:7d -in:sent",
-        maxResults: 500,
-      });
-      ids = (recent.data.messages ?? []).flatMap((m) => (m.id ? [m.id] : []));
-    }
-    for (const id of ids) {
-      const outcome = await handleMessage(id, log);
-      result.processed += 1;
-      result.replies += outcome === "reply" ? 1 : 0;
-      result.bounces += outcome === "bounce" ? 1 : 0;
-    }
-    // Forward only: a late or replayed notification never moves the cursor back.
-    await db
-      .update(mailboxes)
-      .set({ history_id: latest })
-      .where(
-        and(
-          eq(mailboxes.id, mailbox.id),
-          sql`(${mailboxes.history_id} is null or ${mailboxes.history_id}::numeric < ${latest}::numeric)`,
-        ),
-      );
-    const [after] = await db
-      .select({ history_id: mailboxes.history_id })
-      .from(mailboxes)
-      .where(eq(mailboxes.id, mailbox.id));
-    result.history_id = after?.history_id ?? null;
-    return result;
+    return await withGoogle(connection, async (auth) => {
+      const api = gmailApi(auth);
+      let ids: string[];
+      let latest: string;
+      const since = mailbox.history_id ? await historySince(api, mailbox.history_id) : undefined;
+      if (since) {
+        ({ ids, latest } = since);
+      } else {
+        // No cursor yet, or Gmail no longer has that history: recent messages, then a fresh cursor.
+        result.full_sync = true;
+        const profile = await api.users.getProfile({ userId: "me" });
+        latest = profile.data.historyId ?? "0";
+        const recent = await api.users.messages.list({
+          userId: "me",
+          q: "newer_than:7d -in:sent",
+          maxResults: 500,
+        });
+        ids = (recent.data.messages ?? []).flatMap((m) => (m.id ? [m.id] : []));
+      }
+      for (const id of ids) {
+        const outcome = await handleMessage(mailbox, api, id, log);
+        result.processed += 1;
+        result.replies += outcome === "reply" ? 1 : 0;
+        result.bounces += outcome === "bounce" ? 1 : 0;
+      }
+      // Forward only: a late or replayed notification never moves the cursor back.
+      result.history_id = await advanceHistory(mailbox.id, latest);
+      return result;
+    });
   } finally {
     await lock.release();
   }

@@ -9,8 +9,8 @@ export interface OutgoingEmail {
   html: string;
   /** Our own Message-ID, kept on the email event: how a send with an unknown outcome is found in Sent. */
   messageId: string;
-  /** RFC 8058: the HTTPS one-click URL, and a mailto fallback. */
-  unsubscribe: { url: string; mailto: string };
+  /** RFC 8058: the HTTPS one-click URL, and a mailto fallback (commercial email; a notice has none). */
+  unsubscribe?: { url: string; mailto: string } | undefined;
   /** Follow-ups: the Message-ID this answers and the thread's references. */
   inReplyTo?: string | undefined;
   references?: string[] | undefined;
@@ -39,14 +39,16 @@ export async function composeEmail(email: OutgoingEmail): Promise<Buffer> {
     date: new Date(),
     ...(email.inReplyTo ? { inReplyTo: email.inReplyTo } : {}),
     ...(email.references?.length ? { references: email.references } : {}),
-    headers: {
-      // Prepared: written as is, so no fold can fall inside the angle brackets.
-      "List-Unsubscribe": {
-        prepared: true,
-        value: `<${email.unsubscribe.url}>, <${email.unsubscribe.mailto}>`,
-      },
-      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    },
+    headers: email.unsubscribe
+      ? {
+          // Prepared: written as is, so no fold can fall inside the angle brackets.
+          "List-Unsubscribe": {
+            prepared: true,
+            value: `<${email.unsubscribe.url}>, <${email.unsubscribe.mailto}>`,
+          },
+          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+      : {},
   });
   return composer.compile().build();
 }

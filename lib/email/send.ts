@@ -2,20 +2,22 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { and, asc, desc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
 import { z } from "zod";
-import { raiseAlert } from "../alerts";
+import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
-import { campaigns, emailEvents, leads, mailboxes } from "../db/schema";
+import { campaigns, emailEvents, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
+import { type Connection, connectionById, withGoogle } from "../google/connections";
 import { classifyGmailError, type GmailFailure } from "../google/errors";
 import { ApiError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { acquireLock } from "../lock";
 import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
+import { draftHash } from "./drafts";
+import { type MailboxRow, mailboxById, pacingRules, pauseMailbox, sendingMailbox } from "./mailboxes";
 import { composeEmail, newMessageId } from "./mime";
-import { earliestSlot, type PacingRules, planSlots } from "./pacing";
-import { senderAddress } from "./sender";
-import { isSuppressed } from "./suppression";
+import { earliestSlot, planSlots } from "./pacing";
+import { whyNotEmail } from "./eligibility";
 import { unsubscribeUrl } from "./unsubscribe";
 
 export const emailWorkerPath = "/api/workers/email";
@@ -24,50 +26,23 @@ const syncJob = z.object({ sync_mailbox: z.email(), history_id: z.string().optio
 /** The email worker's two jobs: send one email, or process a mailbox's changes after a push. */
 export const emailJob = z.union([sendJob, syncJob]);
 type EmailEvent = typeof emailEvents.$inferSelect;
-type MailboxRow = typeof mailboxes.$inferSelect;
+type LeadRow = typeof leads.$inferSelect;
 
 /** A claim older than this with no outcome is taken to have died mid-send: Sent is searched first. */
 const claimStaleMs = 60_000;
+/** How long mail waits for a connection Google refused to be reconnected, per deferral. */
+const reconnectWaitMs = 3_600_000;
 const day = 86_400_000;
 
-/** The sending mailbox's row (created on first use with the configured caps). */
-export async function ensureMailbox(): Promise<MailboxRow> {
-  const config = getConfig();
-  const { address, name } = senderAddress();
-  const db = await serviceDb();
-  await db.execute(sql`
-    insert into ${mailboxes} (address, display_name, daily_cap, hourly_cap, min_gap_seconds)
-    values (${address.toLowerCase()}, ${name ?? null}, ${config.EMAIL_DAILY_CAP}, ${config.EMAIL_HOURLY_CAP},
-      ${config.EMAIL_MIN_GAP_SECONDS})
-    on conflict (lower(address)) do nothing`);
-  const [row] = await db
-    .select()
-    .from(mailboxes)
-    .where(sql`lower(${mailboxes.address}) = ${address.toLowerCase()}`);
-  if (!row) {
-    throw new Error(`mailbox ${address} vanished`);
-  }
-  return row;
-}
-
-function rulesOf(mailbox: MailboxRow): PacingRules {
-  return {
-    dailyCap: mailbox.daily_cap,
-    hourlyCap: mailbox.hourly_cap,
-    minGapMs: mailbox.min_gap_seconds * 1000,
-    jitterMs: getConfig().EMAIL_GAP_JITTER_SECONDS * 1000,
-  };
-}
-
 /** Send times of the mailbox in the last day (sent, outboxed or being sent). */
-async function recentSends(address: string, since: number): Promise<number[]> {
+async function recentSends(mailboxId: string, since: number): Promise<number[]> {
   const db = await serviceDb();
   const rows = await db
     .select({ at: emailEvents.sent_at })
     .from(emailEvents)
     .where(
       and(
-        sql`lower(${emailEvents.from_email}) = ${address.toLowerCase()}`,
+        eq(emailEvents.mailbox_id, mailboxId),
         isNotNull(emailEvents.sent_at),
         gt(emailEvents.sent_at, new Date(since).toISOString()),
       ),
@@ -76,14 +51,14 @@ async function recentSends(address: string, since: number): Promise<number[]> {
 }
 
 /** Planned slots of queued emails of the mailbox, so a new batch is placed after them. */
-async function plannedSends(address: string): Promise<number[]> {
+async function plannedSends(mailboxId: string): Promise<number[]> {
   const db = await serviceDb();
   const rows = await db
     .select({ at: emailEvents.scheduled_at })
     .from(emailEvents)
     .where(
       and(
-        sql`lower(${emailEvents.from_email}) = ${address.toLowerCase()}`,
+        eq(emailEvents.mailbox_id, mailboxId),
         eq(emailEvents.event_type, "queued"),
         isNotNull(emailEvents.scheduled_at),
       ),
@@ -104,96 +79,137 @@ function publishEmail(eventId: string, delayMs: number, deferrals: number) {
   );
 }
 
-/**
- * Queues drafted or approved emails of a user: each gets its Message-ID and a slot from the
- * mailbox's pacing (follow-ups before first emails), and one QStash job delayed to that slot.
- */
-export async function queueEmails(userId: string, eventIds: string[]) {
+/** The lead an email is for, in the email's own workspace (never another workspace's row). */
+async function leadOf(event: Pick<EmailEvent, "lead_id" | "workspace_id">): Promise<LeadRow | undefined> {
+  if (!event.lead_id) {
+    return undefined;
+  }
   const db = await serviceDb();
-  const mailbox = await ensureMailbox();
+  const [lead] = await db
+    .select()
+    .from(leads)
+    .where(and(eq(leads.id, event.lead_id), eq(leads.workspace_id, event.workspace_id)));
+  return lead;
+}
+
+export interface QueueResult {
+  queued: { id: string; to: string | null; scheduled_at: string }[];
+  skipped: { id: string; reason: string }[];
+}
+
+/**
+ * Queues drafts of a workspace for sending. What goes out is re-derived from trusted rows: the
+ * recipient is the lead's current address in the workspace, the text must be the text that passed
+ * its check (an edited draft is checked again first), and the sender is the workspace's mailbox.
+ * Each email gets its Message-ID and a slot from that mailbox's pacing (follow-ups before first
+ * emails), and one QStash job delayed to that slot.
+ */
+export async function queueEmails(
+  workspaceId: string,
+  eventIds: string[],
+  approvedBy?: string,
+): Promise<QueueResult> {
+  const db = await serviceDb();
+  const mailbox = await sendingMailbox(workspaceId);
   const events = await db
     .select()
     .from(emailEvents)
     .where(
       and(
-        eq(emailEvents.user_id, userId),
+        eq(emailEvents.workspace_id, workspaceId),
         inArray(emailEvents.id, eventIds),
         inArray(emailEvents.event_type, ["drafted", "approved"]),
       ),
     )
     .orderBy(desc(emailEvents.sequence_step), asc(emailEvents.created_at));
+  const skipped: QueueResult["skipped"] = [];
+  const ready: { event: EmailEvent; to: string }[] = [];
+  for (const event of events) {
+    const meta = event.metadata as { checked_hash?: string; needs_review?: boolean };
+    const lead = await leadOf(event);
+    if (meta.checked_hash !== draftHash(event)) {
+      skipped.push({ id: event.id, reason: "the text changed since its check; check it again" });
+    } else if (!lead?.email) {
+      skipped.push({ id: event.id, reason: "the lead has no address in this workspace" });
+    } else {
+      ready.push({ event, to: lead.email });
+    }
+  }
   const now = Date.now();
-  const taken = [
-    ...(await recentSends(mailbox.address, now - day)),
-    ...(await plannedSends(mailbox.address)),
-  ];
-  const slots = planSlots(taken, events.length, now, rulesOf(mailbox));
-  const queued: { id: string; to: string | null; scheduled_at: string }[] = [];
-  for (const [index, event] of events.entries()) {
+  const taken = [...(await recentSends(mailbox.id, now - day)), ...(await plannedSends(mailbox.id))];
+  const slots = planSlots(taken, ready.length, now, pacingRules(mailbox));
+  const queued: QueueResult["queued"] = [];
+  for (const [index, { event, to }] of ready.entries()) {
     const slot = slots[index] ?? now;
     const [row] = await db
       .update(emailEvents)
       .set({
         event_type: "queued",
+        mailbox_id: mailbox.id,
         from_email: mailbox.address,
+        to_email: to,
         message_id: event.message_id ?? newMessageId(mailbox.address),
         scheduled_at: new Date(slot).toISOString(),
-        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ approved_at: new Date().toISOString() })}::jsonb`,
+        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({
+          approved_at: new Date().toISOString(),
+          ...(approvedBy ? { approved_by: approvedBy } : {}),
+        })}::jsonb`,
       })
-      .where(and(eq(emailEvents.id, event.id), inArray(emailEvents.event_type, ["drafted", "approved"])))
+      .where(
+        and(
+          eq(emailEvents.id, event.id),
+          inArray(emailEvents.event_type, ["drafted", "approved"]),
+          // Unchanged since it was read: an edit in between sends it back to review instead.
+          sql`${emailEvents.updated_at} = ${event.updated_at}::timestamptz`,
+        ),
+      )
       .returning();
     if (row) {
       await publishEmail(row.id, slot - now, 0);
       queued.push({ id: row.id, to: row.to_email, scheduled_at: new Date(slot).toISOString() });
+    } else {
+      skipped.push({ id: event.id, reason: "the draft changed while it was being queued" });
     }
   }
-  return queued;
+  return { queued, skipped };
 }
 
-/** Why an email must not go out now, checked at send time: suppressed, replied, paused campaign. */
-async function stopReason(event: EmailEvent): Promise<string | undefined> {
-  if (!event.to_email) {
-    return "no recipient address";
+/** Why an email must not go out now, checked at send time: the lead's eligibility, its company, the campaign. */
+async function stopReason(event: EmailEvent, lead: LeadRow | undefined): Promise<string | undefined> {
+  if (!lead) {
+    return "the lead is gone";
   }
-  if (await isSuppressed(event.user_id, event.to_email)) {
-    return "the address is suppressed (unsubscribed, bounced or complained)";
+  const ineligible = await whyNotEmail(lead);
+  if (ineligible) {
+    return ineligible;
   }
   const db = await serviceDb();
-  if (event.lead_id) {
-    const [lead] = await db.select().from(leads).where(eq(leads.id, event.lead_id));
-    if (
-      lead &&
-      ["replied", "meeting_booked", "unsubscribed", "bounced", "unqualified"].includes(lead.status)
-    ) {
-      return `the lead is ${lead.status}`;
-    }
-    if (lead?.company || lead?.website) {
-      // A reply from anyone at the company stops the sequence for all of it.
-      const sameCompany = or(
-        lead.website ? eq(leads.website, lead.website) : undefined,
-        lead.company ? sql`lower(${leads.company}) = ${lead.company.toLowerCase()}` : undefined,
-      );
-      const [colleague] = await db
-        .select({ id: leads.id })
-        .from(leads)
-        .where(
-          and(
-            eq(leads.user_id, lead.user_id),
-            inArray(leads.status, ["replied", "meeting_booked"]),
-            sameCompany,
-          ),
-        )
-        .limit(1);
-      if (colleague) {
-        return `someone at ${lead.company ?? lead.website} replied`;
-      }
+  if (lead.company || lead.website) {
+    // A reply from anyone at the company stops the sequence for all of it.
+    const sameCompany = or(
+      lead.website ? eq(leads.website, lead.website) : undefined,
+      lead.company ? sql`lower(${leads.company}) = ${lead.company.toLowerCase()}` : undefined,
+    );
+    const [colleague] = await db
+      .select({ id: leads.id })
+      .from(leads)
+      .where(
+        and(
+          eq(leads.workspace_id, lead.workspace_id),
+          inArray(leads.status, ["replied", "meeting_booked"]),
+          sameCompany,
+        ),
+      )
+      .limit(1);
+    if (colleague) {
+      return `someone at ${lead.company ?? lead.website} replied`;
     }
   }
   if (event.campaign_id) {
     const [campaign] = await db
       .select({ status: campaigns.status })
       .from(campaigns)
-      .where(eq(campaigns.id, event.campaign_id));
+      .where(and(eq(campaigns.id, event.campaign_id), eq(campaigns.workspace_id, event.workspace_id)));
     if (campaign && ["paused", "completed", "archived"].includes(campaign.status)) {
       return `the campaign is ${campaign.status}`;
     }
@@ -202,19 +218,14 @@ async function stopReason(event: EmailEvent): Promise<string | undefined> {
 }
 
 /** An out-of-office reply pauses the lead until its return date; its emails wait, they are not dropped. */
-async function leadPausedUntil(event: EmailEvent): Promise<number> {
-  if (!event.lead_id) {
-    return 0;
-  }
-  const db = await serviceDb();
-  const [lead] = await db.select({ metadata: leads.metadata }).from(leads).where(eq(leads.id, event.lead_id));
+function leadPausedUntil(lead: LeadRow | undefined): number {
   const until = (lead?.metadata as { paused_until?: string } | undefined)?.paused_until;
   return until ? Date.parse(until) || 0 : 0;
 }
 
-/** The earlier message of this lead's thread, for a follow-up's threading headers. */
+/** The earlier message of this lead's thread from the same mailbox, for a follow-up's threading headers. */
 async function threadOf(event: EmailEvent) {
-  if (event.sequence_step === 0 || !event.lead_id) {
+  if (event.sequence_step === 0 || !event.lead_id || !event.mailbox_id) {
     return undefined;
   }
   const db = await serviceDb();
@@ -224,6 +235,7 @@ async function threadOf(event: EmailEvent) {
     .where(
       and(
         eq(emailEvents.lead_id, event.lead_id),
+        eq(emailEvents.mailbox_id, event.mailbox_id),
         event.campaign_id ? eq(emailEvents.campaign_id, event.campaign_id) : sql`true`,
         inArray(emailEvents.event_type, ["sent", "outboxed"]),
       ),
@@ -241,40 +253,48 @@ function withFooter(event: EmailEvent, url: string) {
   return { text, html };
 }
 
-async function buildMime(event: EmailEvent, thread: Awaited<ReturnType<typeof threadOf>>) {
-  const { address, name } = senderAddress();
-  const url = unsubscribeUrl({ userId: event.user_id, leadId: event.lead_id, email: event.to_email ?? "" });
+async function buildMime(
+  event: EmailEvent,
+  to: string,
+  mailbox: MailboxRow,
+  thread: Awaited<ReturnType<typeof threadOf>>,
+) {
+  const url = unsubscribeUrl({
+    workspaceId: event.workspace_id,
+    userId: event.user_id,
+    leadId: event.lead_id,
+    email: to,
+  });
   const { text, html } = withFooter(event, url);
   return composeEmail({
-    from: { name, address },
-    to: { address: event.to_email ?? "" },
+    from: { name: mailbox.display_name ?? undefined, address: mailbox.address },
+    to: { address: to },
     subject: event.subject ?? "",
     text,
     html,
-    messageId: event.message_id ?? newMessageId(address),
-    unsubscribe: { url, mailto: `mailto:${address}?subject=unsubscribe` },
+    messageId: event.message_id ?? newMessageId(mailbox.address),
+    unsubscribe: { url, mailto: `mailto:${mailbox.address}?subject=unsubscribe` },
     ...(thread ? { inReplyTo: thread.messageId, references: [thread.messageId] } : {}),
   });
 }
 
-/** The Gmail client, loaded only where a send needs it: queuing mail never loads Google's client. */
-async function gmail() {
-  return (await import("../google/gmail")).gmailMailbox();
+/** Google's Gmail client, loaded only where a send needs it: queuing mail never loads it. */
+async function gmailClient() {
+  return (await import("../google/gmail")).gmailApi;
 }
 
 /** Gmail's Sent: the message with this Message-ID, if a send whose outcome was lost did go out. */
-async function findSent(messageId: string) {
-  const mailbox = await gmail();
-  if (!mailbox) {
-    return undefined;
-  }
-  const found = await mailbox.api.users.messages.list({
-    userId: "me",
-    q: `in:sent rfc822msgid:${messageId.replace(/^<|>$/g, "")}`,
-    maxResults: 1,
+async function findSent(connection: Connection, messageId: string) {
+  const api = await gmailClient();
+  return withGoogle(connection, async (auth) => {
+    const found = await api(auth).users.messages.list({
+      userId: "me",
+      q: `in:sent rfc822msgid:${messageId.replace(/^<|>$/g, "")}`,
+      maxResults: 1,
+    });
+    const message = found.data.messages?.[0];
+    return message?.id ? { id: message.id, threadId: message.threadId ?? null } : undefined;
   });
-  const message = found.data.messages?.[0];
-  return message?.id ? { id: message.id, threadId: message.threadId ?? null } : undefined;
 }
 
 async function markSent(
@@ -291,9 +311,7 @@ async function markSent(
         gmail_message_id: sent.id,
         gmail_thread_id: sent.threadId,
         sent_at: new Date().toISOString(),
-        error: outboxed
-          ? "Not sent: no Gmail credentials are configured; the message is in the outbox"
-          : null,
+        error: outboxed ? "Not sent: the workspace has no Google account connected; the message is in the outbox" : null,
       })
       .where(eq(emailEvents.id, event.id));
     if (event.lead_id) {
@@ -306,7 +324,7 @@ async function markSent(
           status: sql`case when ${leads.status} = 'new' then 'contacted' else ${leads.status} end`,
           history: sql`${leads.history} || ${entry}::jsonb`,
         })
-        .where(eq(leads.id, event.lead_id));
+        .where(and(eq(leads.id, event.lead_id), eq(leads.workspace_id, event.workspace_id)));
     }
   });
 }
@@ -323,31 +341,47 @@ export type Delivery =
   | { outcome: "already_done" | "no_such_email"; status?: string }
   | { outcome: "failed"; reason: string };
 
+const deferred = (until: number, reason: string): Delivery => ({
+  outcome: "deferred",
+  until: new Date(until).toISOString(),
+  reason,
+});
+
 /**
- * Sends one queued email at most once. Under the mailbox's lock: the send-time checks, the pacing
- * check, the claim (queued → sending, or a `sending` whose outcome was lost — stale, or left by an
- * earlier delivery of the same QStash message — after Sent has been searched for its Message-ID),
- * the send, the outcome. Throws ApiError 503 for a transient
- * failure whose message is confirmed absent from Sent, so QStash retries it.
+ * Sends one queued email at most once, from the mailbox it was queued on. Under the mailbox's lock:
+ * the send-time checks (recipient re-derived from the lead, the workspace's suppression list, lead
+ * and campaign status), the pacing check, the claim (queued → sending, or a `sending` whose outcome
+ * was lost — stale, or left by an earlier delivery of the same QStash message — after Sent has been
+ * searched for its Message-ID), the send, the outcome. Throws ApiError 503 for a transient failure
+ * whose message is confirmed absent from Sent, so QStash retries it.
  */
 export async function deliverEmail(eventId: string, deliveryId = ""): Promise<Delivery> {
   const db = await serviceDb();
-  const mailbox = await ensureMailbox();
-  const lock = await acquireLock(`mailbox:${mailbox.address.toLowerCase()}`, 60_000, 20_000);
+  const [first] = await db.select().from(emailEvents).where(eq(emailEvents.id, eventId));
+  if (!first) {
+    return { outcome: "no_such_email" };
+  }
+  const mailbox = first.mailbox_id ? await mailboxById(first.mailbox_id) : undefined;
+  if (!mailbox) {
+    return { outcome: "already_done", status: first.event_type };
+  }
+  const lock = await acquireLock(`mailbox:${mailbox.id}`, 60_000, 20_000);
   if (!lock) {
-    return {
-      outcome: "deferred",
-      until: new Date(Date.now() + 30_000).toISOString(),
-      reason: "the mailbox is busy",
-    };
+    return deferred(Date.now() + 30_000, "the mailbox is busy");
   }
   try {
     const [event] = await db.select().from(emailEvents).where(eq(emailEvents.id, eventId));
-    if (!event) {
-      return { outcome: "no_such_email" };
+    if (!event || (event.event_type !== "queued" && event.event_type !== "sending")) {
+      return { outcome: "already_done", status: event?.event_type };
     }
-    if (event.event_type !== "queued" && event.event_type !== "sending") {
-      return { outcome: "already_done", status: event.event_type };
+    const connection =
+      mailbox.kind === "gmail" && mailbox.connection_id ? await connectionById(mailbox.connection_id) : undefined;
+    if (mailbox.status !== "active" || (mailbox.kind === "gmail" && connection?.status === "disconnected")) {
+      await setEvent(event.id, { event_type: "cancelled", error: "the sending mailbox was disconnected" });
+      return { outcome: "cancelled", reason: "the sending mailbox was disconnected" };
+    }
+    if (mailbox.kind === "gmail" && connection?.status !== "active") {
+      return deferred(Date.now() + reconnectWaitMs, "the Google account must be reconnected");
     }
     const claim = event.metadata as { claimed_at?: number; claimed_by?: string };
     if (event.event_type === "sending") {
@@ -357,44 +391,40 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
       if (!ownDeadClaim && Date.now() - Number(claim.claimed_at ?? 0) < claimStaleMs) {
         throw new ApiError("conflict", "The email is being sent", { headers: { "retry-after": "60" } });
       }
-      const found = event.message_id ? await findSent(event.message_id) : undefined;
+      const found = connection && event.message_id ? await findSent(connection, event.message_id) : undefined;
       if (found) {
         await markSent(event, found);
         return { outcome: "found_in_sent", gmail_message_id: found.id };
       }
     }
-    const pausedLead = await leadPausedUntil(event);
+    const lead = await leadOf(event);
+    const pausedLead = leadPausedUntil(lead);
     if (pausedLead > Date.now()) {
-      return {
-        outcome: "deferred",
-        until: new Date(pausedLead).toISOString(),
-        reason: "the lead is out of office",
-      };
+      return deferred(pausedLead, "the lead is out of office");
     }
-    const stop = await stopReason(event);
-    if (stop) {
-      await setEvent(event.id, { event_type: "cancelled", error: stop });
-      return { outcome: "cancelled", reason: stop };
+    const stop = await stopReason(event, lead);
+    if (stop || !lead?.email) {
+      const reason = stop ?? "no recipient address";
+      await setEvent(event.id, { event_type: "cancelled", error: reason });
+      return { outcome: "cancelled", reason };
     }
-    const [current] = await db.select().from(mailboxes).where(eq(mailboxes.id, mailbox.id));
+    const to = lead.email;
+    const current = await mailboxById(mailbox.id);
     const pausedUntil = current?.paused_until ? timestampMs(current.paused_until) : 0;
     if (pausedUntil > Date.now()) {
-      return {
-        outcome: "deferred",
-        until: new Date(pausedUntil).toISOString(),
-        reason: current?.pause_reason ?? "paused",
-      };
+      return deferred(pausedUntil, current?.pause_reason ?? "paused");
     }
     const now = Date.now();
-    const slot = earliestSlot(await recentSends(mailbox.address, now - day), now, rulesOf(mailbox));
+    const slot = earliestSlot(await recentSends(mailbox.id, now - day), now, pacingRules(mailbox));
     if (slot > now + 1000) {
-      return { outcome: "deferred", until: new Date(slot).toISOString(), reason: "pacing" };
+      return deferred(slot, "pacing");
     }
 
     const [claimed] = await db
       .update(emailEvents)
       .set({
         event_type: "sending",
+        to_email: to,
         from_email: mailbox.address,
         sent_at: new Date(now).toISOString(),
         metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ claimed_at: now, claimed_by: deliveryId })}::jsonb`,
@@ -405,33 +435,37 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
       return { outcome: "already_done" };
     }
     const thread = await threadOf(claimed);
-    const mime = await buildMime(claimed, thread);
-    const client = await gmail();
-    if (!client) {
+    const mime = await buildMime(claimed, to, mailbox, thread);
+    if (mailbox.kind === "outbox" || !connection) {
       const dir = getConfig().OUTBOX_DIR;
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, `${claimed.id}.eml`), mime);
-      await db
-        .update(emailEvents)
-        .set({
-          metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ mime: mime.toString("utf8") })}::jsonb`,
-        })
-        .where(eq(emailEvents.id, claimed.id));
+      await setEvent(claimed.id, {
+        metadata: { ...(claimed.metadata as object), mime: mime.toString("utf8") },
+      });
       await markSent(claimed, { id: null, threadId: null }, true);
       return { outcome: "outboxed", gmail_message_id: null };
     }
+    const api = await gmailClient();
     try {
-      const sent = await client.api.users.messages.send({
-        userId: "me",
-        requestBody: {
-          raw: mime.toString("base64url"),
-          ...(thread?.threadId ? { threadId: thread.threadId } : {}),
-        },
-      });
+      const sent = await withGoogle(connection, (auth) =>
+        api(auth).users.messages.send({
+          userId: "me",
+          requestBody: {
+            raw: mime.toString("base64url"),
+            ...(thread?.threadId ? { threadId: thread.threadId } : {}),
+          },
+        }),
+      );
       await markSent(claimed, { id: sent.data.id ?? null, threadId: sent.data.threadId ?? null });
       return { outcome: "sent", gmail_message_id: sent.data.id ?? null };
     } catch (error) {
-      return await afterFailedSend(claimed, classifyGmailError(error), mailbox);
+      if (error instanceof ApiError && error.code === "google_reconnect_required") {
+        // Nothing reached Gmail: the token was refused before the send.
+        await setEvent(claimed.id, { event_type: "queued", sent_at: null });
+        return deferred(Date.now() + reconnectWaitMs, "the Google account must be reconnected");
+      }
+      return await afterFailedSend(claimed, classifyGmailError(error), mailbox, connection);
     }
   } finally {
     await lock.release();
@@ -442,29 +476,19 @@ async function afterFailedSend(
   event: EmailEvent,
   failure: GmailFailure,
   mailbox: MailboxRow,
+  connection: Connection,
 ): Promise<Delivery> {
   const requeue = () => setEvent(event.id, { event_type: "queued", sent_at: null });
   switch (failure.kind) {
     case "rate_limited":
       await requeue();
-      return {
-        outcome: "deferred",
-        until: new Date(Date.now() + failure.retryAfterSeconds * 1000).toISOString(),
-        reason: "Gmail rate limit",
-      };
+      return deferred(Date.now() + failure.retryAfterSeconds * 1000, "Gmail rate limit");
     case "daily_quota": {
       const until = new Date(Date.now() + day).toISOString();
-      const db = await serviceDb();
-      await db
-        .update(mailboxes)
-        .set({
-          paused_until: until,
-          pause_reason: `Gmail daily sending limit: ${failure.message}`.slice(0, 500),
-        })
-        .where(eq(mailboxes.id, mailbox.id));
+      await pauseMailbox(mailbox.id, until, `Gmail daily sending limit: ${failure.message}`);
       await requeue();
-      await raiseAlert({
-        userId: event.user_id,
+      await alertAdmins({
+        workspaceId: event.workspace_id,
         type: "mailbox.paused",
         severity: "warning",
         title: `Sending paused for ${mailbox.address}`,
@@ -476,7 +500,9 @@ async function afterFailedSend(
     }
     case "transient": {
       // The outcome is unknown: only when Sent does not hold the message may it be sent again.
-      const found = event.message_id ? await findSent(event.message_id).catch(() => undefined) : undefined;
+      const found = event.message_id
+        ? await findSent(connection, event.message_id).catch(() => undefined)
+        : undefined;
       if (found) {
         await markSent(event, found);
         return { outcome: "found_in_sent", gmail_message_id: found.id };
@@ -512,7 +538,31 @@ export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelive
   }
   const result = await deliverEmail(job.event_id, ctx.delivery.messageId);
   if (result.outcome === "deferred") {
+    if (job.deferrals >= 200) {
+      await setEvent(job.event_id, { event_type: "cancelled", error: `put off too often (${result.reason})` });
+      return json({ success: true, data: { outcome: "cancelled", reason: result.reason } });
+    }
     await publishEmail(job.event_id, Date.parse(result.until) - Date.now(), job.deferrals + 1);
   }
   return json({ success: true, data: result });
+}
+
+/** Stops a workspace's unsent emails to these leads (a company-wide stop after a reply). */
+export async function stopQueuedFor(workspaceId: string, leadIds: string[], reason: string): Promise<number> {
+  if (leadIds.length === 0) {
+    return 0;
+  }
+  const db = await serviceDb();
+  const stopped = await db
+    .update(emailEvents)
+    .set({ event_type: "cancelled", error: reason })
+    .where(
+      and(
+        eq(emailEvents.workspace_id, workspaceId),
+        inArray(emailEvents.lead_id, leadIds),
+        inArray(emailEvents.event_type, ["drafted", "approved", "queued"]),
+      ),
+    )
+    .returning({ id: emailEvents.id });
+  return stopped.length;
 }

@@ -13,12 +13,13 @@ const leadStatus: Record<SuppressionReason, "unsubscribed" | "bounced" | null> =
 };
 
 /**
- * Adds the address to the user's suppression list at once (the send-time check reads it), and marks
- * every lead of the user with that address, with a line in its history. Idempotent: a second
- * unsubscribe changes nothing and says so.
+ * Suppression belongs to the workspace, the legal sender: an unsubscribe, a bounce or a complaint
+ * through any member's email stops every member's email to that address. Adds the address at once
+ * (the send-time check reads it) and marks the workspace's leads with it, with a line in their
+ * history. Idempotent: a second unsubscribe changes nothing and says so.
  */
 export async function suppress(
-  userId: string,
+  target: { workspaceId: string; userId: string },
   email: string,
   reason: SuppressionReason,
   source: string,
@@ -27,9 +28,10 @@ export async function suppress(
   const db = await serviceDb();
   return db.transaction(async (tx) => {
     const inserted = await tx.execute(sql`
-      insert into ${emailSuppressions} (user_id, email, reason, source, lead_id)
-      values (${userId}, ${email.toLowerCase()}, ${reason}, ${source.slice(0, 200)}, ${leadId})
-      on conflict (user_id, lower(email)) do nothing
+      insert into ${emailSuppressions} (workspace_id, user_id, email, reason, source, lead_id)
+      select ${target.workspaceId}, ${target.userId}, ${email.toLowerCase()}, ${reason}, ${source.slice(0, 200)},
+        (select id from ${leads} where id = ${leadId} and workspace_id = ${target.workspaceId})
+      on conflict (workspace_id, lower(email)) do nothing
       returning id`);
     const added = rowsOf(inserted).length > 0;
     const status = leadStatus[reason];
@@ -38,20 +40,22 @@ export async function suppress(
       await tx
         .update(leads)
         .set({ status, history: sql`${leads.history} || ${entry}::jsonb` })
-        .where(and(eq(leads.user_id, userId), sql`lower(${leads.email}) = ${email.toLowerCase()}`));
+        .where(
+          and(eq(leads.workspace_id, target.workspaceId), sql`lower(${leads.email}) = ${email.toLowerCase()}`),
+        );
     }
     return { added };
   });
 }
 
-export async function isSuppressed(userId: string, email: string): Promise<boolean> {
+export async function isSuppressed(workspaceId: string, email: string): Promise<boolean> {
   const db = await serviceDb();
   const [row] = await db
     .select({ id: emailSuppressions.id })
     .from(emailSuppressions)
     .where(
       and(
-        eq(emailSuppressions.user_id, userId),
+        eq(emailSuppressions.workspace_id, workspaceId),
         sql`lower(${emailSuppressions.email}) = ${email.toLowerCase()}`,
       ),
     );

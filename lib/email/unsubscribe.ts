@@ -7,19 +7,21 @@ import { appUrl } from "../queue";
 import { suppress } from "./suppression";
 
 /**
- * Unsubscribe links: the token is the user, the lead and the address, signed with HMAC-SHA256
- * under UNSUBSCRIBE_SECRET. It never expires — Gmail and RFC 8058 expect a link in an old email to
- * keep working — and it names one address of one sender, so it can only ever suppress that.
+ * Unsubscribe links: the token is the workspace (the sender), the member, the lead and the address,
+ * signed with HMAC-SHA256 under UNSUBSCRIBE_SECRET. It never expires — Gmail and RFC 8058 expect a
+ * link in an old email to keep working — and it names one address of one sender, so it can only ever
+ * suppress that. Links sent before workspaces existed name no workspace: theirs is the member's
+ * personal one, whose id is the member's.
  */
-const claims = z.object({ u: z.uuid(), l: z.uuid().nullable(), e: z.email() });
-export type UnsubscribeClaims = { userId: string; leadId: string | null; email: string };
+const claims = z.object({ w: z.uuid().optional(), u: z.uuid(), l: z.uuid().nullable(), e: z.email() });
+export type UnsubscribeClaims = { workspaceId: string; userId: string; leadId: string | null; email: string };
 
 const sign = (payload: string) =>
   createHmac("sha256", getConfig().UNSUBSCRIBE_SECRET).update(`unsubscribe.v1.${payload}`).digest();
 
 export function unsubscribeToken(claim: UnsubscribeClaims): string {
   const payload = Buffer.from(
-    JSON.stringify({ u: claim.userId, l: claim.leadId, e: claim.email.toLowerCase() }),
+    JSON.stringify({ w: claim.workspaceId, u: claim.userId, l: claim.leadId, e: claim.email.toLowerCase() }),
   ).toString("base64url");
   return `${payload}.${sign(payload).toString("base64url")}`;
 }
@@ -37,7 +39,7 @@ export function readUnsubscribeToken(token: string): UnsubscribeClaims | undefin
   }
   try {
     const parsed = claims.parse(JSON.parse(Buffer.from(payload, "base64url").toString("utf8")));
-    return { userId: parsed.u, leadId: parsed.l, email: parsed.e };
+    return { workspaceId: parsed.w ?? parsed.u, userId: parsed.u, leadId: parsed.l, email: parsed.e };
   } catch {
     return undefined;
   }
@@ -75,7 +77,7 @@ export async function unsubscribeFromLink(ctx: RequestContext): Promise<Response
       "The unsubscribe link is incomplete or was altered. Use the link from the email itself.",
     );
   }
-  await suppress(claim.userId, claim.email, "unsubscribed", "unsubscribe link", claim.leadId);
+  await suppress(claim, claim.email, "unsubscribed", "unsubscribe link", claim.leadId);
   return page(200, "You are unsubscribed", `${claim.email} will receive no more emails from this sender.`);
 }
 
@@ -89,6 +91,6 @@ export async function unsubscribeOneClick(ctx: RequestContext): Promise<Response
   if (body.get("List-Unsubscribe") !== "One-Click") {
     throw new ApiError("bad_request", "The body must be List-Unsubscribe=One-Click (RFC 8058)");
   }
-  const { added } = await suppress(claim.userId, claim.email, "unsubscribed", "one-click", claim.leadId);
+  const { added } = await suppress(claim, claim.email, "unsubscribed", "one-click", claim.leadId);
   return json({ success: true, data: { unsubscribed: true, already: !added } });
 }

@@ -1,67 +1,74 @@
-import { and, gt, sql } from "drizzle-orm";
-import { raiseAlert } from "../alerts";
+import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
-import { emailEvents, mailboxes } from "../db/schema";
-import { serviceDb } from "../db/service";
-import { gmailMailbox } from "../google/gmail";
-import { ApiError } from "../http/errors";
-import { ensureMailbox } from "./send";
+import { liveConnections, withGoogle } from "../google/connections";
+import { gmailApi } from "../google/gmail";
+import { ApiError, toApiError } from "../http/errors";
+import type { Logger } from "../log";
+import { mailboxOfConnection, recordWatch } from "./mailboxes";
+
+export interface WatchResult {
+  mailbox: string;
+  watch_expires_at?: string;
+  history_id?: string | null;
+  error?: string;
+  code?: string;
+}
 
 /**
- * Daily: renews Gmail's `users.watch` for the sending mailbox (a watch lapses after seven days),
- * recording the expiry and, on first watch, the history id processing starts from. A failure alerts
- * everyone who sent from the mailbox in the last 30 days (replies would stop arriving) and answers
- * 503 so QStash tries again.
+ * Daily: renews Gmail's `users.watch` for every connected mailbox (a watch lapses after seven days),
+ * recording the expiry and, on first watch, the history id processing starts from. One mailbox's
+ * failure alerts its workspace's admins (replies would stop arriving) and does not stop the others;
+ * the run answers 503 afterwards so QStash tries again.
  */
-export async function renewGmailWatch() {
+export async function renewGmailWatch(log: Logger) {
   const config = getConfig();
-  const gmail = gmailMailbox();
-  if (!gmail || !config.GMAIL_PUSH_TOPIC) {
-    return { skipped: gmail ? "GMAIL_PUSH_TOPIC is not set" : "no Gmail credentials (outbox mode)" };
+  if (!config.GMAIL_PUSH_TOPIC) {
+    return { skipped: "GMAIL_PUSH_TOPIC is not set", mailboxes: [] as WatchResult[] };
   }
-  const mailbox = await ensureMailbox();
-  const db = await serviceDb();
-  try {
-    const { data } = await gmail.api.users.watch({
-      userId: "me",
-      requestBody: {
-        topicName: config.GMAIL_PUSH_TOPIC,
-        labelIds: ["INBOX"],
-        labelFilterBehavior: "include",
-      },
-    });
-    const expires = new Date(Number(data.expiration ?? Date.now())).toISOString();
-    await db
-      .update(mailboxes)
-      .set({
-        watch_expires_at: expires,
-        history_id: sql`coalesce(${mailboxes.history_id}, ${data.historyId ?? null})`,
-      })
-      .where(sql`${mailboxes.id} = ${mailbox.id}`);
-    return { mailbox: mailbox.address, watch_expires_at: expires, history_id: data.historyId ?? null };
-  } catch (error) {
-    const senders = await db
-      .selectDistinct({ userId: emailEvents.user_id })
-      .from(emailEvents)
-      .where(
-        and(
-          sql`lower(${emailEvents.from_email}) = ${mailbox.address.toLowerCase()}`,
-          gt(emailEvents.created_at, new Date(Date.now() - 30 * 86_400_000).toISOString()),
-        ),
-      );
-    for (const { userId } of senders) {
-      await raiseAlert({
-        userId,
-        type: "mailbox.watch_failed",
-        severity: "warning",
-        title: `Replies to ${mailbox.address} may stop arriving`,
-        message: `Renewing Gmail's watch failed (${String(error).slice(0, 200)}). It is retried; until it works, replies are only picked up by the next successful sync.`,
-        metadata: { mailbox: mailbox.address },
-      });
+  const results: WatchResult[] = [];
+  for (const connection of await liveConnections()) {
+    if (connection.status !== "active") {
+      continue;
     }
-    throw new ApiError("service_unavailable", "Renewing the Gmail watch failed", {
-      cause: error,
+    const mailbox = await mailboxOfConnection(connection);
+    try {
+      const data = await withGoogle(connection, async (auth) => {
+        const { data } = await gmailApi(auth).users.watch({
+          userId: "me",
+          requestBody: {
+            topicName: config.GMAIL_PUSH_TOPIC,
+            labelIds: ["INBOX"],
+            labelFilterBehavior: "include",
+          },
+        });
+        return data;
+      });
+      const expires = new Date(Number(data.expiration ?? Date.now())).toISOString();
+      await recordWatch(mailbox.id, expires, data.historyId ?? null);
+      results.push({ mailbox: mailbox.address, watch_expires_at: expires, history_id: data.historyId ?? null });
+    } catch (thrown) {
+      const error = toApiError(thrown);
+      log.warn({ mailbox: mailbox.address, err: thrown }, "Gmail watch renewal failed");
+      results.push({ mailbox: mailbox.address, error: error.message, code: error.code });
+      if (error.code !== "google_reconnect_required") {
+        await alertAdmins({
+          workspaceId: connection.workspace_id,
+          type: "mailbox.watch_failed",
+          severity: "warning",
+          title: `Replies to ${mailbox.address} may stop arriving`,
+          message: `Renewing Gmail's watch failed (${String(thrown).slice(0, 200)}). It is retried; until it works, replies are only picked up by the next successful sync.`,
+          metadata: { mailbox: mailbox.address },
+        });
+      }
+    }
+  }
+  // A connection waiting to be reconnected is its admins' to fix (they were alerted); retrying won't.
+  const failed = results.filter((result) => result.error && result.code !== "google_reconnect_required");
+  if (failed.length > 0) {
+    throw new ApiError("service_unavailable", `Renewing the Gmail watch failed for ${failed.length} mailbox(es)`, {
       headers: { "retry-after": "300" },
+      details: { mailboxes: results },
     });
   }
+  return { mailboxes: results };
 }

@@ -1,40 +1,23 @@
 import { calendar, type calendar_v3 } from "@googleapis/calendar";
-import { getConfig } from "../config";
-import { googleAuth, googleRootUrl } from "./auth";
+import { type GoogleAuth, googleRootUrl } from "./connections";
 
-/** The business's calendar (`GOOGLE_CALENDAR_ID`, default its primary), or null without credentials. */
-export interface BusinessCalendar {
-  id: string;
-  api: calendar_v3.Calendar;
-}
-
-let cached: BusinessCalendar | null | undefined;
-
-export function businessCalendar(): BusinessCalendar | null {
-  if (cached !== undefined) {
-    return cached;
-  }
-  const auth = googleAuth();
+/** A connection's authorised client as the Calendar API (loaded only by bookings and syncs). */
+export function calendarApi(auth: GoogleAuth): calendar_v3.Calendar {
   const rootUrl = googleRootUrl();
-  cached = auth
-    ? {
-        id: getConfig().GOOGLE_CALENDAR_ID,
-        api: calendar({ version: "v3", auth, ...(rootUrl ? { rootUrl } : {}), retry: false }),
-      }
-    : null;
-  return cached;
+  return calendar({ version: "v3", auth, ...(rootUrl ? { rootUrl } : {}), retry: false });
 }
 
-/** Busy intervals of the calendar between two instants (Calendar `freebusy`). */
+/** Busy intervals of a calendar between two instants (Calendar `freebusy`). */
 export async function busyBetween(
-  cal: BusinessCalendar,
+  api: calendar_v3.Calendar,
+  calendarId: string,
   from: Date,
   to: Date,
 ): Promise<{ start: number; end: number }[]> {
-  const { data } = await cal.api.freebusy.query({
-    requestBody: { timeMin: from.toISOString(), timeMax: to.toISOString(), items: [{ id: cal.id }] },
+  const { data } = await api.freebusy.query({
+    requestBody: { timeMin: from.toISOString(), timeMax: to.toISOString(), items: [{ id: calendarId }] },
   });
-  return (data.calendars?.[cal.id]?.busy ?? []).map((slot) => ({
+  return (data.calendars?.[calendarId]?.busy ?? []).map((slot) => ({
     start: Date.parse(slot.start ?? ""),
     end: Date.parse(slot.end ?? ""),
   }));

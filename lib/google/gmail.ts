@@ -1,37 +1,11 @@
 import { gmail, type gmail_v1 } from "@googleapis/gmail";
-import { getConfig } from "../config";
-import { googleAuth, googleRootUrl } from "./auth";
+import { type GoogleAuth, googleRootUrl } from "./connections";
 
 /**
- * The one way to talk to Gmail: the sending mailbox's client, authorised as the business's Google
- * account (./auth). Without credentials there is no client and the email worker writes to the outbox.
+ * The one way to talk to Gmail: a connection's authorised client (./connections) as the Gmail API.
+ * Loaded only where a send or a sync needs it, so functions that only queue mail never load it.
  */
-export interface Mailbox {
-  address: string;
-  name: string | undefined;
-  api: gmail_v1.Gmail;
-  /** Per-call options: Gmail's media upload path ignores the service-level root. */
-  rootUrl: string | undefined;
-}
-
-let cached: Mailbox | null | undefined;
-
-export function gmailMailbox(): Mailbox | null {
-  if (cached !== undefined) {
-    return cached;
-  }
-  const config = getConfig();
-  const auth = googleAuth();
-  if (!auth || !config.GMAIL_SENDER) {
-    cached = null;
-    return cached;
-  }
+export function gmailApi(auth: GoogleAuth): gmail_v1.Gmail {
   const rootUrl = googleRootUrl();
-  cached = {
-    address: config.GMAIL_SENDER,
-    name: config.GMAIL_SENDER_NAME,
-    api: gmail({ version: "v1", auth, ...(rootUrl ? { rootUrl } : {}), retry: false }),
-    rootUrl,
-  };
-  return cached;
+  return gmail({ version: "v1", auth, ...(rootUrl ? { rootUrl } : {}), retry: false });
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, type SQL, sql } from "drizzle-orm";
+import { and, desc, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import type { DbUser } from "../db/as-user";
@@ -47,8 +47,10 @@ export interface SortKey {
   cast: "timestamptz" | "integer" | "uuid";
 }
 
-export interface ListOptions<T extends PgTable & { user_id: PgColumn }> {
+export interface ListOptions<T extends PgTable & { workspace_id: PgColumn }> {
   table: T;
+  /** The workspaces the caller may read (all of theirs, or the one asked for). */
+  workspaceIds: string[];
   /** All descending; the last must be unique (the id) so pages never overlap or skip. */
   keys: SortKey[];
   filters: (SQL | undefined)[];
@@ -62,15 +64,19 @@ export interface Page<Row> {
 }
 
 /**
- * One page of the caller's rows, newest (or highest) first, under row-level security. The explicit
- * user filter is for the index; RLS is what guarantees no other user's row can appear.
+ * One page of the rows the caller may see, newest (or highest) first, under row-level security. The
+ * explicit workspace filter is for the index; RLS is what guarantees no other workspace's row can
+ * appear.
  */
-export async function listPage<T extends PgTable & { user_id: PgColumn }>(
+export async function listPage<T extends PgTable & { workspace_id: PgColumn }>(
   user: DbUser,
   options: ListOptions<T>,
 ): Promise<Page<Record<string, unknown>>> {
   const { table, keys, limit } = options;
-  const conditions: (SQL | undefined)[] = [eq(table.user_id, user.id), ...options.filters];
+  if (options.workspaceIds.length === 0) {
+    return { data: [], next_cursor: null };
+  }
+  const conditions: (SQL | undefined)[] = [inArray(table.workspace_id, options.workspaceIds), ...options.filters];
   if (options.cursor) {
     const values = decodeCursor(options.cursor, keys.length);
     const left = sql.join(

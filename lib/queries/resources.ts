@@ -15,10 +15,19 @@ import {
   productInsights,
   taskStatuses,
 } from "../db/schema";
+import { readableWorkspaces } from "../workspaces/access";
 import { booleanQuery, listPage, type Page, pageQuery, type SortKey } from "./list";
 
-type OwnedTable = PgTable & { user_id: PgColumn; created_at: PgColumn; id: PgColumn };
-type PageParams = { limit: number; cursor?: string | undefined };
+type OwnedTable = PgTable & { workspace_id: PgColumn; user_id: PgColumn; created_at: PgColumn; id: PgColumn };
+type PageParams = { limit: number; cursor?: string | undefined; workspace_id?: string | undefined };
+
+/** Every list takes a workspace filter: only that workspace's rows (the caller must be a member). */
+const workspaceQuery = {
+  workspace_id: z
+    .uuid()
+    .optional()
+    .meta({ description: "Only this workspace's rows (you must be a member); default: all of yours" }),
+};
 
 /**
  * The five read endpoints kept from the prototype (`GET /api/{resource}/{user_id}`): their query
@@ -38,7 +47,7 @@ interface ResourceSpec<Q extends z.ZodObject> extends Omit<Resource<Q>, "list" |
   table: OwnedTable;
   /** Sort keys before the id tie-break; newest first when absent. */
   keys?: SortKey[];
-  filters(query: z.output<Q>): (SQL | undefined)[];
+  filters(query: z.output<Q>, user: SessionUser): (SQL | undefined)[];
 }
 
 function defineResource<Q extends z.ZodObject>(spec: ResourceSpec<Q>): Resource<Q> {
@@ -53,20 +62,29 @@ function defineResource<Q extends z.ZodObject>(spec: ResourceSpec<Q>): Resource<
     rowId: spec.rowId,
     table: spec.table,
     query: spec.query,
-    list: (user, query) => {
-      const { limit, cursor } = query as PageParams;
-      return listPage(user, { table: spec.table, keys, filters: spec.filters(query), limit, cursor });
+    list: async (user, query) => {
+      const { limit, cursor, workspace_id } = query as PageParams;
+      const workspaceIds = await readableWorkspaces(user.id, workspace_id);
+      return listPage(user, {
+        table: spec.table,
+        workspaceIds,
+        keys,
+        filters: spec.filters(query, user),
+        limit,
+        cursor,
+      });
     },
   };
 }
 
 export const tasksResource = defineResource({
   name: "tasks",
-  summary: "The caller's agent tasks, newest first",
+  summary: "Agent tasks of the caller's workspaces, newest first",
   rowId: "AgentTask",
   table: agentTasks,
   query: z.object({
     ...pageQuery(20),
+    ...workspaceQuery,
     status: z.enum(taskStatuses).optional(),
     agent: z.enum(agentNames).optional(),
   }),
@@ -78,11 +96,12 @@ export const tasksResource = defineResource({
 
 export const leadsResource = defineResource({
   name: "leads",
-  summary: "The caller's leads, highest score first",
+  summary: "Leads of the caller's workspaces, highest score first",
   rowId: "Lead",
   table: leads,
   query: z.object({
     ...pageQuery(50),
+    ...workspaceQuery,
     status: z.enum(leadStatuses).optional(),
     min_score: z.coerce.number().int().min(0).max(100).optional(),
   }),
@@ -95,11 +114,12 @@ export const leadsResource = defineResource({
 
 export const insightsResource = defineResource({
   name: "insights",
-  summary: "The caller's product insights, newest first",
+  summary: "Product insights of the caller's workspaces, newest first",
   rowId: "ProductInsight",
   table: productInsights,
   query: z.object({
     ...pageQuery(20),
+    ...workspaceQuery,
     priority: z.enum(insightPriorities).optional(),
     tag: z.string().min(1).max(64).optional(),
   }),
@@ -111,11 +131,12 @@ export const insightsResource = defineResource({
 
 export const campaignsResource = defineResource({
   name: "campaigns",
-  summary: "The caller's campaigns, newest first",
+  summary: "Campaigns of the caller's workspaces, newest first",
   rowId: "Campaign",
   table: campaigns,
   query: z.object({
     ...pageQuery(20),
+    ...workspaceQuery,
     status: z.enum(campaignStatuses).optional(),
     channel: z
       .string()
@@ -130,15 +151,18 @@ export const campaignsResource = defineResource({
 
 export const alertsResource = defineResource({
   name: "alerts",
-  summary: "The caller's alerts, newest first",
+  summary: "The caller's own alerts, in every workspace they are in, newest first",
   rowId: "Alert",
   table: alerts,
   query: z.object({
     ...pageQuery(50),
+    ...workspaceQuery,
     read: booleanQuery.optional(),
     severity: z.enum(alertSeverities).optional(),
   }),
-  filters: (query) => [
+  // Alerts are addressed to one member: each sees their own, in every workspace they are in.
+  filters: (query, user) => [
+    eq(alerts.user_id, user.id),
     query.read !== undefined ? eq(alerts.read, query.read) : undefined,
     query.severity ? eq(alerts.severity, query.severity) : undefined,
   ],

@@ -151,11 +151,16 @@ export interface ScoredLead {
 }
 
 /**
- * Writes a task's leads for the user: an address already known (any case) or a person already found
- * on that site updates the lead instead of adding one; the status of an existing lead (contacted,
- * replied…) is kept, fields found before are not erased, and the history records the rescore.
+ * Writes a task's leads into its workspace: an address already known there (any case) or a person
+ * already found on that site updates the lead instead of adding one (the member who found it first
+ * keeps it); the status of an existing lead (contacted, replied…) is kept, fields found before are
+ * not erased, and the history records the rescore.
  */
-export async function upsertLeads(userId: string, taskId: string, scored: ScoredLead[]) {
+export async function upsertLeads(
+  task: { id: string; user_id: string; workspace_id: string },
+  scored: ScoredLead[],
+) {
+  const taskId = task.id;
   const db = await serviceDb();
   const written: {
     id: string;
@@ -176,12 +181,12 @@ export async function upsertLeads(userId: string, taskId: string, scored: Scored
     };
     const history = [{ at: new Date().toISOString(), event: "found", task_id: taskId, score: lead.score }];
     const conflict = c.email
-      ? sql`(user_id, lower(email)) where email is not null`
-      : sql`(user_id, lead_key) where email is null and lead_key is not null`;
+      ? sql`(workspace_id, lower(email)) where email is not null`
+      : sql`(workspace_id, lead_key) where email is null and lead_key is not null`;
     const rows = await db.execute(sql`
-      insert into ${leads} (user_id, task_id, name, email, phone, company, role, website, location,
-        source_url, score, score_reasons, status, history, metadata, lead_key)
-      values (${userId}, ${taskId}, ${c.name}, ${c.email}, ${c.phone}, ${c.company}, ${c.role},
+      insert into ${leads} (workspace_id, user_id, task_id, name, email, phone, company, role, website,
+        location, source_url, score, score_reasons, status, history, metadata, lead_key)
+      values (${task.workspace_id}, ${task.user_id}, ${taskId}, ${c.name}, ${c.email}, ${c.phone}, ${c.company}, ${c.role},
         ${c.website}, ${c.location}, ${c.sourceUrl}, ${lead.score}, ${JSON.stringify(lead.reasons)}::jsonb,
         'new', ${JSON.stringify(history)}::jsonb, ${JSON.stringify(metadata)}::jsonb, ${leadKey})
       on conflict ${conflict} do update set

@@ -1,8 +1,9 @@
-import { and, eq, lt, sql } from "drizzle-orm";
-import { dispatchFinish } from "../agents/dispatch";
-import { agentTasks, domainBackoff, scrapes } from "../db/schema";
+import { lt } from "drizzle-orm";
+import { domainBackoff, scrapes } from "../db/schema";
 import { serviceDb } from "../db/service";
-import { recordSiteReport, sitesOf } from "./progress";
+import { dispatchFinish } from "../tasks/dispatch";
+import { sitesOf } from "../tasks/metadata";
+import { recordSiteReport, stuckFanOuts } from "../tasks/store";
 
 /** Cached pages are kept this long past their expiry (a slow task may still finish from them). */
 const keepExpiredDays = 7;
@@ -34,20 +35,10 @@ export async function runScrapeMaintenance(now = new Date()): Promise<Maintenanc
     )
     .returning({ domain: domainBackoff.domain });
 
-  const stuck = await db
-    .select({ id: agentTasks.id, metadata: agentTasks.metadata })
-    .from(agentTasks)
-    .where(
-      and(
-        eq(agentTasks.agent_name, "leadgen-scraper"),
-        eq(agentTasks.status, "processing"),
-        lt(
-          agentTasks.created_at,
-          new Date(now.getTime() - siteReportDeadlineHours * 3_600_000).toISOString(),
-        ),
-        sql`${agentTasks.metadata} ? 'sites'`,
-      ),
-    );
+  const stuck = await stuckFanOuts(
+    "leadgen-scraper",
+    new Date(now.getTime() - siteReportDeadlineHours * 3_600_000),
+  );
   const finished: string[] = [];
   for (const task of stuck) {
     let pending: number | undefined;

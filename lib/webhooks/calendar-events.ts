@@ -61,7 +61,7 @@ export async function handleCalendarPush(ctx: RequestContext): Promise<Response>
       }
       await publishJob(
         calendarWorkerPath,
-        { sync: "push" },
+        { sync: "push", calendar_id: channel.calendar_id },
         { deduplicationId: `gcal-push-${channelId}-${messageNumber}`, retries: 5 },
       );
       return "processed";

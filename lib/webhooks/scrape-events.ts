@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { dispatchFinish } from "../agents/dispatch";
 import { json, type RequestContext } from "../http/handler";
 import { readQStashCallback } from "../queue";
 import { scrapeWebhookPath, siteJob } from "../scrape/jobs";
-import { recordSiteReport } from "../scrape/progress";
+import { dispatchFinish } from "../tasks/dispatch";
+import { recordSiteReport } from "../tasks/store";
 import { processOnce } from "./dedupe";
 
 const siteReport = z.discriminatedUnion("outcome", [

@@ -1,13 +1,12 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
 import { z } from "zod";
-import { dispatchTask, taskWebhookPath } from "../agents/dispatch";
 import { titles } from "../agents/registry";
 import { raiseAlert } from "../alerts";
-import { agentNames, agentTasks } from "../db/schema";
-import { serviceDb } from "../db/service";
+import { agentNames } from "../db/schema";
 import { fromZodError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";
 import { readQStashCallback } from "../queue";
+import { dispatchTask, taskWebhookPath } from "../tasks/dispatch";
+import { finishUnfinished, loadTask, setProgress } from "../tasks/store";
 import { processOnce } from "./dedupe";
 import { verifyStandardWebhook } from "./standard";
 
@@ -17,6 +16,7 @@ export const taskEvent = z.discriminatedUnion("type", [
     data: z.object({
       task_id: z.uuid(),
       user_id: z.uuid().optional(),
+      workspace_id: z.uuid().optional(),
       agent_name: z.enum(agentNames).optional(),
     }),
   }),
@@ -39,14 +39,6 @@ export const taskEvent = z.discriminatedUnion("type", [
 ]);
 export type TaskEvent = z.infer<typeof taskEvent>;
 
-const unfinished = ["queued", "processing"] as const;
-
-async function loadTask(taskId: string) {
-  const db = await serviceDb();
-  const [task] = await db.select().from(agentTasks).where(eq(agentTasks.id, taskId));
-  return task;
-}
-
 async function alertOutcome(taskId: string): Promise<void> {
   const task = await loadTask(taskId);
   if (!task || (task.status !== "completed" && task.status !== "failed")) {
@@ -54,6 +46,7 @@ async function alertOutcome(taskId: string): Promise<void> {
   }
   const title = titles[task.agent_name];
   await raiseAlert({
+    workspaceId: task.workspace_id,
     userId: task.user_id,
     taskId: task.id,
     type: task.status === "completed" ? "task.completed" : "task.failed",
@@ -69,9 +62,11 @@ async function alertOutcome(taskId: string): Promise<void> {
   });
 }
 
-/** Applies one verified task event. */
+/**
+ * Applies one verified task event. A queued task (the frontend's insert) is published to the agent
+ * worker, which admits it like an API call before anything runs.
+ */
 export async function applyTaskEvent(event: TaskEvent): Promise<"processed" | "ignored"> {
-  const db = await serviceDb();
   const taskId = event.data.task_id;
   const task = await loadTask(taskId);
   if (!task) {
@@ -85,42 +80,18 @@ export async function applyTaskEvent(event: TaskEvent): Promise<"processed" | "i
       await dispatchTask(task.id);
       return "processed";
     case "task.progress":
-      await db
-        .update(agentTasks)
-        .set({
-          metadata: sql`${agentTasks.metadata} || ${JSON.stringify({
-            progress: event.data.progress,
-            ...(event.data.message ? { progress_message: event.data.message } : {}),
-          })}::jsonb`,
-        })
-        .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])));
+      await setProgress(taskId, event.data.progress, event.data.message);
       return "processed";
-    case "task.completed": {
-      const [done] = await db
-        .update(agentTasks)
-        .set({
-          status: "completed",
-          ...(event.data.output ? { output: event.data.output } : {}),
-          completed_at: new Date().toISOString(),
-        })
-        .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])))
-        .returning({ id: agentTasks.id });
-      if (done) {
+    case "task.completed":
+      if (await finishUnfinished(taskId, { status: "completed", output: event.data.output })) {
         await alertOutcome(taskId);
       }
       return "processed";
-    }
-    case "task.failed": {
-      const [failed] = await db
-        .update(agentTasks)
-        .set({ status: "failed", error: event.data.error, completed_at: new Date().toISOString() })
-        .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])))
-        .returning({ id: agentTasks.id });
-      if (failed) {
+    case "task.failed":
+      if (await finishUnfinished(taskId, { status: "failed", error: event.data.error })) {
         await alertOutcome(taskId);
       }
       return "processed";
-    }
   }
 }
 
@@ -145,15 +116,10 @@ async function applyCallback(ctx: RequestContext): Promise<Response> {
     },
     async () => {
       if (failed) {
-        const db = await serviceDb();
-        await db
-          .update(agentTasks)
-          .set({
-            status: "failed",
-            error: `The background run failed after ${callback.retried + 1} attempts (last status ${callback.status})`,
-            completed_at: new Date().toISOString(),
-          })
-          .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])));
+        await finishUnfinished(taskId, {
+          status: "failed",
+          error: `The background run failed after ${callback.retried + 1} attempts (last status ${callback.status})`,
+        });
       }
       await alertOutcome(taskId);
       return "processed";

@@ -31,6 +31,7 @@ Object.assign(process.env, {
   INTERNAL_JWT_SECRET: secrets.internalJwtSecret,
   UNSUBSCRIBE_SECRET: secrets.unsubscribeSecret,
   CALENDAR_CHANNEL_SECRET: secrets.calendarChannelSecret,
+  TOKEN_ENCRYPTION_KEY: secrets.tokenEncryptionKey,
   TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},${rotatedWebhookSecret}`,
 });
 

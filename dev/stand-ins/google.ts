@@ -1,18 +1,29 @@
-import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { createHash, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { SignJWT } from "jose";
 
 /**
- * A stand-in for the Gmail API and Google's OAuth token endpoint, speaking their wire format:
- * `POST /token` (refresh-token grant), `POST /gmail/v1/users/me/messages/send` (`raw` base64url RFC
- * 5322), `GET /gmail/v1/users/me/messages?q=rfc822msgid:…` (Sent search). Faults can be queued:
+ * A stand-in for Google's OAuth 2.0 server and the Gmail and Calendar APIs, speaking their wire
+ * format, for any number of accounts on one server (an API call is routed by its access token).
+ *
+ * OAuth, as Google documents it (developers.google.com/identity/protocols/oauth2/web-server and
+ * /oauth2/native-app for PKCE): `GET /o/oauth2/v2/auth` is the consent screen. The consenting
+ * account is `login_hint`'s or the one set with `consentAs`; it can refuse or untick scopes, as a
+ * person can. It redirects to a registered redirect URI with a single-use `code`. `POST /token`
+ * exchanges the code (client secret, redirect URI and the PKCE S256 verifier checked; `invalid_grant`
+ * otherwise) for an access token, a refresh token and an RS256 ID token, and refreshes (400
+ * `invalid_grant` once the token is revoked); `POST /revoke` revokes a token (400 `invalid_token` for
+ * an unknown one).
+ *
+ * Per account: `POST /gmail/v1/users/me/messages/send` (`raw` base64url RFC 5322),
+ * `GET /gmail/v1/users/me/messages?q=rfc822msgid:…` (Sent search). Faults can be queued:
  * a 429 with Retry-After, the daily sending limit, a 500, or a send that succeeds but whose answer
  * is lost (the connection drops after the message is stored). For push: mailbox history
- * (`history.list`, paged, 404 below the oldest record), `messages.get`, `getProfile`, `watch`, and
- * Google's token-signing keys at `/oauth2/v1/certs` with `signPushToken` minting OIDC tokens as a
- * Pub/Sub push subscription does. For Calendar: freeBusy, events insert/get, events.list with sync
- * tokens, pages and 410 for an expired token, events.watch and channels.stop, and `notify` sending
- * a push notification the way Google does (headers only) to a channel's address.
+ * (`history.list`, paged, 404 below the oldest record), `messages.get`, `getProfile`, `watch`,
+ * `stop`, and Google's token-signing keys at `/oauth2/v1/certs` with `signPushToken` minting OIDC
+ * tokens as a Pub/Sub push subscription does. For Calendar: freeBusy, events insert/get,
+ * events.list with sync tokens, pages and 410 for an expired token, events.watch and channels.stop,
+ * and `notify` sending a push notification the way Google does (headers only) to a channel's address.
  */
 export interface InboxMessage {
   id: string;
@@ -51,7 +62,9 @@ export interface CalendarChannel {
   stopped: boolean;
 }
 
-export class StandInGmail {
+
+/** One Google account: its mailbox, its calendar and its tokens. */
+export class GoogleAccount {
   readonly sent: SentMessage[] = [];
   readonly searches: string[] = [];
   readonly inbox: InboxMessage[] = [];
@@ -83,20 +96,42 @@ export class StandInGmail {
   /** History older than this is gone (history.list answers 404). */
   oldestHistoryId = 0;
   historyPageSize = 2;
-  private readonly signing = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  readonly keyId = randomUUID().replaceAll("-", "");
   private faults: Fault[] = [];
-  private server: Server | undefined;
-  private readonly accessToken = `ya29.${randomUUID()}`;
-  constructor(
-    readonly clientId = "stand-in-client.apps.googleusercontent.com",
-    readonly clientSecret = "stand-in-secret",
-    readonly refreshToken = `1//${randomUUID()}`,
-  ) {}
+  /** Refresh tokens Google would still honour, and the access tokens issued for them. */
+  readonly refreshTokens = new Set<string>();
+  readonly accessTokens = new Set<string>();
+  readonly revoked: string[] = [];
+  /** The account's stable subject id, as in Google's ID tokens. */
+  readonly sub = String(100_000_000_000_000_000_000n + BigInt(Math.floor(Math.random() * 1e15)));
+  /** Gmail users.stop calls (a disconnect stops the watch). */
+  stops = 0;
 
-  fail(...faults: Fault[]): void {
-    this.faults.push(...faults);
+  constructor(mailbox?: string) {
+    if (mailbox) {
+      this.mailbox = mailbox;
+    }
   }
+
+  /** A refresh token for this account, as a completed consent gives. */
+  issueRefreshToken(): string {
+    const token = `1//${randomBytes(24).toString("base64url")}`;
+    this.refreshTokens.add(token);
+    return token;
+  }
+
+  issueAccessToken(): string {
+    const token = `ya29.${randomBytes(24).toString("base64url")}`;
+    this.accessTokens.add(token);
+    return token;
+  }
+
+  /** Google revoking every token of the account (the user removed the app, or changed password). */
+  revokeAll(): void {
+    this.revoked.push(...this.refreshTokens);
+    this.refreshTokens.clear();
+    this.accessTokens.clear();
+  }
+
 
   private touch(id: string): void {
     this.calendarSeq += 1;
@@ -199,96 +234,14 @@ export class StandInGmail {
     };
   }
 
-  /** An OIDC token as a push subscription sends it (claims can be overridden to test refusals). */
-  async signPushToken(
-    claims: Record<string, unknown>,
-    options: { expiresInSeconds?: number; key?: "own" | "other" } = {},
-  ) {
-    const key =
-      options.key === "other"
-        ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
-        : this.signing.privateKey;
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ email_verified: true, ...claims })
-      .setProtectedHeader({ alg: "RS256", kid: this.keyId, typ: "JWT" })
-      .setIssuer("https://accounts.google.com")
-      .setIssuedAt(now - 5)
-      .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
-      .sign(key);
-  }
-
-  private root = "";
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
-    this.root = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
-    return this.root;
-  }
-
-  /** The configuration that points the backend at this stand-in as the business's Google account. */
-  credentials(): Record<string, string> {
-    return {
-      GMAIL_SENDER: this.mailbox,
-      GMAIL_OAUTH_CLIENT_ID: this.clientId,
-      GMAIL_OAUTH_CLIENT_SECRET: this.clientSecret,
-      GMAIL_OAUTH_REFRESH_TOKEN: this.refreshToken,
-      GOOGLE_API_ROOT_URL: this.root,
-      GOOGLE_OAUTH_TOKEN_URL: `${this.root}/token`,
-      GOOGLE_OIDC_CERTS_URL: `${this.root}/oauth2/v1/certs`,
-    };
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) {
-      chunks.push(chunk as Buffer);
-    }
-    const body = Buffer.concat(chunks).toString("utf8");
-    const url = new URL(req.url ?? "/", "http://stand-in");
-    const reply = (status: number, data: unknown, headers: Record<string, string> = {}) => {
-      res.writeHead(status, { "content-type": "application/json", ...headers });
-      res.end(JSON.stringify(data));
-    };
-    if (req.method === "POST" && url.pathname === "/token") {
-      const form = new URLSearchParams(body);
-      if (
-        form.get("grant_type") !== "refresh_token" ||
-        form.get("refresh_token") !== this.refreshToken ||
-        form.get("client_id") !== this.clientId ||
-        form.get("client_secret") !== this.clientSecret
-      ) {
-        reply(400, { error: "invalid_grant", error_description: "Bad Request" });
-        return;
-      }
-      reply(200, {
-        access_token: this.accessToken,
-        expires_in: 3599,
-        token_type: "Bearer",
-        scope: "https://www.googleapis.com/auth/gmail.send",
-      });
-      return;
-    }
-    if (req.method === "GET" && url.pathname === "/oauth2/v1/certs") {
-      const pem = this.signing.publicKey.export({ type: "spki", format: "pem" }).toString();
-      reply(200, { [this.keyId]: pem }, { "cache-control": "public, max-age=3600" });
-      return;
-    }
-    if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
-      reply(401, {
-        error: {
-          code: 401,
-          message: "Request had invalid authentication credentials.",
-          status: "UNAUTHENTICATED",
-        },
-      });
-      return;
-    }
+  /** Answers one API call already authorised for this account. */
+  handleApi(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: string,
+    reply: (status: number, data: unknown, headers?: Record<string, string>) => void,
+  ): void {
     if (req.method === "POST" && url.pathname === "/gmail/v1/users/me/messages/send") {
       const fault = this.faults.shift();
       if (fault === "rate_limited") {
@@ -573,6 +526,313 @@ export class StandInGmail {
       );
       return;
     }
+    if (req.method === "POST" && url.pathname === "/gmail/v1/users/me/stop") {
+      this.stops += 1;
+      res.writeHead(204);
+      res.end();
+      return;
+    }
     reply(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
   }
+}
+
+interface IssuedCode {
+  account: GoogleAccount;
+  redirectUri: string;
+  challenge: string | null;
+  scope: string;
+  expires: number;
+  used: boolean;
+}
+
+const oauthError = (error: string, description: string) => ({ error, error_description: description });
+
+/**
+ * The stand-in server: the OAuth endpoints, Google's signing keys, and every account's API. It is
+ * itself the primary account (the one the environment shortcut, `credentials()`, points at).
+ */
+export class StandInGoogle extends GoogleAccount {
+  private readonly signing = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  readonly keyId = randomUUID().replaceAll("-", "");
+  private server: Server | undefined;
+  readonly accounts: GoogleAccount[] = [this];
+  private readonly codes = new Map<string, IssuedCode>();
+  /** Redirect URIs registered on the OAuth client (Google refuses any other: redirect_uri_mismatch). */
+  readonly redirectUris = new Set<string>();
+  /** Who consents next, whether they refuse, and which scopes they untick. */
+  consentAs: GoogleAccount | undefined;
+  consentDenied = false;
+  unticked: string[] = [];
+  /** The environment shortcut's refresh token (valid from the start). */
+  readonly refreshToken: string;
+
+  constructor(
+    readonly clientId = "stand-in-client.apps.googleusercontent.com",
+    readonly clientSecret = "stand-in-secret",
+  ) {
+    super();
+    this.refreshToken = this.issueRefreshToken();
+  }
+
+  /** Another Google account on the same server. */
+  addAccount(mailbox = `owner-${randomUUID().slice(0, 8)}@stand-in-google.example`): GoogleAccount {
+    const account = new GoogleAccount(mailbox);
+    this.accounts.push(account);
+    return account;
+  }
+
+  /** An OIDC token as a push subscription sends it (claims can be overridden to test refusals). */
+  async signPushToken(
+    claims: Record<string, unknown>,
+    options: { expiresInSeconds?: number; key?: "own" | "other" } = {},
+  ) {
+    const key =
+      options.key === "other"
+        ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
+        : this.signing.privateKey;
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ email_verified: true, ...claims })
+      .setProtectedHeader({ alg: "RS256", kid: this.keyId, typ: "JWT" })
+      .setIssuer("https://accounts.google.com")
+      .setIssuedAt(now - 5)
+      .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
+      .sign(key);
+  }
+
+  private root = "";
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
+    this.root = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this.root;
+  }
+
+  /**
+   * The environment shortcut: this (primary) account configured in the environment as the Google
+   * account of one workspace, on top of the OAuth client's configuration.
+   */
+  credentials(workspaceId: string): Record<string, string> {
+    return {
+      ...this.oauthEnv(),
+      GMAIL_SENDER: this.mailbox,
+      GMAIL_WORKSPACE_ID: workspaceId,
+      GMAIL_OAUTH_REFRESH_TOKEN: this.refreshToken,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  /** The configuration of the OAuth client that workspaces connect their accounts with. */
+  oauthEnv(): Record<string, string> {
+    return {
+      GOOGLE_OAUTH_CLIENT_ID: this.clientId,
+      GOOGLE_OAUTH_CLIENT_SECRET: this.clientSecret,
+      GOOGLE_API_ROOT_URL: this.root,
+      GOOGLE_OAUTH_TOKEN_URL: `${this.root}/token`,
+      GOOGLE_OAUTH_AUTHORIZE_URL: `${this.root}/o/oauth2/v2/auth`,
+      GOOGLE_OAUTH_REVOKE_URL: `${this.root}/revoke`,
+      GOOGLE_OIDC_CERTS_URL: `${this.root}/oauth2/v1/certs`,
+    };
+  }
+
+  private async idToken(account: GoogleAccount): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ email: account.mailbox, email_verified: true, azp: this.clientId })
+      .setProtectedHeader({ alg: "RS256", kid: this.keyId, typ: "JWT" })
+      .setIssuer("https://accounts.google.com")
+      .setAudience(this.clientId)
+      .setSubject(account.sub)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(this.signing.privateKey);
+  }
+
+  /** The consent screen: the account consents (or refuses) at once and the browser is redirected. */
+  private authorize(url: URL, res: ServerResponse, reply: (status: number, data: unknown) => void) {
+    const params = url.searchParams;
+    const redirectUri = params.get("redirect_uri") ?? "";
+    if (params.get("client_id") !== this.clientId) {
+      reply(401, oauthError("invalid_client", "The OAuth client was not found."));
+      return;
+    }
+    if (!this.redirectUris.has(redirectUri)) {
+      reply(400, oauthError("redirect_uri_mismatch", "The redirect URI is not registered for this client."));
+      return;
+    }
+    const target = new URL(redirectUri);
+    const state = params.get("state");
+    if (state !== null) {
+      target.searchParams.set("state", state);
+    }
+    const hint = params.get("login_hint");
+    const account =
+      this.accounts.find((candidate) => candidate.mailbox === hint) ?? this.consentAs ?? (this as GoogleAccount);
+    if (this.consentDenied || params.get("response_type") !== "code") {
+      target.searchParams.set("error", this.consentDenied ? "access_denied" : "unsupported_response_type");
+    } else {
+      const requested = (params.get("scope") ?? "").split(" ").filter(Boolean);
+      const scope = requested.filter((s) => !this.unticked.includes(s)).join(" ");
+      const code = `4/${randomBytes(24).toString("base64url")}`;
+      const method = params.get("code_challenge_method");
+      this.codes.set(code, {
+        account,
+        redirectUri,
+        challenge: method === "S256" ? params.get("code_challenge") : null,
+        scope,
+        expires: Date.now() + 10 * 60_000,
+        used: false,
+      });
+      target.searchParams.set("code", code);
+      target.searchParams.set("scope", scope);
+    }
+    res.writeHead(302, { location: target.toString() });
+    res.end();
+  }
+
+  private async token(form: URLSearchParams, reply: (status: number, data: unknown) => void) {
+    if (form.get("client_id") !== this.clientId || form.get("client_secret") !== this.clientSecret) {
+      reply(401, oauthError("invalid_client", "Unauthorized"));
+      return;
+    }
+    const grant = form.get("grant_type");
+    if (grant === "authorization_code") {
+      const issued = this.codes.get(form.get("code") ?? "");
+      const verifier = form.get("code_verifier") ?? "";
+      const challengeOk =
+        !issued?.challenge || createHash("sha256").update(verifier).digest("base64url") === issued.challenge;
+      if (
+        !issued ||
+        issued.used ||
+        issued.expires < Date.now() ||
+        issued.redirectUri !== form.get("redirect_uri") ||
+        !challengeOk
+      ) {
+        if (issued) {
+          issued.used = true;
+        }
+        reply(400, oauthError("invalid_grant", "Malformed auth code."));
+        return;
+      }
+      issued.used = true;
+      reply(200, {
+        access_token: issued.account.issueAccessToken(),
+        expires_in: 3599,
+        refresh_token: issued.account.issueRefreshToken(),
+        scope: issued.scope,
+        token_type: "Bearer",
+        id_token: await this.idToken(issued.account),
+      });
+      return;
+    }
+    if (grant === "refresh_token") {
+      const account = this.accounts.find((candidate) => candidate.refreshTokens.has(form.get("refresh_token") ?? ""));
+      if (!account) {
+        reply(400, oauthError("invalid_grant", "Token has been expired or revoked."));
+        return;
+      }
+      reply(200, {
+        access_token: account.issueAccessToken(),
+        expires_in: 3599,
+        token_type: "Bearer",
+        scope: "https://www.googleapis.com/auth/gmail.send",
+      });
+      return;
+    }
+    reply(400, oauthError("unsupported_grant_type", `Invalid grant_type: ${grant ?? ""}`));
+  }
+
+  private revoke(token: string, reply: (status: number, data: unknown) => void) {
+    const account = this.accounts.find(
+      (candidate) => candidate.refreshTokens.has(token) || candidate.accessTokens.has(token),
+    );
+    if (!account) {
+      reply(400, oauthError("invalid_token", "Token expired or revoked"));
+      return;
+    }
+    // Revoking either token revokes the grant: every token of the account for this client.
+    account.revokeAll();
+    reply(200, {});
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) {
+      chunks.push(chunk as Buffer);
+    }
+    const body = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url ?? "/", "http://stand-in");
+    const reply = (status: number, data: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(data));
+    };
+    if (req.method === "GET" && url.pathname === "/o/oauth2/v2/auth") {
+      this.authorize(url, res, reply);
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/token") {
+      await this.token(new URLSearchParams(body), reply);
+      return;
+    }
+    if (req.method === "POST" && url.pathname === "/revoke") {
+      this.revoke(url.searchParams.get("token") ?? new URLSearchParams(body).get("token") ?? "", reply);
+      return;
+    }
+    if (req.method === "GET" && url.pathname === "/oauth2/v1/certs") {
+      const pem = this.signing.publicKey.export({ type: "spki", format: "pem" }).toString();
+      reply(200, { [this.keyId]: pem }, { "cache-control": "public, max-age=3600" });
+      return;
+    }
+    const bearer = (req.headers.authorization ?? "").replace(/^Bearer\s+/i, "");
+    const account = this.accounts.find((candidate) => candidate.accessTokens.has(bearer));
+    if (!account) {
+      reply(401, {
+        error: {
+          code: 401,
+          message: "Request had invalid authentication credentials.",
+          status: "UNAUTHENTICATED",
+        },
+      });
+      return;
+    }
+    account.handleApi(req, res, url, body, reply);
+  }
+}
+
+/**
+ * Connects a workspace to one of the stand-in's accounts the way a person would: the backend's
+ * connect endpoint (with the member's session), the consent screen, and the browser following
+ * Google's redirect back to the callback. `app` reaches the backend (a dev server's fetch, or a
+ * function's handler). Returns where the callback sent the browser.
+ */
+export async function connectThroughConsent(options: {
+  app: (path: string, init?: RequestInit) => Promise<Response>;
+  appUrl: string;
+  google: StandInGoogle;
+  account: GoogleAccount;
+  session: string;
+  workspaceId: string;
+}): Promise<URL> {
+  const { app, google, account } = options;
+  google.redirectUris.add(new URL("/api/google/callback", options.appUrl).toString());
+  const started = await app(`/api/google/connect?workspace_id=${options.workspaceId}`, {
+    headers: { authorization: `Bearer ${options.session}`, accept: "application/json" },
+  });
+  const payload = (await started.json()) as { data?: { url: string }; error?: unknown };
+  if (!started.ok || !payload.data) {
+    throw new Error(`connect refused: ${started.status} ${JSON.stringify(payload)}`);
+  }
+  const consent = new URL(payload.data.url);
+  consent.searchParams.set("login_hint", account.mailbox);
+  const consented = await fetch(consent, { redirect: "manual" });
+  const back = new URL(consented.headers.get("location") ?? "");
+  const landed = await app(`${back.pathname}${back.search}`, { redirect: "manual" });
+  const location = landed.headers.get("location");
+  if (landed.status !== 302 || !location) {
+    throw new Error(`callback answered ${landed.status}: ${await landed.text()}`);
+  }
+  return new URL(location);
 }

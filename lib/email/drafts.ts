@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+
+/**
+ * What a draft's check covers. A draft is queued only while its text is the text that passed its
+ * check: the check records this hash, and an edit (which the browser may make) changes it, so the
+ * draft must be checked again before it can go.
+ */
+export function draftHash(draft: { subject: string | null; body_text: string | null; body_html: string | null }) {
+  return createHash("sha256")
+    .update([draft.subject ?? "", draft.body_text ?? "", draft.body_html ?? ""].join("\u0000"))
+    .digest("hex");
+}
+
+const urlPattern = /\bhttps?:\/\/[^\s"'<>)]+|\bwww\.[^\s"'<>)]+/gi;
+const addressPattern = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+
+const hostOf = (value: string): string | undefined => {
+  try {
+    return new URL(value.startsWith("www.") ? `https://${value}` : value).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+};
+
+/** The hosts a draft may link to and the domains it may give addresses of. */
+export function allowedDomains(sources: (string | null | undefined)[]): string[] {
+  const domains = new Set<string>();
+  for (const source of sources) {
+    if (!source) {
+      continue;
+    }
+    const domain = source.includes("@") ? source.split("@").pop() : hostOf(source);
+    if (domain) {
+      domains.add(domain.toLowerCase().replace(/^www\./, ""));
+    }
+  }
+  return [...domains];
+}
+
+/**
+ * Links and addresses in a draft that come from neither the lead's data nor the workspace's own
+ * domains: a draft holding one is kept for review (a model repeating a page's injected link, or an
+ * edit that swapped a link, never goes out unread).
+ */
+export function foreignReferences(
+  draft: { subject: string | null; body_text: string | null; body_html: string | null },
+  domains: string[],
+): string[] {
+  const text = [draft.subject ?? "", draft.body_text ?? "", draft.body_html ?? ""].join("\n");
+  const allowed = (host: string) =>
+    domains.some((domain) => host === domain || host.endsWith(`.${domain}`) || host === `www.${domain}`);
+  const found = new Set<string>();
+  for (const match of text.match(urlPattern) ?? []) {
+    const host = hostOf(match.replace(/[.,;:!?]+$/, ""));
+    if (!host || !allowed(host)) {
+      found.add(match);
+    }
+  }
+  for (const match of text.match(addressPattern) ?? []) {
+    const domain = match.split("@").pop()?.toLowerCase() ?? "";
+    if (!allowed(domain)) {
+      found.add(match);
+    }
+  }
+  return [...found];
+}

@@ -1,0 +1,158 @@
+/**
+ * Mailbox state, per workspace: the one writer of `mailboxes`. A workspace sends from the Gmail
+ * mailbox of its Google connection; one without (or whose every connection was disconnected) writes
+ * to the outbox through a mailbox of kind `outbox`, so pacing and threading behave the same. Each
+ * mailbox paces only its own sends: one workspace's batch never delays another's mail.
+ */
+import { and, asc, eq, inArray, ne, sql } from "drizzle-orm";
+import { getConfig } from "../config";
+import { emailEvents, mailboxes } from "../db/schema";
+import { serviceDb } from "../db/service";
+import { type Connection, connectionsOf } from "../google/connections";
+import type { PacingRules } from "./pacing";
+
+export type MailboxRow = typeof mailboxes.$inferSelect;
+
+/** The outbox mailbox of a workspace: never delivered (`.invalid` is reserved, RFC 2606). */
+export const outboxAddress = (workspaceId: string) => `outbox+${workspaceId}@outbox.invalid`;
+
+async function upsertMailbox(values: typeof mailboxes.$inferInsert): Promise<MailboxRow> {
+  const config = getConfig();
+  const db = await serviceDb();
+  const address = values.address.toLowerCase();
+  // A mailbox keeps its row (and its send history, which pacing counts) across reconnects, even when
+  // another workspace connects the same account later.
+  await db.execute(sql`
+    insert into ${mailboxes} (workspace_id, connection_id, kind, status, address, display_name, daily_cap,
+      hourly_cap, min_gap_seconds)
+    values (${values.workspace_id}, ${values.connection_id ?? null}, ${values.kind ?? "gmail"}, 'active',
+      ${address}, ${values.display_name ?? null}, ${config.EMAIL_DAILY_CAP}, ${config.EMAIL_HOURLY_CAP},
+      ${config.EMAIL_MIN_GAP_SECONDS})
+    on conflict (lower(address)) do update set
+      workspace_id = excluded.workspace_id,
+      connection_id = excluded.connection_id,
+      kind = excluded.kind,
+      status = 'active',
+      display_name = coalesce(excluded.display_name, ${mailboxes.display_name})
+    where ${mailboxes.status} <> 'active' or ${mailboxes.connection_id} is distinct from excluded.connection_id
+      or ${mailboxes.workspace_id} <> excluded.workspace_id`);
+  const [row] = await db.select().from(mailboxes).where(sql`lower(${mailboxes.address}) = ${address}`);
+  if (!row) {
+    throw new Error(`mailbox ${address} vanished`);
+  }
+  return row;
+}
+
+/** The Gmail mailbox of a connection (made on first use, reactivated on reconnect). */
+export function mailboxOfConnection(connection: Connection): Promise<MailboxRow> {
+  const config = getConfig();
+  return upsertMailbox({
+    workspace_id: connection.workspace_id,
+    connection_id: connection.id,
+    kind: "gmail",
+    address: connection.email,
+    display_name: connection.kind === "environment" ? (config.GMAIL_SENDER_NAME ?? null) : null,
+  });
+}
+
+/**
+ * The mailbox a workspace's new emails go out from: the first connected account's, else the
+ * workspace's outbox. A connection waiting to be reconnected still owns the mail (it waits for it).
+ */
+export async function sendingMailbox(workspaceId: string): Promise<MailboxRow> {
+  const [connection] = await connectionsOf(workspaceId);
+  if (connection) {
+    return mailboxOfConnection(connection);
+  }
+  return upsertMailbox({ workspace_id: workspaceId, kind: "outbox", address: outboxAddress(workspaceId) });
+}
+
+export async function mailboxById(id: string): Promise<MailboxRow | undefined> {
+  const db = await serviceDb();
+  const [row] = await db.select().from(mailboxes).where(eq(mailboxes.id, id));
+  return row;
+}
+
+export function pacingRules(mailbox: MailboxRow): PacingRules {
+  return {
+    dailyCap: mailbox.daily_cap,
+    hourlyCap: mailbox.hourly_cap,
+    minGapMs: mailbox.min_gap_seconds * 1000,
+    jitterMs: getConfig().EMAIL_GAP_JITTER_SECONDS * 1000,
+  };
+}
+
+/** Pauses a mailbox until a time (a quota Gmail reports), with the reason. */
+export async function pauseMailbox(mailboxId: string, until: string, reason: string): Promise<void> {
+  const db = await serviceDb();
+  await db
+    .update(mailboxes)
+    .set({ paused_until: until, pause_reason: reason.slice(0, 500) })
+    .where(eq(mailboxes.id, mailboxId));
+}
+
+/** Moves the mailbox's history cursor forward only (a late notification never moves it back). */
+export async function advanceHistory(mailboxId: string, historyId: string): Promise<string | null> {
+  const db = await serviceDb();
+  await db
+    .update(mailboxes)
+    .set({ history_id: historyId })
+    .where(
+      and(
+        eq(mailboxes.id, mailboxId),
+        sql`(${mailboxes.history_id} is null or ${mailboxes.history_id}::numeric < ${historyId}::numeric)`,
+      ),
+    );
+  return (await mailboxById(mailboxId))?.history_id ?? null;
+}
+
+export async function recordWatch(mailboxId: string, expiresAt: string, historyId: string | null) {
+  const db = await serviceDb();
+  await db
+    .update(mailboxes)
+    .set({
+      watch_expires_at: expiresAt,
+      history_id: sql`coalesce(${mailboxes.history_id}, ${historyId})`,
+    })
+    .where(eq(mailboxes.id, mailboxId));
+}
+
+/**
+ * A disconnected account's mailboxes stop: they are marked disconnected and the mail still waiting
+ * in them is cancelled with the reason (it can be approved again once an account is connected).
+ */
+export async function detachMailboxes(connectionId: string): Promise<{ cancelled: number }> {
+  const db = await serviceDb();
+  const rows = await db
+    .update(mailboxes)
+    .set({ status: "disconnected", watch_expires_at: null })
+    .where(and(eq(mailboxes.connection_id, connectionId), ne(mailboxes.status, "disconnected")))
+    .returning({ id: mailboxes.id });
+  if (rows.length === 0) {
+    return { cancelled: 0 };
+  }
+  const cancelled = await db
+    .update(emailEvents)
+    .set({ event_type: "cancelled", error: "the sending mailbox was disconnected" })
+    .where(
+      and(
+        inArray(
+          emailEvents.mailbox_id,
+          rows.map((row) => row.id),
+        ),
+        eq(emailEvents.event_type, "queued"),
+      ),
+    )
+    .returning({ id: emailEvents.id });
+  return { cancelled: cancelled.length };
+}
+
+/** The live Gmail mailboxes, oldest first (the daily watch renewal walks them). */
+export async function liveGmailMailboxes(): Promise<MailboxRow[]> {
+  const db = await serviceDb();
+  return db
+    .select()
+    .from(mailboxes)
+    .where(and(eq(mailboxes.kind, "gmail"), eq(mailboxes.status, "active")))
+    .orderBy(asc(mailboxes.created_at));
+}
