@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { getTableColumns, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { applyMigrations, listMigrations } from "../dev/db/migrate";
 import { getEngine, rowsOf } from "../lib/db/client";
-import { serviceTables, userTables } from "../lib/db/schema";
+import { serviceTables, tenancyTables, userTables, workspaceReadTables } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
 
 /**
@@ -112,6 +114,59 @@ describe("Supabase advisor lints", () => {
     expect(service).toEqual([]);
   });
 
+  it("0029/0028 security definer functions: none in the exposed schema (public) is executable by API roles", async () => {
+    const rows = await query<{ proname: string }>(`
+      select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = 'public' and p.prosecdef
+        and (has_function_privilege('authenticated', p.oid, 'EXECUTE') or has_function_privilege('anon', p.oid, 'EXECUTE'))`);
+    expect(rows).toEqual([]);
+  });
+
+  it("rls_references_user_metadata: no policy reads the user-editable metadata of a session", async () => {
+    const rows = await query<{ policyname: string }>(`
+      select policyname from pg_policies
+      where schemaname = 'public' and (coalesce(qual, '') || coalesce(with_check, '')) ~* 'user_metadata'`);
+    expect(rows).toEqual([]);
+  });
+
+  it("rls_policy_always_true: no policy lets every row through", async () => {
+    const rows = await query<{ policyname: string }>(`
+      select policyname from pg_policies
+      where schemaname = 'public' and (btrim(coalesce(qual, '')) = 'true' or btrim(coalesce(with_check, '')) = 'true')`);
+    expect(rows).toEqual([]);
+  });
+
+  it("no_primary_key: every public table has one", async () => {
+    const rows = await query<{ relname: string }>(`
+      select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind = 'r'
+        and not exists (select 1 from pg_index i where i.indrelid = c.oid and i.indisprimary)`);
+    expect(rows).toEqual([]);
+  });
+
+  it("policy_exists_rls_disabled and rls_enabled_no_policy: policies only on RLS tables; each table the browser reads has one per command it may use", async () => {
+    const orphan = await query<{ tablename: string }>(`
+      select p.tablename from pg_policies p join pg_class c on c.relname = p.tablename
+      join pg_namespace n on n.oid = c.relnamespace and n.nspname = p.schemaname
+      where p.schemaname = 'public' and not c.relrowsecurity`);
+    expect(orphan).toEqual([]);
+    const granted = await query<{ table_name: string; privilege_type: string }>(`
+      select distinct table_name, privilege_type from information_schema.role_table_grants
+      where table_schema = 'public' and grantee = 'authenticated'
+      union
+      select distinct table_name, privilege_type from information_schema.column_privileges
+      where table_schema = 'public' and grantee = 'authenticated'`);
+    const policies = await query<{ tablename: string; cmd: string }>(
+      "select tablename, cmd from pg_policies where schemaname = 'public'",
+    );
+    for (const grant of granted) {
+      expect(
+        policies.some((policy) => policy.tablename === grant.table_name && policy.cmd === grant.privilege_type),
+        `${grant.table_name} ${grant.privilege_type}`,
+      ).toBe(true);
+    }
+  });
+
   it("realtime: exactly the user-owned tables are published", async () => {
     const rows = await query<{ tablename: string }>(
       "select tablename from pg_publication_tables where pubname = 'supabase_realtime' order by 1",
@@ -120,8 +175,17 @@ describe("Supabase advisor lints", () => {
   });
 });
 
+describe("Supabase Auth configuration (supabase/config.toml)", () => {
+  it("issues sessions only for confirmed addresses, and no anonymous sign-ins", () => {
+    const toml = readFileSync(join(import.meta.dirname, "..", "supabase", "config.toml"), "utf8");
+    const email = toml.split("[auth.email]")[1]?.split(/^\[/m)[0] ?? "";
+    expect(email).toMatch(/^enable_confirmations = true$/m);
+    expect(toml).not.toMatch(/^enable_anonymous_sign_ins = true$/m);
+  });
+});
+
 describe("typed table definitions", () => {
-  it.each(Object.entries({ ...userTables, ...serviceTables }))(
+  it.each(Object.entries({ ...userTables, ...tenancyTables, ...workspaceReadTables, ...serviceTables }))(
     "%s matches the migrated table",
     async (name, table) => {
       const columns = await query<{ column_name: string; is_nullable: string }>(

@@ -15,12 +15,25 @@ export function tokenFor(userId: string, options: TokenOptions = {}): Promise<st
   return mintSessionToken(secrets.auth, authUrl, userId, options);
 }
 
-/** A new row in auth.users, as a sign-up would make. */
-export async function createUser(email = `user-${randomUUID().slice(0, 8)}@example.test`): Promise<string> {
-  const id = randomUUID();
+/**
+ * A new row in auth.users, as a sign-up would make; its trigger makes the user's personal workspace,
+ * whose id is the user's.
+ */
+export async function createUser(
+  email = `user-${randomUUID().slice(0, 8)}@example.test`,
+  id: string = randomUUID(),
+): Promise<string> {
   const db = await serviceDb();
   await db.execute(sql`insert into auth.users (id, email) values (${id}, ${email})`);
   return id;
+}
+
+/** Adds a user to a workspace with a role, as an accepted invitation does. */
+export async function addMember(workspaceId: string, userId: string, role: "owner" | "admin" | "member") {
+  const db = await serviceDb();
+  await db.execute(
+    sql`insert into public.workspace_members (workspace_id, user_id, role) values (${workspaceId}, ${userId}, ${role})`,
+  );
 }
 
 export type CallBody = Record<string, unknown> & {
