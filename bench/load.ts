@@ -85,6 +85,7 @@ export async function benchLoad(options: LoadOptions) {
       .insert(schema.agentTasks)
       .values(
         Array.from({ length: 50 }, () => ({
+          workspace_id: user,
           user_id: user,
           agent_name: "engineer" as const,
           status: "processing" as const,

@@ -104,7 +104,7 @@ export async function benchScrape(sites: BenchSites, pagesPerSite: number) {
   await db.execute(sql`insert into auth.users (id, email) values (${userId}, ${`${userId}@bench.test`})`);
   const [task] = await db
     .insert(agentTasks)
-    .values({ user_id: userId, agent_name: "leadgen-scraper", status: "processing" })
+    .values({ workspace_id: userId, user_id: userId, agent_name: "leadgen-scraper", status: "processing" })
     .returning({ id: agentTasks.id });
   const taskId = task?.id ?? "";
   const started = performance.now();

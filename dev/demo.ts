@@ -187,6 +187,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       const [campaign] = await store
         .insert(db.campaigns)
         .values({
+          workspace_id: user,
           user_id: user,
           name: "Roastery packaging",
           status: "active",

@@ -387,7 +387,12 @@ describe("request validation and security", () => {
 
   it("accepts an agent token once; a replay and an expired or misaddressed one are 401", async () => {
     const fresh = await freshUser();
-    const caller = { userId: fresh.id, from: "marketing-strategist" as const, parentTaskId: undefined };
+    const caller = {
+      userId: fresh.id,
+      workspaceId: fresh.id,
+      from: "marketing-strategist" as const,
+      parentTaskId: undefined,
+    };
     const agentToken = await signAgentToken("product-manager", caller);
     const body = { user_id: fresh.id, prompt: unique("Delegated question") };
     const first = await call(productFn, "POST", "/api/agents/product-manager", { token: agentToken, body });
@@ -405,6 +410,13 @@ describe("request validation and security", () => {
     expect(
       (await call(productFn, "POST", "/api/agents/product-manager", { token: elsewhere, body })).status,
     ).toBe(401);
+    // A token acting in one workspace cannot name another in the body.
+    const other = await freshUser();
+    const crossing = await call(productFn, "POST", "/api/agents/product-manager", {
+      token: await signAgentToken("product-manager", caller),
+      body: { ...body, workspace_id: other.id },
+    });
+    expect(crossing.status, JSON.stringify(crossing.body)).toBe(403);
   });
 
   it("503 llm_not_configured, naming what to set, when no provider is configured; nothing is stored", async () => {
@@ -436,6 +448,7 @@ describe.each([
     expect((await call(fn, "POST", path, { body: { user_id: user, prompt: "x" } })).status).toBe(401);
     const wrongAudience = await signAgentToken(name === "engineer" ? "product-manager" : "engineer", {
       userId: user,
+      workspaceId: user,
       from: "marketing-strategist",
       parentTaskId: undefined,
     });

@@ -72,6 +72,7 @@ describe("background runs", () => {
       tx
         .insert(agentTasks)
         .values({
+          workspace_id: user,
           user_id: user,
           agent_name: "product-manager",
           input: { user_id: user, prompt: `What should we build next? ${randomUUID()}` },
@@ -93,6 +94,7 @@ describe("background runs", () => {
     const [lead] = await db
       .insert(leads)
       .values({
+        workspace_id: user,
         user_id: user,
         name: "Noor Haddad",
         email: "noor@quay-bakery.example",
@@ -104,7 +106,7 @@ describe("background runs", () => {
     const [meeting] = await asUser({ id: user }, (tx) =>
       tx
         .insert(calendarEvents)
-        .values({ user_id: user, lead_id: lead?.id, title: "Call with Noor", start_time: start })
+        .values({ workspace_id: user, user_id: user, lead_id: lead?.id, title: "Call with Noor", start_time: start })
         .returning(),
     );
     let task: typeof agentTasks.$inferSelect | undefined;
@@ -129,7 +131,7 @@ describe("background runs", () => {
     // Nothing was booked: still the one meeting the frontend added.
     expect(await db.select().from(calendarEvents).where(eq(calendarEvents.user_id, user))).toHaveLength(1);
     // The backend's own inserts do not trigger it.
-    await db.insert(calendarEvents).values({ user_id: user, title: "Backend meeting", start_time: start });
+    await db.insert(calendarEvents).values({ workspace_id: user, user_id: user, title: "Backend meeting", start_time: start });
     await dev.broker.settle(200, 5000);
     expect(await db.select().from(agentTasks).where(eq(agentTasks.user_id, user))).toHaveLength(1);
   }, 60_000);

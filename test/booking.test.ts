@@ -42,6 +42,7 @@ async function leadWithThread(user: string) {
   const [lead] = await sql
     .insert(db.leads)
     .values({
+      workspace_id: user,
       user_id: user,
       name: "Priya Raman",
       email: `priya-${randomUUID().slice(0, 6)}@harbour-cafe.example`,
@@ -73,6 +74,7 @@ async function leadWithThread(user: string) {
     },
   ]);
   await sql.insert(db.productInsights).values({
+    workspace_id: user,
     user_id: user,
     title: "Cafes reorder every three weeks",
     content: "Reminders cut stock-outs.",

@@ -41,6 +41,7 @@ async function knownLead(user: string) {
   const [lead] = await sql
     .insert(db.leads)
     .values({
+      workspace_id: user,
       user_id: user,
       name: "Tomas Berg",
       email: `tomas-${randomUUID().slice(0, 6)}@fjord-bakery.example`,
@@ -437,7 +438,7 @@ describe("calendar push", () => {
     const sql = await service.serviceDb();
     const [meeting] = await sql
       .insert(db.calendarEvents)
-      .values({ user_id: user, title: "Booked while the queue was down", start_time: start.toISOString() })
+      .values({ workspace_id: user, user_id: user, title: "Booked while the queue was down", start_time: start.toISOString() })
       .returning();
     expect(reminderOf(meeting)).toBeUndefined();
     dev.broker.triggerSchedule("calendar-watch");

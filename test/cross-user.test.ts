@@ -36,6 +36,7 @@ beforeAll(async () => {
   const [lead] = await sql
     .insert(db.leads)
     .values({
+      workspace_id: alice,
       user_id: alice,
       name: "Ada",
       email: "ada@alice-customer.example",
@@ -45,11 +46,12 @@ beforeAll(async () => {
     .returning();
   const [campaign] = await sql
     .insert(db.campaigns)
-    .values({ user_id: alice, name: "Alice's campaign", status: "active" })
+    .values({ workspace_id: alice, user_id: alice, name: "Alice's campaign", status: "active" })
     .returning();
   const [draft] = await sql
     .insert(db.emailEvents)
     .values({
+      workspace_id: alice,
       user_id: alice,
       lead_id: lead?.id,
       event_type: "drafted",
@@ -61,6 +63,7 @@ beforeAll(async () => {
   const [meeting] = await sql
     .insert(db.calendarEvents)
     .values({
+      workspace_id: alice,
       user_id: alice,
       lead_id: lead?.id,
       title: "Alice's meeting",
@@ -127,6 +130,30 @@ describe("cross-user attempts", () => {
     expect(await aliceSnapshot()).toEqual(before);
   });
 
+  it("every agent refuses to act in a workspace the caller is not in (403), before anything is stored", async () => {
+    const before = await aliceSnapshot();
+    for (const name of Object.keys(agents)) {
+      const body: Record<string, unknown> = { user_id: mallory, workspace_id: alice, prompt: "Summarise this business" };
+      if (name === "leadgen-scraper") {
+        body.target_urls = ["https://example.com/"];
+      }
+      const answer = await post(name, body);
+      expect(answer.status, `${name}: ${JSON.stringify(answer.body)}`).toBe(403);
+    }
+    expect(await aliceSnapshot()).toEqual(before);
+  });
+
+  it("every list refuses another workspace's filter (403) and never leaks a row", async () => {
+    for (const [name, fn] of Object.entries(lists)) {
+      const answer = await call(fn, "GET", `/api/${name}/${mallory}?workspace_id=${alice}`, { token: malloryToken });
+      expect(answer.status, `${name}: ${JSON.stringify(answer.body)}`).toBe(403);
+      expect(JSON.stringify(answer.body)).not.toContain("Ada");
+      const mine = await call(fn, "GET", `/api/${name}/${mallory}`, { token: malloryToken });
+      expect(mine.status, name).toBe(200);
+      expect(JSON.stringify(mine.body)).not.toContain("Ada");
+    }
+  });
+
   it("every list refuses another user's id (403) and never leaks a row", async () => {
     for (const [name, fn] of Object.entries(lists)) {
       const answer = await call(fn, "GET", `/api/${name}/${alice}`, { token: malloryToken });
@@ -163,7 +190,7 @@ describe("cross-user attempts", () => {
         expect(text).not.toContain(owned.lead);
         expect(text).not.toContain("ada@alice-customer.example");
       } else {
-        expect([404, 422]).toContain(answer.status);
+        expect([404, 422], text).toContain(answer.status);
       }
       expect(text).not.toContain("secret pricing");
     }

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { simpleParser } from "mailparser";
 import { describe, expect, it } from "vitest";
@@ -16,7 +16,7 @@ async function leadFor(userId: string, email: string) {
   const db = await serviceDb();
   const [lead] = await db
     .insert(leads)
-    .values({ user_id: userId, name: "Jane Cooper", email, company: "Northwind Roasters" })
+    .values({ workspace_id: userId, user_id: userId, name: "Jane Cooper", email, company: "Northwind Roasters" })
     .returning();
   if (!lead) {
     throw new Error("no lead");
@@ -33,7 +33,12 @@ describe("the email as composed", () => {
   it("parses with a standard parser and carries the compliance and threading headers", async () => {
     const messageId = newMessageId("sam@northwind-roasters.com");
     const unsubscribe = {
-      url: unsubscribeUrl({ userId: randomUUID(), leadId: randomUUID(), email: "jane@example.org" }),
+      url: unsubscribeUrl({
+        workspaceId: randomUUID(),
+        userId: randomUUID(),
+        leadId: randomUUID(),
+        email: "jane@example.org",
+      }),
       mailto: "mailto:unsubscribe@northwind-roasters.com?subject=unsubscribe",
     };
     const mime = await composeEmail({
@@ -68,17 +73,31 @@ describe("the email as composed", () => {
 
 describe("unsubscribe tokens", () => {
   it("round-trips and refuses anything altered", () => {
-    const claim = { userId: randomUUID(), leadId: null, email: "Jane@Example.org" };
+    const claim = { workspaceId: randomUUID(), userId: randomUUID(), leadId: null, email: "Jane@Example.org" };
     const token = unsubscribeToken(claim);
     expect(readUnsubscribeToken(token)).toEqual({ ...claim, email: "jane@example.org" });
     const [payload, signature] = token.split(".");
-    const other = Buffer.from(JSON.stringify({ u: claim.userId, l: null, e: "boss@example.org" })).toString(
-      "base64url",
-    );
+    const other = Buffer.from(
+      JSON.stringify({ w: claim.workspaceId, u: claim.userId, l: null, e: "boss@example.org" }),
+    ).toString("base64url");
     expect(readUnsubscribeToken(`${other}.${signature}`)).toBeUndefined();
     expect(readUnsubscribeToken(`${payload}.${"A".repeat(43)}`)).toBeUndefined();
     expect(readUnsubscribeToken(`${payload}`)).toBeUndefined();
     expect(readUnsubscribeToken("")).toBeUndefined();
+  });
+
+  it("a link sent before workspaces existed names the member, whose personal workspace is the sender", () => {
+    const userId = randomUUID();
+    const payload = Buffer.from(JSON.stringify({ u: userId, l: null, e: "jane@example.org" })).toString("base64url");
+    const signature = createHmac("sha256", process.env.UNSUBSCRIBE_SECRET ?? "")
+      .update(`unsubscribe.v1.${payload}`)
+      .digest("base64url");
+    expect(readUnsubscribeToken(`${payload}.${signature}`)).toEqual({
+      workspaceId: userId,
+      userId,
+      leadId: null,
+      email: "jane@example.org",
+    });
   });
 });
 
@@ -86,7 +105,7 @@ describe("GET and POST /api/unsubscribe", () => {
   it("the link unsubscribes at once: suppression, the lead's status and history; a repeat changes nothing", async () => {
     const user = await createUser();
     const lead = await leadFor(user, "jane@harbour-cafe.example");
-    const token = unsubscribeToken({ userId: user, leadId: lead.id, email: lead.email ?? "" });
+    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: lead.id, email: lead.email ?? "" });
     expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(false);
 
     const first = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
@@ -111,7 +130,7 @@ describe("GET and POST /api/unsubscribe", () => {
 
   it("one-click POST (RFC 8058) suppresses; a wrong body or token is a 400 and changes nothing", async () => {
     const user = await createUser();
-    const token = unsubscribeToken({ userId: user, leadId: null, email: "owner@bakery.example" });
+    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: null, email: "owner@bakery.example" });
     const form = { "content-type": "application/x-www-form-urlencoded" };
 
     const wrongBody = await raw(`/api/unsubscribe?token=${token}`, {

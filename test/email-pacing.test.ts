@@ -56,11 +56,12 @@ describe("outbox mode (no Gmail credentials)", () => {
       const db = await serviceDb();
       const [lead] = await db
         .insert(leads)
-        .values({ user_id: user, email: `ada-${randomUUID().slice(0, 6)}@example.org`, name: "Ada" })
+        .values({ workspace_id: user, user_id: user, email: `ada-${randomUUID().slice(0, 6)}@example.org`, name: "Ada" })
         .returning();
       const [event] = await db
         .insert(emailEvents)
         .values({
+          workspace_id: user,
           user_id: user,
           lead_id: lead?.id,
           event_type: "queued",

@@ -480,6 +480,7 @@ describe("lead generation", () => {
     const [stuck] = await sql
       .insert(db.agentTasks)
       .values({
+        workspace_id: user,
         user_id: user,
         agent_name: "leadgen-scraper",
         status: "processing",

@@ -3,24 +3,29 @@ import { eq, inArray } from "drizzle-orm";
 import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { StandInGoogle } from "../dev/stand-ins/google";
+import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
 import { createUser, tokenFor } from "./support/helpers";
-import { startTestStack } from "./support/stack";
+import { connectGoogle, startTestStack } from "./support/stack";
 
 /**
  * Outbound email end to end through the dev server and a stand-in Gmail API: drafts from lead data,
  * approval, paced QStash jobs, the worker's at-most-once send with the send-time checks, Gmail's
- * rate and quota errors, and a send whose answer was lost found again in Sent.
+ * rate and quota errors, and a send whose answer was lost found again in Sent. Each business is a
+ * workspace with its own Google account, connected through the OAuth consent flow; one workspace
+ * uses the environment's account (the documented GMAIL_* shortcut), through the same code path.
  */
 let dev: DevServer;
 const gmail = new StandInGoogle();
+gmail.mailbox = "sam@northwind-roasters.com";
+/** The workspace the environment's account (GMAIL_*) belongs to. */
+const shortcutWorkspace = randomUUID();
 let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
   await gmail.start();
   dev = await startTestStack({
-    ...gmail.credentials(),
+    ...gmail.credentials(shortcutWorkspace),
     GMAIL_SENDER_NAME: "Sam at Northwind Roasters",
     EMAIL_MIN_GAP_SECONDS: "0",
     EMAIL_GAP_JITTER_SECONDS: "0",
@@ -32,19 +37,30 @@ beforeAll(async () => {
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
+  await createUser("sam@northwind-roasters.com", shortcutWorkspace);
 }, 60_000);
+
+/** A new business: a user whose personal workspace has its own Google account, connected by OAuth. */
+async function business(): Promise<{ user: string; account: GoogleAccount }> {
+  const user = await createUser();
+  const account = gmail.addAccount();
+  const landed = await connectGoogle(dev, gmail, account, user);
+  expect(landed.searchParams.get("google"), landed.toString()).toBe("connected");
+  return { user, account };
+}
 
 afterAll(async () => {
   await dev?.close();
   await gmail.close();
 });
 
-async function leadsFor(user: string, count: number) {
+async function leadsFor(user: string, count: number, workspace = user) {
   const sql = await service.serviceDb();
   return sql
     .insert(db.leads)
     .values(
       Array.from({ length: count }, (_, i) => ({
+        workspace_id: workspace,
         user_id: user,
         name: `Owner ${i}`,
         email: `owner${i}-${randomUUID().slice(0, 6)}@cafe${i}.example`,
@@ -86,29 +102,36 @@ async function deliver(eventId: string, messageId = `msg_${randomUUID()}`) {
   return { status: response.status, body: await response.json() };
 }
 
-/** A new user with one lead and the agent's draft to it. */
+/** A new business with one lead and the agent's draft to it. */
 async function draftForNewLead() {
-  const user = await createUser();
+  const { user, account } = await business();
   const [lead] = await leadsFor(user, 1);
   const drafted = await agent(user, { lead_ids: [lead?.id] });
   const id: string = drafted.body.data.result.emails[0].id;
-  return { user, lead, id };
+  return { user, account, lead, id };
 }
 
 /** One lead's draft, approved (as the frontend's approve button leaves it), not yet queued. */
 async function approvedDraft() {
-  const { user, lead, id } = await draftForNewLead();
+  const { user, account, lead, id } = await draftForNewLead();
   const sql = await service.serviceDb();
   await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
-  return { user, lead, id };
+  return { user, account, lead, id };
 }
 
+/** What every account of the stand-in sent to an address. */
 const sentTo = (address: string | null) =>
-  gmail.sent.filter((message) => message.to?.includes(address ?? "?"));
+  gmail.accounts.flatMap((account) => account.sent).filter((message) => message.to?.includes(address ?? "?"));
+
+async function mailboxOf(account: GoogleAccount) {
+  const sql = await service.serviceDb();
+  const [mailbox] = await sql.select().from(db.mailboxes).where(eq(db.mailboxes.address, account.mailbox));
+  return mailbox;
+}
 
 describe("outbound email", () => {
   it("drafts from the lead's own data, lists the facts, and sends nothing in draft mode", async () => {
-    const user = await createUser();
+    const { user } = await business();
     const [lead] = await leadsFor(user, 1);
     const { status, body } = await agent(user, { lead_ids: [lead?.id] });
     expect(status).toBe(200);
@@ -122,14 +145,16 @@ describe("outbound email", () => {
     expect(sentTo(lead?.email ?? null)).toHaveLength(0);
   });
 
-  it("drafted → approved → sent once per lead, even with each job delivered three times at once", async () => {
+  it("drafted → approved → sent once per lead, even with each job delivered three times at once (the GMAIL_* shortcut's account)", async () => {
     const user = await createUser();
-    const leads = await leadsFor(user, 3);
-    const drafted = await agent(user, { lead_ids: leads.map((lead) => lead.id) });
+    const { addMember } = await import("./support/helpers");
+    await addMember(shortcutWorkspace, user, "member");
+    const leads = await leadsFor(user, 3, shortcutWorkspace);
+    const drafted = await agent(user, { workspace_id: shortcutWorkspace, lead_ids: leads.map((lead) => lead.id) });
     const ids: string[] = drafted.body.data.result.emails.map((email: { id: string }) => email.id);
     expect(ids).toHaveLength(3);
 
-    const approved = await agent(user, { event_ids: ids, mode: "send" });
+    const approved = await agent(user, { workspace_id: shortcutWorkspace, event_ids: ids, mode: "send" });
     expect(approved.status).toBe(200);
     expect(approved.body.data.result.emails).toHaveLength(3);
     // Three concurrent deliveries of every job, racing the broker's own.
@@ -157,12 +182,18 @@ describe("outbound email", () => {
     const sql = await service.serviceDb();
     const contacted = await sql.select().from(db.leads).where(eq(db.leads.user_id, user));
     expect(contacted.map((lead) => lead.status)).toEqual(["contacted", "contacted", "contacted"]);
+    expect(rows.every((row) => row.workspace_id === shortcutWorkspace)).toBe(true);
   }, 60_000);
 
   it("an unsubscribe click before the send suppresses the address: the queued email is cancelled", async () => {
     const { user, lead, id } = await draftForNewLead();
     const { unsubscribeUrl } = await import("../lib/email/unsubscribe");
-    const link = unsubscribeUrl({ userId: user, leadId: lead?.id ?? null, email: lead?.email ?? "" });
+    const link = unsubscribeUrl({
+      workspaceId: user,
+      userId: user,
+      leadId: lead?.id ?? null,
+      email: lead?.email ?? "",
+    });
     const click = await fetch(`${dev.url}${new URL(link).pathname}${new URL(link).search}`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -182,72 +213,77 @@ describe("outbound email", () => {
   }, 30_000);
 
   it("Gmail's rate limit puts the email off by Retry-After; the daily limit pauses the mailbox and alerts", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const leads = await leadsFor(user, 2);
     const drafted = await agent(user, { lead_ids: leads.map((lead) => lead.id) });
     const ids: string[] = drafted.body.data.result.emails.map((email: { id: string }) => email.id);
     const sql = await service.serviceDb();
     // Queued without a job, so only these hand deliveries meet the faults.
+    const mailbox = await (await import("../lib/email/mailboxes")).sendingMailbox(user);
     for (const id of ids) {
       await sql
         .update(db.emailEvents)
         .set({
           event_type: "queued",
-          from_email: "sam@northwind-roasters.com",
+          mailbox_id: mailbox.id,
+          from_email: account.mailbox,
           message_id: `<${randomUUID()}@northwind-roasters.com>`,
         })
         .where(eq(db.emailEvents.id, id));
     }
-    gmail.fail("rate_limited");
+    account.fail("rate_limited");
     const limited = await deliver(ids[0] as string);
     expect(limited.body.data).toMatchObject({ outcome: "deferred", reason: "Gmail rate limit" });
     expect(Date.parse(limited.body.data.until) - Date.now()).toBeGreaterThan(100_000);
     expect((await events([ids[0] as string]))[0]?.event_type).toBe("queued");
 
-    gmail.fail("daily_limit");
+    account.fail("daily_limit");
     const quota = await deliver(ids[1] as string);
     expect(quota.body.data).toMatchObject({ outcome: "deferred", reason: "Gmail daily sending limit" });
-    const [mailbox] = await sql.select().from(db.mailboxes);
-    expect(mailbox?.pause_reason).toContain("daily sending limit");
+    expect((await mailboxOf(account))?.pause_reason).toContain("daily sending limit");
     const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.user_id, user));
     expect(alerts.map((alert) => alert.type)).toContain("mailbox.paused");
     // While paused nothing goes out; the email waits, it is not dropped.
-    const before = gmail.sent.length;
+    const before = account.sent.length;
     const paused = await deliver(ids[0] as string);
     expect(paused.body.data.outcome).toBe("deferred");
-    expect(gmail.sent.length).toBe(before);
-    await sql.update(db.mailboxes).set({ paused_until: null, pause_reason: null });
+    expect(account.sent.length).toBe(before);
+    // Another workspace's mailbox is not paused by this one's quota.
+    const other = await business();
+    expect((await mailboxOf(other.account))?.paused_until ?? null).toBeNull();
   }, 30_000);
 
   it("a send whose answer was lost is found in Sent by its Message-ID and not sent again", async () => {
-    const { user, lead, id } = await approvedDraft();
-    gmail.fail("lost_answer");
+    const { user, account, lead, id } = await approvedDraft();
+    account.fail("lost_answer");
     const { queueEmails } = await import("../lib/email/send");
     await queueEmails(user, [id]);
     await dev.broker.settle(200, 20_000);
     const [row] = await events([id]);
     expect(row?.event_type).toBe("sent");
     expect(sentTo(lead?.email ?? null)).toHaveLength(1);
-    expect(gmail.searches, JSON.stringify(gmail.searches)).toContain(
+    expect(account.searches, JSON.stringify(account.searches)).toContain(
       `in:sent rfc822msgid:${row?.message_id?.slice(1, -1)}`,
     );
   }, 30_000);
 
   it("a worker killed after Gmail took the email: the same message's redelivery finds it in Sent at once", async () => {
-    const { lead, id } = await draftForNewLead();
+    const { user, account, lead, id } = await draftForNewLead();
     const messageId = `<${randomUUID()}@northwind-roasters.com>`;
     const sql = await service.serviceDb();
+    const mailbox = await (await import("../lib/email/mailboxes")).sendingMailbox(user);
     // What the dead delivery left: its claim, and the email in Gmail's Sent.
     await sql
       .update(db.emailEvents)
       .set({
         event_type: "sending",
+        mailbox_id: mailbox.id,
         message_id: messageId,
-        from_email: "sam@northwind-roasters.com",
+        from_email: account.mailbox,
         metadata: { claimed_at: Date.now(), claimed_by: "msg_dead_delivery" },
       })
       .where(eq(db.emailEvents.id, id));
-    gmail.sent.push({
+    account.sent.push({
       id: "sentbeforethecrash",
       threadId: "threadbeforethecrash",
       raw: "",
@@ -270,8 +306,8 @@ describe("outbound email", () => {
   });
 
   it("Gmail answering 500 twice: QStash delivers the job again until it is sent, once", async () => {
-    const { user, lead, id } = await approvedDraft();
-    gmail.fail("server_error", "server_error");
+    const { user, account, lead, id } = await approvedDraft();
+    account.fail("server_error", "server_error");
     const { queueEmails } = await import("../lib/email/send");
     await queueEmails(user, [id]);
     await dev.broker.settle(200, 20_000);
@@ -284,31 +320,41 @@ describe("outbound email", () => {
     expect(message?.attempts.map((attempt) => attempt.status)).toEqual([503, 503, 200]);
   }, 30_000);
 
-  it("pacing: an hourly cap defers the email over it to when the window frees, not dropped", async () => {
+  it("pacing: an hourly cap defers the email over it to when the window frees; another workspace's mailbox is not delayed", async () => {
     const sql = await service.serviceDb();
-    await sql.update(db.mailboxes).set({ hourly_cap: 1 });
-    const user = await createUser();
+    const { user, account } = await business();
+    const [sentEarlier] = await leadsFor(user, 1);
+    await agent(user, { lead_ids: [sentEarlier?.id], mode: "send" });
+    await dev.broker.settle(200, 20_000);
+    await sql.update(db.mailboxes).set({ hourly_cap: 1 }).where(eq(db.mailboxes.address, account.mailbox));
     const leads = await leadsFor(user, 1);
     const drafted = await agent(user, { lead_ids: leads.map((lead) => lead.id), mode: "send" });
     const id = drafted.body.data.result.emails[0].id;
     const [row] = await events([id]);
-    // Earlier tests sent within the hour: the plan puts this one about an hour out.
+    // The first email went out within the hour: the plan puts this one about an hour out.
     expect(
       Date.parse(`${row?.scheduled_at}`.replace(" ", "T").replace(/\+00$/, "Z")) - Date.now(),
     ).toBeGreaterThan(30 * 60_000);
     const now = await deliver(id);
     expect(now.body.data).toMatchObject({ outcome: "deferred", reason: "pacing" });
     expect(sentTo(leads[0]?.email ?? null)).toHaveLength(0);
-    await sql.update(db.mailboxes).set({ hourly_cap: 500 });
-  }, 30_000);
+    // Another business's email is planned now, whatever this mailbox's queue holds.
+    const other = await business();
+    const [theirs] = await leadsFor(other.user, 1);
+    const elsewhere = await agent(other.user, { lead_ids: [theirs?.id], mode: "send" });
+    const [otherRow] = await events([elsewhere.body.data.result.emails[0].id]);
+    expect(
+      Date.parse(`${otherRow?.scheduled_at}`.replace(" ", "T").replace(/\+00$/, "Z")) - Date.now(),
+    ).toBeLessThan(60_000);
+  }, 60_000);
 
   it("a prompt-style body picks leads by the filter in its context", async () => {
-    const user = await createUser();
+    const { user } = await business();
     const [strong] = await leadsFor(user, 1);
     const sql = await service.serviceDb();
     await sql
       .insert(db.leads)
-      .values({ user_id: user, name: "Low", email: "low@example.org", company: "Low Co", score: 20 });
+      .values({ workspace_id: user, user_id: user, name: "Low", email: "low@example.org", company: "Low Co", score: 20 });
     const { status, body } = await agent(user, {
       prompt: "Write to our best new leads",
       context: { status: "new", min_score: 75 },
@@ -321,7 +367,7 @@ describe("outbound email", () => {
   });
 
   it("refuses bodies it cannot act on, before anything is stored", async () => {
-    const user = await createUser();
+    const { user } = await business();
     const bad = await agent(user, { event_ids: [randomUUID()] });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toContain("mode");
@@ -335,7 +381,7 @@ const pushClaims = {
   email: "gmail-push@stand-in.iam.gserviceaccount.com",
 };
 
-async function push(token: string | undefined, body = gmail.pushBody("sam@northwind-roasters.com")) {
+async function push(token: string | undefined, body: ReturnType<typeof gmail.pushBody>) {
   const response = await fetch(`${dev.url}/webhook/email`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -353,7 +399,7 @@ async function emailed(
   const sql = await service.serviceDb();
   const [lead] = await sql
     .insert(db.leads)
-    .values({ user_id: user, role: "Owner", score: 70, ...values })
+    .values({ workspace_id: user, user_id: user, role: "Owner", score: 70, ...values })
     .returning();
   const drafted = await agent(user, {
     lead_ids: [lead?.id],
@@ -366,9 +412,12 @@ async function emailed(
   return { lead, event };
 }
 
-async function pointCursorAtNow() {
+async function pointCursorAtNow(account: GoogleAccount) {
   const sql = await service.serviceDb();
-  await sql.update(db.mailboxes).set({ history_id: String(gmail.historyId) });
+  await sql
+    .update(db.mailboxes)
+    .set({ history_id: String(account.historyId) })
+    .where(eq(db.mailboxes.address, account.mailbox));
 }
 
 describe("replies by Gmail push", () => {
@@ -401,7 +450,7 @@ describe("replies by Gmail push", () => {
   });
 
   it("a reply stops the sequence for the whole company and raises an alert; a repeated push is a duplicate", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const first = await emailed(user, {
       name: "Ada Lovelace",
       email: "ada@harbour-cafe.example",
@@ -411,6 +460,7 @@ describe("replies by Gmail push", () => {
     const [colleague] = await sql
       .insert(db.leads)
       .values({
+        workspace_id: user,
         user_id: user,
         name: "Bo",
         email: "bo@harbour-cafe.example",
@@ -421,19 +471,20 @@ describe("replies by Gmail push", () => {
     const [queued] = await sql
       .insert(db.emailEvents)
       .values({
+        workspace_id: user,
         user_id: user,
         lead_id: colleague?.id,
         event_type: "queued",
         to_email: colleague?.email,
-        from_email: "sam@northwind-roasters.com",
+        from_email: account.mailbox,
         subject: "Hello Bo",
         body_text: "Hi Bo",
         body_html: "<p>Hi Bo</p>",
         message_id: `<${randomUUID()}@northwind-roasters.com>`,
       })
       .returning();
-    await pointCursorAtNow();
-    gmail.receive({
+    await pointCursorAtNow(account);
+    account.receive({
       threadId: first.event?.gmail_thread_id ?? "",
       headers: {
         From: "Ada Lovelace <ada@harbour-cafe.example>",
@@ -442,7 +493,7 @@ describe("replies by Gmail push", () => {
       },
       snippet: "Yes please, send me your wholesale prices.",
     });
-    const body = gmail.pushBody("sam@northwind-roasters.com");
+    const body = account.pushBody(account.mailbox);
     const response = await push(await gmail.signPushToken(pushClaims), body);
     expect(response.status).toBe(200);
     expect(response.body.data.outcome).toBe("processed");
@@ -477,16 +528,16 @@ describe("replies by Gmail push", () => {
   }, 60_000);
 
   it("bounces suppress, out-of-office pauses; every history page is read and the cursor only moves forward", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const bounced = await emailed(user, { name: "Cy", email: "cy@gone-cafe.example", company: "Gone Cafe" });
     const away = await emailed(user, { name: "Di", email: "di@beach-cafe.example", company: "Beach Cafe" });
-    await pointCursorAtNow();
-    gmail.receive({
+    await pointCursorAtNow(account);
+    account.receive({
       threadId: "unrelated-1",
       headers: { From: "news@example.org", Subject: "Newsletter" },
       snippet: "news",
     });
-    gmail.receive({
+    account.receive({
       threadId: bounced.event?.gmail_thread_id ?? "",
       headers: {
         From: "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
@@ -495,18 +546,18 @@ describe("replies by Gmail push", () => {
       },
       snippet: "Address not found",
     });
-    gmail.receive({
+    account.receive({
       threadId: "unrelated-2",
       headers: { From: "bills@example.org", Subject: "Invoice" },
       snippet: "invoice",
     });
-    gmail.receive({
+    account.receive({
       threadId: away.event?.gmail_thread_id ?? "",
       headers: { From: "Di <di@beach-cafe.example>", Subject: "Automatic reply" },
       snippet: "I am out of office until 2027-01-05 with limited access to email.",
     });
-    const latest = gmail.historyId;
-    const response = await push(await gmail.signPushToken(pushClaims));
+    const latest = account.historyId;
+    const response = await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox));
     expect(response.status).toBe(200);
     await dev.broker.settle(200, 20_000);
 
@@ -524,72 +575,70 @@ describe("replies by Gmail push", () => {
       .where(eq(db.leads.id, away.lead?.id ?? ""));
     expect(di?.status).toBe("contacted");
     expect(di?.metadata).toMatchObject({ paused_until: "2027-01-05T09:00:00Z" });
-    const [mailbox] = await sql.select().from(db.mailboxes);
-    expect(mailbox?.history_id).toBe(String(latest));
+    expect((await mailboxOf(account))?.history_id).toBe(String(latest));
 
     // A late notification carrying an older history id leaves the cursor where it is.
-    await push(
-      await gmail.signPushToken(pushClaims),
-      gmail.pushBody("sam@northwind-roasters.com", randomUUID(), latest - 3),
-    );
+    await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox, randomUUID(), latest - 3));
     await dev.broker.settle(200, 10_000);
-    const [still] = await sql.select().from(db.mailboxes);
-    expect(still?.history_id).toBe(String(latest));
+    expect((await mailboxOf(account))?.history_id).toBe(String(latest));
   }, 60_000);
 
   it("history Gmail no longer has (404) falls back to a sync of recent messages, missing nothing", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const sent = await emailed(user, { name: "Ed", email: "ed@late-cafe.example", company: "Late Cafe" });
     const sql = await service.serviceDb();
-    await sql.update(db.mailboxes).set({ history_id: "5" });
-    gmail.oldestHistoryId = gmail.historyId;
-    gmail.receive({
+    await sql.update(db.mailboxes).set({ history_id: "5" }).where(eq(db.mailboxes.address, account.mailbox));
+    account.oldestHistoryId = account.historyId;
+    account.receive({
       threadId: sent.event?.gmail_thread_id ?? "",
       headers: { From: "Ed <ed@late-cafe.example>", Subject: "Re: coffee" },
       snippet: "Sounds good, call me on Monday.",
     });
-    await push(await gmail.signPushToken(pushClaims));
+    await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox));
     await dev.broker.settle(200, 20_000);
     const [ed] = await sql
       .select()
       .from(db.leads)
       .where(eq(db.leads.id, sent.lead?.id ?? ""));
     expect(ed?.status).toBe("replied");
-    const [mailbox] = await sql.select().from(db.mailboxes);
-    expect(Number(mailbox?.history_id)).toBe(gmail.historyId);
-    gmail.oldestHistoryId = 0;
+    expect(Number((await mailboxOf(account))?.history_id)).toBe(account.historyId);
   }, 60_000);
 
-  it("the daily watch renewal records the expiry; a failure alerts whoever sends from the mailbox", async () => {
+  it("the daily watch renewal watches every connected mailbox; one failing alerts its workspace's admins only", async () => {
+    const { user, account } = await business();
+    const other = await business();
     expect([...dev.broker.schedules.keys()]).toContain("gmail-watch");
     dev.broker.triggerSchedule("gmail-watch");
     await dev.broker.settle(200, 10_000);
-    expect(gmail.watches.at(-1)).toEqual({
-      topicName: "projects/stand-in/topics/gmail-push",
-      labelIds: ["INBOX"],
-      labelFilterBehavior: "include",
-    });
+    for (const watched of [gmail, account, other.account]) {
+      expect(watched.watches.at(-1), watched.mailbox).toEqual({
+        topicName: "projects/stand-in/topics/gmail-push",
+        labelIds: ["INBOX"],
+        labelFilterBehavior: "include",
+      });
+    }
     const sql = await service.serviceDb();
-    const [mailbox] = await sql.select().from(db.mailboxes);
     expect(
-      Date.parse(`${mailbox?.watch_expires_at}`.replace(" ", "T").replace(/\+00$/, "Z")),
+      Date.parse(`${(await mailboxOf(account))?.watch_expires_at}`.replace(" ", "T").replace(/\+00$/, "Z")),
     ).toBeGreaterThan(Date.now() + 6 * 86_400_000);
 
-    gmail.fail("watch_error", "watch_error", "watch_error");
+    account.fail("watch_error", "watch_error", "watch_error");
     dev.broker.triggerSchedule("gmail-watch");
     await dev.broker.settle(200, 10_000);
     const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.type, "mailbox.watch_failed"));
-    expect(alerts.length).toBeGreaterThan(0);
+    expect(alerts.map((alert) => alert.user_id)).toContain(user);
+    expect(alerts.map((alert) => alert.user_id)).not.toContain(other.user);
   }, 30_000);
 });
 
 describe("follow-up sequences", () => {
-  it("sends a due step in the same thread to leads that have not replied, once", async () => {
-    const user = await createUser();
+  it("sends a due step in the same thread to leads that have not replied, once, as a recorded emailer task", async () => {
+    const { user, account } = await business();
     const sql = await service.serviceDb();
     const [campaign] = await sql
       .insert(db.campaigns)
       .values({
+        workspace_id: user,
         user_id: user,
         name: "Cafe wholesale autumn",
         status: "active",
@@ -637,9 +686,13 @@ describe("follow-up sequences", () => {
     const [followUp] = followUps;
     expect(followUp?.subject).toBe(`Re: ${due.event?.subject}`);
     expect(followUp?.gmail_thread_id).toBe(due.event?.gmail_thread_id);
-    const message = gmail.sent.find((m) => m.id === followUp?.gmail_message_id);
+    const message = account.sent.find((m) => m.id === followUp?.gmail_message_id);
     const parsed = await simpleParser(message?.mime ?? "");
     expect(parsed.inReplyTo).toBe(due.event?.message_id);
     expect(steps.filter((row) => row.lead_id === early.lead?.id)).toHaveLength(1);
+    // Written by an outbound-emailer task of the member, with its usage recorded.
+    const [task] = await sql.select().from(db.agentTasks).where(eq(db.agentTasks.id, followUp?.task_id ?? ""));
+    expect(task).toMatchObject({ agent_name: "outbound-emailer", status: "completed", user_id: user });
+    expect(task?.prompt_tokens).toBeGreaterThan(0);
   }, 60_000);
 });

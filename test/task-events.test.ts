@@ -26,7 +26,7 @@ async function newTask(status: "queued" | "processing" = "processing") {
   const db = await serviceDb();
   const [task] = await db
     .insert(agentTasks)
-    .values({ user_id: user, agent_name: "engineer", status, input: { user_id: user, prompt: "x" } })
+    .values({ workspace_id: user, user_id: user, agent_name: "engineer", status, input: { user_id: user, prompt: "x" } })
     .returning();
   if (!task) {
     throw new Error("no task");
@@ -91,6 +91,7 @@ describe("events signed in SQL", () => {
       tx
         .insert(agentTasks)
         .values({
+          workspace_id: user,
           user_id: user,
           agent_name: "engineer",
           input: { user_id: user, prompt: "From the frontend" },
@@ -114,6 +115,7 @@ describe("events signed in SQL", () => {
     await expect(
       asUser({ id: user }, (tx) =>
         tx.insert(agentTasks).values({
+          workspace_id: user,
           user_id: user,
           agent_name: "engineer",
           status: "completed",

@@ -132,6 +132,9 @@ export class GoogleAccount {
     this.accessTokens.clear();
   }
 
+  fail(...faults: Fault[]): void {
+    this.faults.push(...faults);
+  }
 
   private touch(id: string): void {
     this.calendarSeq += 1;

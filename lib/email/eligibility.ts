@@ -15,11 +15,11 @@ export async function whyNotEmail(lead: LeadRow): Promise<string | undefined> {
   if (!lead.email) {
     return "no email address";
   }
-  if ((stoppedStatuses as readonly string[]).includes(lead.status)) {
-    return `the lead is ${lead.status}`;
-  }
   if (await isSuppressed(lead.workspace_id, lead.email)) {
     return "the address is suppressed (unsubscribed, bounced or complained)";
+  }
+  if ((stoppedStatuses as readonly string[]).includes(lead.status)) {
+    return `the lead is ${lead.status}`;
   }
   return undefined;
 }

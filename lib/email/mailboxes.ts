@@ -9,6 +9,7 @@ import { getConfig } from "../config";
 import { emailEvents, mailboxes } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { type Connection, connectionsOf } from "../google/connections";
+import { workspaceRow } from "../workspaces/access";
 import type { PacingRules } from "./pacing";
 
 export type MailboxRow = typeof mailboxes.$inferSelect;
@@ -43,15 +44,21 @@ async function upsertMailbox(values: typeof mailboxes.$inferInsert): Promise<Mai
   return row;
 }
 
-/** The Gmail mailbox of a connection (made on first use, reactivated on reconnect). */
-export function mailboxOfConnection(connection: Connection): Promise<MailboxRow> {
+/**
+ * The Gmail mailbox of a connection (made on first use, reactivated on reconnect). Its emails go out
+ * under the business's name: GMAIL_SENDER_NAME for the environment's account, else the workspace's.
+ */
+export async function mailboxOfConnection(connection: Connection): Promise<MailboxRow> {
   const config = getConfig();
   return upsertMailbox({
     workspace_id: connection.workspace_id,
     connection_id: connection.id,
     kind: "gmail",
     address: connection.email,
-    display_name: connection.kind === "environment" ? (config.GMAIL_SENDER_NAME ?? null) : null,
+    display_name:
+      connection.kind === "environment" && config.GMAIL_SENDER_NAME
+        ? config.GMAIL_SENDER_NAME
+        : (await workspaceRow(connection.workspace_id)).name,
   });
 }
 

@@ -1,5 +1,6 @@
 import type { DevServer } from "../../dev/server";
-import { secrets } from "./helpers";
+import { connectThroughConsent, type GoogleAccount, type StandInGoogle } from "../../dev/stand-ins/google";
+import { secrets, tokenFor } from "./helpers";
 
 /**
  * The whole local stack for an end-to-end test file: `env` applied first (configuration is read
@@ -36,3 +37,24 @@ export const qstashDestinations = [
   "/api/cron/gmail-watch",
   "/api/cron/calendar-watch",
 ];
+
+/**
+ * Connects a user's personal workspace to an account of the stand-in Google through the OAuth
+ * consent flow, over HTTP on the dev server, as the workspace's owner would.
+ */
+export async function connectGoogle(
+  dev: DevServer,
+  google: StandInGoogle,
+  account: GoogleAccount,
+  userId: string,
+  workspaceId = userId,
+): Promise<URL> {
+  return connectThroughConsent({
+    app: (path, init) => fetch(`${dev.url}${path}`, init),
+    appUrl: dev.url,
+    google,
+    account,
+    session: await tokenFor(userId),
+    workspaceId,
+  });
+}
