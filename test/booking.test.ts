@@ -2,17 +2,17 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
+import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
 import type { FunctionExports } from "../lib/http/handler";
-import { StandInGoogle } from "../dev/stand-ins/google";
-import { withFreshModules } from "./support/fresh";
 import { call, createUser, tokenFor } from "./support/helpers";
-import { startTestStack, weekdayAt } from "./support/stack";
+import { connectGoogle, startTestStack, weekdayAt } from "./support/stack";
 
 /**
  * Booking and call prep against the stand-in Google APIs (Calendar freebusy and events): a free
  * time booked once with the lead invited and a Meet link, a busy time refused with free proposals
  * inside working hours in the caller's time zone, the first free slot booked on request, an account
- * without Meet, no credentials at all, and call scripts citing only sources that exist. Then the
+ * without Meet, a workspace with no Google account, and call scripts citing only sources that exist.
+ * Each business is a workspace with its own account, connected through the OAuth consent flow. Then the
  * calendar's push channel (test/calendar-push.test.ts covers notifications): every booked meeting
  * has its reminder queued in the dev stack's QStash broker.
  */
@@ -24,9 +24,7 @@ let service: typeof import("../lib/db/service");
 
 beforeAll(async () => {
   await google.start();
-  dev = await startTestStack({
-    ...google.credentials(),
-  });
+  dev = await startTestStack(google.oauthEnv());
   fn = await import("../api/agents/booking-callprep");
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
@@ -36,6 +34,14 @@ afterAll(async () => {
   await dev?.close();
   await google.close();
 });
+
+/** A user whose workspace has its own Google account (calendar included), connected by OAuth. */
+async function business(): Promise<{ user: string; account: GoogleAccount }> {
+  const user = await createUser();
+  const account = google.addAccount();
+  await connectGoogle(dev, google, account, user);
+  return { user, account };
+}
 
 async function leadWithThread(user: string) {
   const sql = await service.serviceDb();
@@ -57,6 +63,7 @@ async function leadWithThread(user: string) {
     .returning();
   await sql.insert(db.emailEvents).values([
     {
+      workspace_id: user,
       user_id: user,
       lead_id: lead?.id,
       event_type: "sent",
@@ -65,6 +72,7 @@ async function leadWithThread(user: string) {
       created_at: new Date(Date.now() - 2 * 86_400_000).toISOString(),
     },
     {
+      workspace_id: user,
       user_id: user,
       lead_id: lead?.id,
       event_type: "replied",
@@ -92,7 +100,7 @@ async function bookingCall(user: string, body: Record<string, unknown>, key = ra
 
 describe("booking and call prep", () => {
   it("books a free requested time once, invites the lead with a Meet link, and grounds the script", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const lead = await leadWithThread(user);
     const start = weekdayAt(10, 8);
     const key = randomUUID();
@@ -118,7 +126,7 @@ describe("booking and call prep", () => {
     const { booking, call_script: script } = result.result;
     expect(booking.booked).toBe(true);
     expect(booking.meeting_url).toMatch(/^https:\/\/meet\.google\.com\//);
-    const event = google.events.get(booking.google_event_id);
+    const event = account.events.get(booking.google_event_id);
     expect(event).toMatchObject({
       start: { dateTime: start.toISOString(), timeZone: "UTC" },
       end: { dateTime: new Date(start.getTime() + 45 * 60_000).toISOString() },
@@ -169,26 +177,32 @@ describe("booking and call prep", () => {
     expect(savedSources.find((s) => s.ref === "email.2")?.text).toContain("20 kg a week");
     expect(result.result.response).toContain(`Booked for ${start.toISOString()}`);
 
-    const inserts = google.insertCalls;
+    const inserts = account.insertCalls;
     const again = await bookingCall(user, body, key);
     expect(again.status).toBe(200);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
-    expect(google.insertCalls).toBe(inserts);
-    expect(
-      await sql.select().from(db.calendarEvents).where(eq(db.calendarEvents.user_id, user)),
-    ).toHaveLength(1);
+    expect(account.insertCalls).toBe(inserts);
+    await dev.broker.settle(200, 10_000);
+    // One booking through the API: one task, one meeting, one call script, one reminder.
+    expect(await sql.select().from(db.calendarEvents).where(eq(db.calendarEvents.user_id, user))).toHaveLength(1);
+    expect(await sql.select().from(db.agentTasks).where(eq(db.agentTasks.user_id, user))).toHaveLength(1);
+    expect(await sql.select().from(db.callScripts).where(eq(db.callScripts.user_id, user))).toHaveLength(1);
+    const reminders = [...dev.broker.messages.values()].filter(
+      (message) => message.url.endsWith("/api/workers/calendar") && message.body.includes(booking.calendar_event_id),
+    );
+    expect(reminders).toHaveLength(1);
   });
 
   it("a busy time is not booked; free slots inside working hours in the caller's time zone are proposed", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const lead = await leadWithThread(user);
     // 14:00–15:00 UTC is 09:00–10:00 in New York in winter, 10:00–11:00 in summer: block both.
     const busyStart = weekdayAt(13, 8);
-    google.busy.push({
+    account.busy.push({
       start: busyStart.toISOString(),
       end: new Date(busyStart.getTime() + 3 * 3_600_000).toISOString(),
     });
-    const inserts = google.insertCalls;
+    const inserts = account.insertCalls;
     const response = await bookingCall(user, {
       lead_id: lead?.id,
       scheduled_time: new Date(busyStart.getTime() + 3_600_000).toISOString(),
@@ -219,27 +233,24 @@ describe("booking and call prep", () => {
       expect(hour).toBeLessThan(17);
       expect(["Sat", "Sun"]).not.toContain(local.find((p) => p.type === "weekday")?.value);
     }
-    expect(google.insertCalls).toBe(inserts);
-    google.busy.length = 0;
+    expect(account.insertCalls).toBe(inserts);
   });
 
   it("books the first free slot of a window when asked; without Meet the meeting is booked without a link", async () => {
-    const user = await createUser();
+    const { user, account } = await business();
     const lead = await leadWithThread(user);
     const day = weekdayAt(0, 9);
-    google.busy.push({
+    account.busy.push({
       start: new Date(day.getTime() + 9 * 3_600_000).toISOString(),
       end: new Date(day.getTime() + 10 * 3_600_000).toISOString(),
     });
-    google.meetSupported = false;
+    account.meetSupported = false;
     const response = await bookingCall(user, {
       lead_id: lead?.id,
       window: { earliest: day.toISOString(), latest: new Date(day.getTime() + 86_400_000).toISOString() },
       time_zone: "UTC",
       book_first_free: true,
     });
-    google.meetSupported = true;
-    google.busy.length = 0;
     const booking = (
       response.body.data as {
         result: { booking: { booked: boolean; start: string; meeting_url: string | null } };
@@ -275,23 +286,13 @@ describe("booking and call prep", () => {
     expect((await bookingCall(user, { calendar_event_id: randomUUID() })).status).toBe(404);
   });
 
-  it("without Google credentials the row says the calendar was not touched, and call prep still works", async () => {
-    const restore = await withFreshModules({
-      GMAIL_SENDER: undefined,
-      GMAIL_OAUTH_REFRESH_TOKEN: undefined,
-      GMAIL_OAUTH_CLIENT_ID: undefined,
-      GMAIL_OAUTH_CLIENT_SECRET: undefined,
-    });
-    try {
-      const offline = (await import("../api/agents/booking-callprep")) as FunctionExports;
+  it("a workspace with no Google account: the row says the calendar was not touched, and call prep still works", async () => {
+    {
       const user = await createUser();
       const lead = await leadWithThread(user);
       const start = weekdayAt(11, 8);
-      const inserts = google.insertCalls;
-      const response = await call(offline, "POST", "/api/agents/booking-callprep", {
-        token: await tokenFor(user),
-        body: { user_id: user, lead_id: lead?.id, scheduled_time: start.toISOString() },
-      });
+      const inserts = google.accounts.reduce((sum, account) => sum + account.insertCalls, 0);
+      const response = await bookingCall(user, { lead_id: lead?.id, scheduled_time: start.toISOString() });
       expect(response.status).toBe(200);
       const result = (
         response.body.data as {
@@ -305,16 +306,12 @@ describe("booking and call prep", () => {
       expect(result.booking).toMatchObject({ booked: true, calendar_touched: false });
       expect(result.response).toContain("not in Google Calendar");
       expect(result.call_script.id).toBeTruthy();
-      expect(google.insertCalls).toBe(inserts);
-      const { serviceDb } = await import("../lib/db/service");
-      const schema = await import("../lib/db/schema");
-      const [row] = await (await serviceDb())
+      expect(google.accounts.reduce((sum, account) => sum + account.insertCalls, 0)).toBe(inserts);
+      const [row] = await (await service.serviceDb())
         .select()
-        .from(schema.calendarEvents)
-        .where(eq(schema.calendarEvents.id, result.booking.calendar_event_id));
+        .from(db.calendarEvents)
+        .where(eq(db.calendarEvents.id, result.booking.calendar_event_id));
       expect(row).toMatchObject({ sync_status: "not_synced", google_event_id: null });
-    } finally {
-      await restore();
     }
   });
 });
