@@ -2,30 +2,49 @@ import { createHmac, randomUUID } from "node:crypto";
 import { and, eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { timestampMs } from "../lib/db/timestamps";
 import { StandInGoogle } from "../dev/stand-ins/google";
-import { createUser, secrets } from "./support/helpers";
-import { startTestStack, weekdayAt } from "./support/stack";
+import { timestampMs } from "../lib/db/timestamps";
+import { addMember, createUser, secrets } from "./support/helpers";
+import { connectGoogle, startTestStack, weekdayAt } from "./support/stack";
 
 /**
  * Calendar push end to end through the dev server, its QStash broker and a stand-in Calendar API:
  * the hourly watch opens a channel; a notification for a new meeting with a known lead writes the
  * meeting, a call script citing the lead and a reminder; moving and cancelling move and cancel the
  * reminder; forged, unknown and replayed notifications change nothing; an expired sync token falls
- * back to a full sync; a channel near expiry is replaced before it lapses.
+ * back to a full sync; a channel near expiry is replaced before it lapses. The calendar is the
+ * business workspace's (connected by its owner through the consent flow); its events are matched
+ * against that workspace's leads only, never another workspace's.
  */
 let dev: DevServer;
 const google = new StandInGoogle();
 let db: typeof import("../lib/db/schema");
 let service: typeof import("../lib/db/service");
+/** The business whose calendar this is: its owner, and the workspace (the owner's personal one). */
+let owner = "";
+let business = "";
+
+/** A member of the business, whose leads are theirs. */
+async function member(): Promise<string> {
+  const user = await createUser();
+  await addMember(business, user, "member");
+  return user;
+}
+
+async function businessCalendar() {
+  const sql = await service.serviceDb();
+  const [row] = await sql.select().from(db.calendars).where(eq(db.calendars.workspace_id, business));
+  return row;
+}
 
 beforeAll(async () => {
   await google.start();
-  dev = await startTestStack({
-    ...google.credentials(),
-  });
+  dev = await startTestStack(google.oauthEnv());
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
+  owner = await createUser();
+  business = owner;
+  await connectGoogle(dev, google, google, owner);
   // The first hourly run opens the channel and does the first (full) sync.
   dev.broker.triggerSchedule("calendar-watch");
   await dev.broker.settle(200, 20_000);
@@ -36,12 +55,12 @@ afterAll(async () => {
   await google.close();
 });
 
-async function knownLead(user: string) {
+async function knownLead(user: string, workspace = business) {
   const sql = await service.serviceDb();
   const [lead] = await sql
     .insert(db.leads)
     .values({
-      workspace_id: user,
+      workspace_id: workspace,
       user_id: user,
       name: "Tomas Berg",
       email: `tomas-${randomUUID().slice(0, 6)}@fjord-bakery.example`,
@@ -113,9 +132,11 @@ describe("calendar push", () => {
       .select()
       .from(db.calendarChannels)
       .where(eq(db.calendarChannels.id, channel?.id ?? ""));
-    expect(row).toMatchObject({ status: "active", resource_id: google.resourceId, calendar_id: "primary" });
+    const calendar = await businessCalendar();
+    expect(row).toMatchObject({ status: "active", resource_id: google.resourceId, calendar_id: calendar?.id });
+    expect(calendar?.google_calendar_id).toBe("primary");
     expect(timestampMs(row?.expires_at ?? "")).toBe(channel?.expiration);
-    const [state] = await sql.select().from(db.calendarSyncs);
+    const state = await businessCalendar();
     expect(state?.sync_token).toMatch(/^sync-\d+$/);
     expect(state?.last_full_sync_at).toBeTruthy();
 
@@ -123,10 +144,17 @@ describe("calendar push", () => {
     expect(sync).toMatchObject({ status: 200, body: { data: { outcome: "ignored" } } });
   });
 
-  it("a new meeting with a known lead: the meeting is written, a call script cites the lead, a reminder is queued; a replay is a duplicate", async () => {
-    const user = await createUser();
+  it("a new meeting with a known lead: the meeting is written, a call script cites the lead, a reminder is queued; a replay is a duplicate; another workspace with the same lead gets nothing", async () => {
+    const user = await member();
     const lead = await knownLead(user);
+    // Another workspace holds a lead with the very same address: the meeting is not theirs to see.
     const stranger = await createUser();
+    await knownLead(stranger, stranger);
+    const sqlBefore = await service.serviceDb();
+    await sqlBefore
+      .update(db.leads)
+      .set({ email: lead.email })
+      .where(eq(db.leads.workspace_id, stranger));
     const start = weekdayAt(14, 3);
     const googleId = google.addMeeting({
       summary: "Tasting with Fjord Bakery",
@@ -154,7 +182,16 @@ describe("calendar push", () => {
       google_calendar_id: "primary",
     });
     expect(timestampMs(meeting?.start_time ?? "")).toBe(start.getTime());
+    expect(meeting?.workspace_id).toBe(business);
     expect(await meetingsOf(stranger)).toHaveLength(0);
+    const strangerRows = await sqlBefore
+      .select()
+      .from(db.calendarEvents)
+      .where(eq(db.calendarEvents.workspace_id, stranger));
+    expect(strangerRows).toHaveLength(0);
+    expect(
+      await sqlBefore.select().from(db.agentTasks).where(eq(db.agentTasks.workspace_id, stranger)),
+    ).toHaveLength(0);
 
     const sql = await service.serviceDb();
     const [script] = await sql
@@ -203,7 +240,7 @@ describe("calendar push", () => {
   });
 
   it("moving the meeting moves its reminder; cancelling it cancels the reminder, and the old one raises nothing", async () => {
-    const user = await createUser();
+    const user = await member();
     const lead = await knownLead(user);
     const googleId = google.addMeeting({
       summary: "Intro call",
@@ -257,7 +294,7 @@ describe("calendar push", () => {
   });
 
   it("a reminder coming due raises one alert pointing at the call script, however often it is delivered", async () => {
-    const user = await createUser();
+    const user = await member();
     const lead = await knownLead(user);
     const start = new Date(Date.now() + 20 * 60_000);
     const googleId = google.addMeeting({
@@ -346,10 +383,10 @@ describe("calendar push", () => {
   });
 
   it("every page of changes is read; an expired sync token (410) falls back to a full sync that misses nothing", async () => {
-    const user = await createUser();
+    const user = await member();
     const leads = [await knownLead(user), await knownLead(user), await knownLead(user)];
     const sql = await service.serviceDb();
-    const [before] = await sql.select().from(db.calendarSyncs);
+    const before = await businessCalendar();
     const ids = leads.map((lead, i) =>
       google.addMeeting({
         summary: `Call ${i}`,
@@ -388,7 +425,7 @@ describe("calendar push", () => {
     expect(await meetingsOf(user, added)).toHaveLength(1);
     const [gone] = await meetingsOf(user, ids[1]);
     expect(gone?.status).toBe("cancelled");
-    const [after] = await sql.select().from(db.calendarSyncs);
+    const after = await businessCalendar();
     expect(after?.sync_token).toMatch(/^sync-/);
     expect(after?.sync_token).not.toBe(before?.sync_token);
     expect(timestampMs(after?.last_full_sync_at ?? "")).toBeGreaterThan(
@@ -433,12 +470,17 @@ describe("calendar push", () => {
   });
 
   it("the hourly run gives a meeting still missing its reminder one (a booking whose queue call failed)", async () => {
-    const user = await createUser();
+    const user = await member();
     const start = weekdayAt(16, 2);
     const sql = await service.serviceDb();
     const [meeting] = await sql
       .insert(db.calendarEvents)
-      .values({ workspace_id: user, user_id: user, title: "Booked while the queue was down", start_time: start.toISOString() })
+      .values({
+        workspace_id: business,
+        user_id: user,
+        title: "Booked while the queue was down",
+        start_time: start.toISOString(),
+      })
       .returning();
     expect(reminderOf(meeting)).toBeUndefined();
     dev.broker.triggerSchedule("calendar-watch");
@@ -452,8 +494,8 @@ describe("calendar push", () => {
     expect(dev.broker.messages.has(reminder?.message_id ?? "")).toBe(true);
   });
 
-  it("opening a channel that fails alerts whoever has meetings, and answers 503 for QStash to retry", async () => {
-    const user = await createUser();
+  it("opening a channel that fails alerts the workspace's owners and admins, and answers 503 for QStash to retry", async () => {
+    const user = await member();
     const lead = await knownLead(user);
     google.addMeeting({ summary: "Catch-up", start: weekdayAt(11, 7), minutes: 30, attendees: [lead.email] });
     await google.notify();
@@ -470,7 +512,12 @@ describe("calendar push", () => {
     const warned = await sql
       .select()
       .from(db.alerts)
-      .where(and(eq(db.alerts.user_id, user), eq(db.alerts.type, "calendar.watch_failed")));
+      .where(and(eq(db.alerts.user_id, owner), eq(db.alerts.type, "calendar.watch_failed")));
     expect(warned).toHaveLength(1);
+    const memberWarned = await sql
+      .select()
+      .from(db.alerts)
+      .where(and(eq(db.alerts.user_id, user), eq(db.alerts.type, "calendar.watch_failed")));
+    expect(memberWarned).toHaveLength(0);
   });
 });
