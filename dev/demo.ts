@@ -1,9 +1,11 @@
 /**
  * `npm run demo`: one new user's whole journey through the product, over HTTP against the local
  * stack, with the stand-in model, Gmail and Calendar and the fixture sites of the test suite:
- * session → lead generation → scored leads → drafts → approval → sends → a reply by push → the
- * sequence stops with an alert → a booked meeting → its call script → its reminder. Each step prints
- * what was stored; a step whose data is wrong stops the run with a non-zero exit.
+ * session and a personal workspace → the business's Google account connected through the consent
+ * flow → lead generation → scored leads → drafts → approval → sends → a reply by push → the
+ * sequence stops with an alert → a booked meeting → its call script → its reminder → a colleague
+ * invited by email, who joins and sees the same leads. Each step prints what was stored; a step
+ * whose data is wrong stops the run with a non-zero exit.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,11 +14,11 @@ import { join } from "node:path";
 import { and, eq, sql } from "drizzle-orm";
 import { cannedReply } from "../test/stand-ins/canned";
 import { startDnsStandIn } from "../test/stand-ins/dns";
-import { StandInGoogle } from "./stand-ins/google";
 import { StandInModel } from "../test/stand-ins/openrouter";
 import { startFixtureSites } from "../test/support/fixture-sites";
 import { mintSessionToken } from "./auth";
 import { type DevSecrets, generateSecrets } from "./env";
+import { connectThroughConsent, StandInGoogle } from "./stand-ins/google";
 
 export class DemoFailure extends Error {}
 
@@ -59,20 +61,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   google.mailbox = sender;
   const fixtures = await startFixtureSites();
   const dns = await startDnsStandIn({ "northwind-roasters.com": "mail.northwind-roasters.com" });
-  const googleRoot = await google.start();
+  await google.start();
   const ownData = !process.env.DATABASE_URL && !process.env.PGLITE_DATA_DIR;
   const dataDir = ownData ? mkdtempSync(join(tmpdir(), "demo-pglite-")) : undefined;
   Object.assign(process.env, {
     LLM_BASE_URL: await model.start(),
     LLM_API_KEY: "stand-in",
-    GMAIL_SENDER: sender,
-    GMAIL_SENDER_NAME: "Alex at Brightcup",
-    GMAIL_OAUTH_CLIENT_ID: google.clientId,
-    GMAIL_OAUTH_CLIENT_SECRET: google.clientSecret,
-    GMAIL_OAUTH_REFRESH_TOKEN: google.refreshToken,
-    GOOGLE_API_ROOT_URL: googleRoot,
-    GOOGLE_OAUTH_TOKEN_URL: `${googleRoot}/token`,
-    GOOGLE_OIDC_CERTS_URL: `${googleRoot}/oauth2/v1/certs`,
+    ...google.oauthEnv(),
     GMAIL_PUSH_TOPIC: "projects/brightcup-demo/topics/gmail-push",
     GMAIL_PUSH_AUDIENCE: pushAudience,
     GMAIL_PUSH_SERVICE_ACCOUNT: pushAccount,
@@ -92,6 +87,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     port: 0,
     secrets: options.secrets ?? (await generateSecrets()),
     seed: false,
+    standInGoogle: false,
     backoffMs: () => 50,
   });
   const db = await import("../lib/db/schema");
@@ -129,20 +125,56 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const settle = () => dev.broker.settle(300, 120_000);
 
   try {
-    await step("1. Sign in: a Supabase session for a new user", async () => {
+    await step("1. Sign up: a Supabase session for a new user, and their own workspace", async () => {
       await store.execute(
-        sql`insert into auth.users (id, email) values (${user}, 'owner@brightcup.example')`,
+        sql`insert into auth.users (id, email, raw_user_meta_data) values (${user}, 'owner@brightcup.example', '{"company":"Brightcup"}')`,
       );
       token = await mintSessionToken(dev.secrets.auth, process.env.SUPABASE_URL ?? dev.url, user, {
         email: "owner@brightcup.example",
       });
-      const me = await api("GET", `/api/tasks/${user}?limit=1`);
-      check(Array.isArray(me), "the session is not accepted by the API");
-      return [`user ${user}`, "session accepted by GET /api/tasks"];
+      const workspaces = (await api("GET", "/api/workspaces")) as unknown as {
+        id: string;
+        name: string;
+        role: string;
+      }[];
+      check(
+        workspaces.length === 1 && workspaces[0]?.id === user && workspaces[0].role === "owner",
+        `expected one workspace the user owns, got ${JSON.stringify(workspaces)}`,
+      );
+      await api("PATCH", `/api/workspaces/${user}`, {
+        postal_address: "Brightcup Ltd, 4 Mill Lane, Bath BA1 1AA, United Kingdom",
+      });
+      return [`user ${user}`, `workspace "${workspaces[0]?.name}" (${user}), owner`];
+    });
+
+    await step("2. Connect the business's Google account (OAuth consent, PKCE, sealed token)", async () => {
+      const landed = await connectThroughConsent({
+        app: (path, init) => fetch(`${dev.url}${path}`, init),
+        appUrl: dev.url,
+        google,
+        account: google,
+        session: token,
+        workspaceId: user,
+      });
+      check(landed.searchParams.get("google") === "connected", `the consent flow ended at ${landed}`);
+      const connections = (await api("GET", `/api/google/connections?workspace_id=${user}`)) as unknown as {
+        email: string;
+        status: string;
+      }[];
+      check(
+        connections[0]?.email === sender && connections[0].status === "active",
+        "the account is not connected",
+      );
+      const [row] = await store
+        .select()
+        .from(db.googleConnections)
+        .where(eq(db.googleConnections.workspace_id, user));
+      check(row?.refresh_token_ciphertext?.startsWith("v1."), "the refresh token is not sealed");
+      return [`${sender} connected`, `refresh token stored sealed (key ${row?.token_key_id})`];
     });
 
     let leadIds: string[] = [];
-    await step("2. Lead generation on a real site, read by Chromium", async () => {
+    await step("3. Lead generation on a real site, read by Chromium", async () => {
       const started = await api("POST", "/api/agents/leadgen-scraper", {
         user_id: user,
         target_urls: [`${fixtures.sites.northwind?.origin}/`],
@@ -159,7 +191,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       return [`task ${taskId} completed`, `${pages} requests to the site (robots.txt included)`];
     });
 
-    await step("3. Leads, scored with reasons", async () => {
+    await step("4. Leads, scored with reasons", async () => {
       const page = await api("GET", `/api/leads/${user}?min_score=1&limit=50`);
       const leads = page as unknown as {
         id: string;
@@ -183,7 +215,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     let campaignId = "";
     let draftIds: string[] = [];
-    await step("4. Outbound drafts from each lead's own data", async () => {
+    await step("5. Outbound drafts from each lead's own data", async () => {
       const [campaign] = await store
         .insert(db.campaigns)
         .values({
@@ -208,7 +240,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       return emails.map((email) => `drafted to ${email.to}: "${email.subject}"`);
     });
 
-    await step("5. Approve and send (stand-in Gmail, paced, at most once)", async () => {
+    await step("6. Approve and send (stand-in Gmail, paced, at most once)", async () => {
       await api("POST", "/api/agents/outbound-emailer", { user_id: user, event_ids: draftIds, mode: "send" });
       dev.broker.triggerSchedule("gmail-watch");
       await settle();
@@ -218,6 +250,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         `not all sent: ${sent.map((row) => row.event_type).join(", ")}`,
       );
       check(google.sent.length === 2, `Gmail received ${google.sent.length} messages, expected 2`);
+      check(
+        sent.every((row) => row.from_email === sender),
+        "not sent from the workspace's mailbox",
+      );
       return sent.map(
         (row) => `sent to ${row.to_email} as ${row.message_id} (Gmail id ${row.gmail_message_id})`,
       );
@@ -225,7 +261,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     let repliedLead = "";
     await step(
-      "6. A reply arrives by Gmail push; the sequence stops for that lead and an alert appears",
+      "7. A reply arrives by Gmail push; the sequence stops for that lead and an alert appears",
       async () => {
         const [first] = await store
           .select()
@@ -290,7 +326,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     let meetingId = "";
     const slot = meetingSlot();
-    await step("7. A meeting is booked in Google Calendar (stand-in), with a call script", async () => {
+    await step("8. A meeting is booked in Google Calendar (stand-in), with a call script", async () => {
       const booked = await api("POST", "/api/agents/booking-callprep", {
         user_id: user,
         lead_id: repliedLead,
@@ -324,7 +360,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       ];
     });
 
-    await step("8. The reminder is queued for 30 minutes before the meeting", async () => {
+    await step("9. The reminder is queued for 30 minutes before the meeting", async () => {
       const [meeting] = await store
         .select()
         .from(db.calendarEvents)
@@ -338,6 +374,47 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       );
       check(dev.broker.messages.has(reminder.message_id), "the reminder message is not queued");
       return [`reminder ${reminder.message_id} due ${reminder.due_at}`];
+    });
+    await step("10. A colleague is invited by email, joins, and works on the same leads", async () => {
+      const colleague = randomUUID();
+      const address = "sam@brightcup.example";
+      const invitation = await api("POST", `/api/workspaces/${user}/invitations`, {
+        email: address,
+        role: "member",
+      });
+      check(invitation.delivery === "sent", `the invitation was ${String(invitation.delivery)}`);
+      const mail = google.sent.find((message) => message.to?.includes(address));
+      const { simpleParser } = await import("mailparser");
+      const text = (await simpleParser(mail?.mime ?? "")).text ?? "";
+      const invitationToken = /token=([\w-]+)/.exec(text)?.[1];
+      check(invitationToken, "the invitation email carries no token");
+      await store.execute(sql`insert into auth.users (id, email) values (${colleague}, ${address})`);
+      const colleagueToken = await mintSessionToken(
+        dev.secrets.auth,
+        process.env.SUPABASE_URL ?? dev.url,
+        colleague,
+        {
+          email: address,
+        },
+      );
+      const joined = await fetch(`${dev.url}/api/invitations/accept`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${colleagueToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ token: invitationToken }),
+      });
+      check(joined.status === 200, `accepting answered ${joined.status}`);
+      const theirLeads = await fetch(`${dev.url}/api/leads/${colleague}?workspace_id=${user}`, {
+        headers: { authorization: `Bearer ${colleagueToken}` },
+      });
+      const page = (await theirLeads.json()) as { data: { id: string }[] };
+      check(
+        page.data.some((lead) => lead.id === repliedLead),
+        "the colleague does not see the workspace's leads",
+      );
+      return [
+        `invitation ${String(invitation.id)} emailed from ${sender}`,
+        `${address} joined; sees ${page.data.length} leads`,
+      ];
     });
     print("\n✔ The whole journey held.");
     return report;

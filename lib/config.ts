@@ -202,7 +202,8 @@ const configSchema = z
       ctx.addIssue({
         code: "custom",
         path: ["GOOGLE_OAUTH_CLIENT_ID"],
-        message: "and GOOGLE_OAUTH_CLIENT_SECRET go together (and are required with GMAIL_OAUTH_REFRESH_TOKEN)",
+        message:
+          "and GOOGLE_OAUTH_CLIENT_SECRET go together (and are required with GMAIL_OAUTH_REFRESH_TOKEN)",
       });
     }
     const production = env.VERCEL === "1" || env.NODE_ENV === "production";

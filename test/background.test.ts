@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { asUser } from "../lib/db/as-user";
 import { agentTasks, alerts, calendarEvents, callScripts, leads, productInsights } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
-import { createUser, tokenFor } from "./support/helpers";
+import { createUser, insertTaskAsFrontend, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
 import { startTestStack } from "./support/stack";
 
@@ -68,18 +68,12 @@ describe("background runs", () => {
 
   it("a task the frontend inserts as queued under RLS is run by the agent through the trigger", async () => {
     const user = await createUser();
-    const [inserted] = await asUser({ id: user }, (tx) =>
-      tx
-        .insert(agentTasks)
-        .values({
-          workspace_id: user,
-          user_id: user,
-          agent_name: "product-manager",
-          input: { user_id: user, prompt: `What should we build next? ${randomUUID()}` },
-        })
-        .returning(),
-    );
-    expect(inserted?.status).toBe("queued");
+    // Only what the frontend has to say: the agent and the input; the member and workspace follow.
+    const inserted = await insertTaskAsFrontend(user, {
+      agent_name: "product-manager",
+      input: { prompt: `What should we build next? ${randomUUID()}` },
+    });
+    expect(inserted).toMatchObject({ status: "queued", workspace_id: user });
     const done = await finished(inserted?.id ?? "");
     expect(done.status).toBe("completed");
     const db = await serviceDb();
@@ -88,7 +82,7 @@ describe("background runs", () => {
     expect(insights.every((insight) => insight.task_id === inserted?.id)).toBe(true);
   });
 
-  it("a meeting the frontend adds to calendar_events gets a call script through the trigger path", async () => {
+  it("call prep for a meeting is asked for by inserting a task; the frontend cannot add meetings itself", async () => {
     const user = await createUser();
     const db = await serviceDb();
     const [lead] = await db
@@ -103,37 +97,53 @@ describe("background runs", () => {
       })
       .returning();
     const start = new Date(Date.now() + 3 * 86_400_000).toISOString();
-    const [meeting] = await asUser({ id: user }, (tx) =>
-      tx
-        .insert(calendarEvents)
-        .values({ workspace_id: user, user_id: user, lead_id: lead?.id, title: "Call with Noor", start_time: start })
-        .returning(),
-    );
-    let task: typeof agentTasks.$inferSelect | undefined;
-    for (let i = 0; i < 100 && !task; i++) {
-      [task] = await db.select().from(agentTasks).where(eq(agentTasks.user_id, user));
-      if (!task) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-    expect(task).toMatchObject({ agent_name: "booking-callprep" });
-    expect(task?.input).toEqual({
-      user_id: user,
-      calendar_event_id: meeting?.id,
-      lead_id: lead?.id,
-      prompt: "Prepare me for this call.",
-    });
-    const done = await finished(task?.id ?? "");
-    expect(done.status).toBe("completed");
-    const [script] = await db.select().from(callScripts).where(eq(callScripts.user_id, user));
-    expect(script).toMatchObject({ calendar_event_id: meeting?.id, lead_id: lead?.id, task_id: task?.id });
-    expect(script?.sources).toEqual(expect.arrayContaining([expect.objectContaining({ ref: "lead.name" })]));
-    // Nothing was booked: still the one meeting the frontend added.
-    expect(await db.select().from(calendarEvents).where(eq(calendarEvents.user_id, user))).toHaveLength(1);
-    // The backend's own inserts do not trigger it.
-    await db.insert(calendarEvents).values({ workspace_id: user, user_id: user, title: "Backend meeting", start_time: start });
+    // Meetings are written by the booking and the calendar sync, never through a member's session.
+    await expect(
+      asUser({ id: user }, (tx) =>
+        tx.execute(
+          sql`insert into public.calendar_events (workspace_id, user_id, title, start_time) values (${user}, ${user}, 'Mine', ${start})`,
+        ),
+      ),
+    ).rejects.toThrow();
+    const [meeting] = await db
+      .insert(calendarEvents)
+      .values({
+        workspace_id: user,
+        user_id: user,
+        lead_id: lead?.id,
+        title: "Call with Noor",
+        start_time: start,
+      })
+      .returning();
+    // The backend's own meeting starts nothing by itself.
     await dev.broker.settle(200, 5000);
-    expect(await db.select().from(agentTasks).where(eq(agentTasks.user_id, user))).toHaveLength(1);
+    expect(await db.select().from(agentTasks).where(eq(agentTasks.user_id, user))).toHaveLength(0);
+    const task = await insertTaskAsFrontend(user, {
+      agent_name: "booking-callprep",
+      input: { calendar_event_id: meeting?.id, prompt: "Prepare me for this call." },
+    });
+    const done = await finished(task.id);
+    expect(done.status, JSON.stringify(done)).toBe("completed");
+    const [script] = await db.select().from(callScripts).where(eq(callScripts.user_id, user));
+    expect(script).toMatchObject({ calendar_event_id: meeting?.id, lead_id: lead?.id, task_id: task.id });
+    expect(script?.sources).toEqual(expect.arrayContaining([expect.objectContaining({ ref: "lead.name" })]));
+    // Nothing was booked: still the one meeting.
+    expect(await db.select().from(calendarEvents).where(eq(calendarEvents.user_id, user))).toHaveLength(1);
+  }, 60_000);
+
+  it("a frontend task refused at admission fails at once with its error code, never retried", async () => {
+    const user = await createUser();
+    const modelCalls = model.requests.length;
+    const invalid = await insertTaskAsFrontend(user, { agent_name: "engineer", input: { prompt: "" } });
+    const done = await finished(invalid.id);
+    expect(done.status).toBe("failed");
+    expect(done.metadata).toMatchObject({ error_code: "bad_request", retryable: false });
+    expect(done.error).toMatch(/input\.prompt/);
+    const message = [...dev.broker.messages.values()].find(
+      (m) => m.url.endsWith("/api/workers/agent") && m.body.includes(invalid.id),
+    );
+    expect(message?.attempts.map((attempt) => attempt.status)).toEqual([200]);
+    expect(model.requests.length).toBe(modelCalls);
   }, 60_000);
 
   it("a redelivered job runs nothing twice", async () => {

@@ -184,11 +184,14 @@ describe("booking and call prep", () => {
     expect(account.insertCalls).toBe(inserts);
     await dev.broker.settle(200, 10_000);
     // One booking through the API: one task, one meeting, one call script, one reminder.
-    expect(await sql.select().from(db.calendarEvents).where(eq(db.calendarEvents.user_id, user))).toHaveLength(1);
+    expect(
+      await sql.select().from(db.calendarEvents).where(eq(db.calendarEvents.user_id, user)),
+    ).toHaveLength(1);
     expect(await sql.select().from(db.agentTasks).where(eq(db.agentTasks.user_id, user))).toHaveLength(1);
     expect(await sql.select().from(db.callScripts).where(eq(db.callScripts.user_id, user))).toHaveLength(1);
     const reminders = [...dev.broker.messages.values()].filter(
-      (message) => message.url.endsWith("/api/workers/calendar") && message.body.includes(booking.calendar_event_id),
+      (message) =>
+        message.url.endsWith("/api/workers/calendar") && message.body.includes(booking.calendar_event_id),
     );
     expect(reminders).toHaveLength(1);
   });

@@ -133,7 +133,11 @@ describe("calendar push", () => {
       .from(db.calendarChannels)
       .where(eq(db.calendarChannels.id, channel?.id ?? ""));
     const calendar = await businessCalendar();
-    expect(row).toMatchObject({ status: "active", resource_id: google.resourceId, calendar_id: calendar?.id });
+    expect(row).toMatchObject({
+      status: "active",
+      resource_id: google.resourceId,
+      calendar_id: calendar?.id,
+    });
     expect(calendar?.google_calendar_id).toBe("primary");
     expect(timestampMs(row?.expires_at ?? "")).toBe(channel?.expiration);
     const state = await businessCalendar();
@@ -151,10 +155,7 @@ describe("calendar push", () => {
     const stranger = await createUser();
     await knownLead(stranger, stranger);
     const sqlBefore = await service.serviceDb();
-    await sqlBefore
-      .update(db.leads)
-      .set({ email: lead.email })
-      .where(eq(db.leads.workspace_id, stranger));
+    await sqlBefore.update(db.leads).set({ email: lead.email }).where(eq(db.leads.workspace_id, stranger));
     const start = weekdayAt(14, 3);
     const googleId = google.addMeeting({
       summary: "Tasting with Fjord Bakery",
@@ -385,7 +386,6 @@ describe("calendar push", () => {
   it("every page of changes is read; an expired sync token (410) falls back to a full sync that misses nothing", async () => {
     const user = await member();
     const leads = [await knownLead(user), await knownLead(user), await knownLead(user)];
-    const sql = await service.serviceDb();
     const before = await businessCalendar();
     const ids = leads.map((lead, i) =>
       google.addMeeting({

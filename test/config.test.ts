@@ -13,6 +13,7 @@ const local = {
   UNSUBSCRIBE_SECRET: "unsub_0123456789abcdef",
   CALENDAR_CHANNEL_SECRET: "gcal_0123456789abcdef",
   TASK_WEBHOOK_SECRETS: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  TOKEN_ENCRYPTION_KEY: `k1:${Buffer.alloc(32, 7).toString("base64")}`,
 };
 
 function problems(env: Record<string, string>): string[] {
@@ -45,12 +46,49 @@ describe("configuration", () => {
       "UNSUBSCRIBE_SECRET",
       "CALENDAR_CHANNEL_SECRET",
       "TASK_WEBHOOK_SECRETS",
+      "TOKEN_ENCRYPTION_KEY",
     ]) {
       expect(
         found.some((p) => p.startsWith(`${key}:`)),
         key,
       ).toBe(true);
     }
+  });
+
+  it("refuses a token encryption key that is not 32 bytes, or two keys with one id; reads several for rotation", () => {
+    for (const value of [
+      "k1:c2hvcnQ=",
+      Buffer.alloc(32).toString("base64"),
+      `k1:${Buffer.alloc(32).toString("base64")},k1:${Buffer.alloc(32, 1).toString("base64")}`,
+      `bad id:${Buffer.alloc(32).toString("base64")}`,
+    ]) {
+      expect(problems({ ...local, TOKEN_ENCRYPTION_KEY: value }).join(), value).toMatch(
+        /^TOKEN_ENCRYPTION_KEY:/,
+      );
+    }
+    const keys = parseConfig({
+      ...local,
+      TOKEN_ENCRYPTION_KEY: `new:${Buffer.alloc(32, 2).toString("base64")},old:${Buffer.alloc(32, 3).toString("base64")}`,
+    }).TOKEN_ENCRYPTION_KEY;
+    expect(keys.map((key) => key.id)).toEqual(["new", "old"]);
+  });
+
+  it("the GMAIL_* shortcut names its workspace and its credentials, and needs the OAuth client for a refresh token", () => {
+    const found = problems({ ...local, GMAIL_SENDER: "sam@northwind-roasters.com" });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^GMAIL_SENDER: needs GMAIL_OAUTH_REFRESH_TOKEN/),
+        expect.stringMatching(/^GMAIL_WORKSPACE_ID: is required/),
+      ]),
+    );
+    expect(
+      problems({
+        ...local,
+        GMAIL_OAUTH_REFRESH_TOKEN: "1//x",
+        GMAIL_SENDER: "a@b.example",
+        GMAIL_WORKSPACE_ID: crypto.randomUUID(),
+      }),
+    ).toEqual([expect.stringMatching(/^GOOGLE_OAUTH_CLIENT_ID: and GOOGLE_OAUTH_CLIENT_SECRET go together/)]);
   });
 
   it("in production names every missing or unsafe variable in one error", () => {

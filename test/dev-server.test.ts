@@ -95,7 +95,10 @@ describe("npm run dev", () => {
       });
       const response = await page.goto(`${dev.url}/docs`);
       expect(response?.status()).toBe(200);
-      await page.getByText("The caller's leads, highest score first").first().waitFor({ timeout: 20_000 });
+      await page
+        .getByText("Leads of the caller's workspaces, highest score first")
+        .first()
+        .waitFor({ timeout: 20_000 });
       expect(await page.title()).toContain("AI Agent Team API");
       await page.screenshot({ path: `${process.env.TMPDIR}/aat-docs.png` });
       expect(errors.filter((e) => /Content Security Policy|Refused/.test(e))).toEqual([]);

@@ -16,7 +16,13 @@ async function leadFor(userId: string, email: string) {
   const db = await serviceDb();
   const [lead] = await db
     .insert(leads)
-    .values({ workspace_id: userId, user_id: userId, name: "Jane Cooper", email, company: "Northwind Roasters" })
+    .values({
+      workspace_id: userId,
+      user_id: userId,
+      name: "Jane Cooper",
+      email,
+      company: "Northwind Roasters",
+    })
     .returning();
   if (!lead) {
     throw new Error("no lead");
@@ -73,7 +79,12 @@ describe("the email as composed", () => {
 
 describe("unsubscribe tokens", () => {
   it("round-trips and refuses anything altered", () => {
-    const claim = { workspaceId: randomUUID(), userId: randomUUID(), leadId: null, email: "Jane@Example.org" };
+    const claim = {
+      workspaceId: randomUUID(),
+      userId: randomUUID(),
+      leadId: null,
+      email: "Jane@Example.org",
+    };
     const token = unsubscribeToken(claim);
     expect(readUnsubscribeToken(token)).toEqual({ ...claim, email: "jane@example.org" });
     const [payload, signature] = token.split(".");
@@ -88,7 +99,9 @@ describe("unsubscribe tokens", () => {
 
   it("a link sent before workspaces existed names the member, whose personal workspace is the sender", () => {
     const userId = randomUUID();
-    const payload = Buffer.from(JSON.stringify({ u: userId, l: null, e: "jane@example.org" })).toString("base64url");
+    const payload = Buffer.from(JSON.stringify({ u: userId, l: null, e: "jane@example.org" })).toString(
+      "base64url",
+    );
     const signature = createHmac("sha256", process.env.UNSUBSCRIBE_SECRET ?? "")
       .update(`unsubscribe.v1.${payload}`)
       .digest("base64url");
@@ -105,7 +118,12 @@ describe("GET and POST /api/unsubscribe", () => {
   it("the link unsubscribes at once: suppression, the lead's status and history; a repeat changes nothing", async () => {
     const user = await createUser();
     const lead = await leadFor(user, "jane@harbour-cafe.example");
-    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: lead.id, email: lead.email ?? "" });
+    const token = unsubscribeToken({
+      workspaceId: user,
+      userId: user,
+      leadId: lead.id,
+      email: lead.email ?? "",
+    });
     expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(false);
 
     const first = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
@@ -130,7 +148,12 @@ describe("GET and POST /api/unsubscribe", () => {
 
   it("one-click POST (RFC 8058) suppresses; a wrong body or token is a 400 and changes nothing", async () => {
     const user = await createUser();
-    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: null, email: "owner@bakery.example" });
+    const token = unsubscribeToken({
+      workspaceId: user,
+      userId: user,
+      leadId: null,
+      email: "owner@bakery.example",
+    });
     const form = { "content-type": "application/x-www-form-urlencoded" };
 
     const wrongBody = await raw(`/api/unsubscribe?token=${token}`, {

@@ -56,13 +56,22 @@ describe("outbox mode (no Gmail credentials)", () => {
       const db = await serviceDb();
       const [lead] = await db
         .insert(leads)
-        .values({ workspace_id: user, user_id: user, email: `ada-${randomUUID().slice(0, 6)}@example.org`, name: "Ada" })
+        .values({
+          workspace_id: user,
+          user_id: user,
+          email: `ada-${randomUUID().slice(0, 6)}@example.org`,
+          name: "Ada",
+        })
         .returning();
+      const { sendingMailbox } = await import("../lib/email/mailboxes");
+      const mailbox = await sendingMailbox(user);
+      expect(mailbox.kind).toBe("outbox");
       const [event] = await db
         .insert(emailEvents)
         .values({
           workspace_id: user,
           user_id: user,
+          mailbox_id: mailbox.id,
           lead_id: lead?.id,
           event_type: "queued",
           to_email: lead?.email,

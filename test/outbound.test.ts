@@ -150,7 +150,10 @@ describe("outbound email", () => {
     const { addMember } = await import("./support/helpers");
     await addMember(shortcutWorkspace, user, "member");
     const leads = await leadsFor(user, 3, shortcutWorkspace);
-    const drafted = await agent(user, { workspace_id: shortcutWorkspace, lead_ids: leads.map((lead) => lead.id) });
+    const drafted = await agent(user, {
+      workspace_id: shortcutWorkspace,
+      lead_ids: leads.map((lead) => lead.id),
+    });
     const ids: string[] = drafted.body.data.result.emails.map((email: { id: string }) => email.id);
     expect(ids).toHaveLength(3);
 
@@ -352,9 +355,14 @@ describe("outbound email", () => {
     const { user } = await business();
     const [strong] = await leadsFor(user, 1);
     const sql = await service.serviceDb();
-    await sql
-      .insert(db.leads)
-      .values({ workspace_id: user, user_id: user, name: "Low", email: "low@example.org", company: "Low Co", score: 20 });
+    await sql.insert(db.leads).values({
+      workspace_id: user,
+      user_id: user,
+      name: "Low",
+      email: "low@example.org",
+      company: "Low Co",
+      score: 20,
+    });
     const { status, body } = await agent(user, {
       prompt: "Write to our best new leads",
       context: { status: "new", min_score: 75 },
@@ -578,7 +586,10 @@ describe("replies by Gmail push", () => {
     expect((await mailboxOf(account))?.history_id).toBe(String(latest));
 
     // A late notification carrying an older history id leaves the cursor where it is.
-    await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox, randomUUID(), latest - 3));
+    await push(
+      await gmail.signPushToken(pushClaims),
+      account.pushBody(account.mailbox, randomUUID(), latest - 3),
+    );
     await dev.broker.settle(200, 10_000);
     expect((await mailboxOf(account))?.history_id).toBe(String(latest));
   }, 60_000);
@@ -691,7 +702,10 @@ describe("follow-up sequences", () => {
     expect(parsed.inReplyTo).toBe(due.event?.message_id);
     expect(steps.filter((row) => row.lead_id === early.lead?.id)).toHaveLength(1);
     // Written by an outbound-emailer task of the member, with its usage recorded.
-    const [task] = await sql.select().from(db.agentTasks).where(eq(db.agentTasks.id, followUp?.task_id ?? ""));
+    const [task] = await sql
+      .select()
+      .from(db.agentTasks)
+      .where(eq(db.agentTasks.id, followUp?.task_id ?? ""));
     expect(task).toMatchObject({ agent_name: "outbound-emailer", status: "completed", user_id: user });
     expect(task?.prompt_tokens).toBeGreaterThan(0);
   }, 60_000);

@@ -47,7 +47,9 @@ async function as(persona: Persona, statement: string): Promise<Outcome> {
   };
   if (persona !== "anon" && persona !== "service") {
     const id = ids[persona];
-    return run((text) => asUser({ id, claims: { email: emails[persona] } }, (tx) => tx.execute(sql.raw(text))));
+    return run((text) =>
+      asUser({ id, claims: { email: emails[persona] } }, (tx) => tx.execute(sql.raw(text))),
+    );
   }
   const db = await serviceDb();
   const role = persona === "anon" ? "anon" : "service_role";
@@ -85,8 +87,10 @@ const business: Record<string, (ws: string, user: string) => string> = {
     `insert into public.alerts (workspace_id, user_id, type, message) values ('${ws}', '${u}', 'test', 'RLS alert')`,
   email_suppressions: (ws, u) =>
     `insert into public.email_suppressions (workspace_id, user_id, email, reason) values ('${ws}', '${u}', '${randomUUID()}@gone.example', 'manual')`,
-  mailboxes: (ws) => `insert into public.mailboxes (workspace_id, address) values ('${ws}', '${randomUUID()}@mail.example')`,
-  calendars: (ws) => `insert into public.calendars (workspace_id, google_calendar_id) values ('${ws}', 'primary')`,
+  mailboxes: (ws) =>
+    `insert into public.mailboxes (workspace_id, address) values ('${ws}', '${randomUUID()}@mail.example')`,
+  calendars: (ws) =>
+    `insert into public.calendars (workspace_id, google_calendar_id) values ('${ws}', 'primary')`,
 };
 
 const serviceOnly: Record<string, () => string> = {
@@ -140,24 +144,37 @@ describe("reading: every table, every persona", () => {
     alerts: { owner: false, admin: false, member: true, stranger: false, invitee: false },
   };
 
-  it.each(Object.keys(business))("%s: the workspace's members see its rows; nobody else does", async (table) => {
-    const expected = { owner: true, admin: true, member: true, stranger: false, invitee: false, ...readers[table] };
-    for (const persona of signedIn) {
-      expect(await visible(persona, table, rows[table]?.here ?? ""), `${persona} reads ${table}`).toBe(
-        expected[persona],
-      );
-    }
-    // The stranger reads their own workspace's row.
-    expect(await visible("stranger", table, rows[table]?.there ?? "")).toBe(true);
-    expect((await as("anon", `select id from public.${table}`)).error).toMatch(/permission denied/);
-    expect(await visible("service", table, rows[table]?.here ?? "")).toBe(true);
-  });
+  it.each(Object.keys(business))(
+    "%s: the workspace's members see its rows; nobody else does",
+    async (table) => {
+      const expected = {
+        owner: true,
+        admin: true,
+        member: true,
+        stranger: false,
+        invitee: false,
+        ...readers[table],
+      };
+      for (const persona of signedIn) {
+        expect(await visible(persona, table, rows[table]?.here ?? ""), `${persona} reads ${table}`).toBe(
+          expected[persona],
+        );
+      }
+      // The stranger reads their own workspace's row.
+      expect(await visible("stranger", table, rows[table]?.there ?? "")).toBe(true);
+      expect((await as("anon", `select id from public.${table}`)).error).toMatch(/permission denied/);
+      expect(await visible("service", table, rows[table]?.here ?? "")).toBe(true);
+    },
+  );
 
   it("workspaces and members: members see their workspaces and who is in them; nobody else", async () => {
     for (const persona of signedIn) {
       const member = ["owner", "admin", "member"].includes(persona);
       expect(await visible(persona, "workspaces", workspace), persona).toBe(member);
-      const people = await as(persona, `select user_id from public.workspace_members where workspace_id = '${workspace}'`);
+      const people = await as(
+        persona,
+        `select user_id from public.workspace_members where workspace_id = '${workspace}'`,
+      );
       expect(people.rows.length, persona).toBe(member ? 3 : 0);
     }
     expect((await as("anon", "select id from public.workspaces")).error).toMatch(/permission denied/);
@@ -166,29 +183,35 @@ describe("reading: every table, every persona", () => {
   it("invitations: owners, admins and the invitee see them, never the token's hash", async () => {
     const columns = "id, email, role, expires_at";
     for (const persona of signedIn) {
-      const result = await as(persona, `select ${columns} from public.workspace_invitations where workspace_id = '${workspace}'`);
+      const result = await as(
+        persona,
+        `select ${columns} from public.workspace_invitations where workspace_id = '${workspace}'`,
+      );
       expect(result.rows.length, persona).toBe(["owner", "admin", "invitee"].includes(persona) ? 1 : 0);
       const hash = await as(persona, "select token_hash from public.workspace_invitations");
       expect(hash.error, persona).toMatch(/permission denied/);
     }
   });
 
-  it.each(Object.entries(serviceOnly))("%s (service only): every statement is refused", async (table, insert) => {
-    await service(insert());
-    for (const persona of [...signedIn, "anon"] as const) {
-      for (const statement of [
-        `select * from public.${table}`,
-        insert(),
-        `update public.${table} set updated_at = now()`,
-        `delete from public.${table}`,
-      ]) {
-        const result = await as(persona, statement);
-        expect(result.error, `${persona}: ${statement}`).toMatch(/permission denied/);
+  it.each(Object.entries(serviceOnly))(
+    "%s (service only): every statement is refused",
+    async (table, insert) => {
+      await service(insert());
+      for (const persona of [...signedIn, "anon"] as const) {
+        for (const statement of [
+          `select * from public.${table}`,
+          insert(),
+          `update public.${table} set updated_at = now()`,
+          `delete from public.${table}`,
+        ]) {
+          const result = await as(persona, statement);
+          expect(result.error, `${persona}: ${statement}`).toMatch(/permission denied/);
+        }
       }
-    }
-    const key = keyColumn(table);
-    expect((await as("service", `select ${key} from public.${table} limit 1`)).rows.length).toBe(1);
-  });
+      const key = keyColumn(table);
+      expect((await as("service", `select ${key} from public.${table} limit 1`)).rows.length).toBe(1);
+    },
+  );
 });
 
 /** A literal of the column's type that differs from any value the fixtures hold. */
@@ -237,7 +260,10 @@ describe("writing: every column the browser must not write, refused and without 
     const column = getTableColumns(tableOf(table))[name as never] as { columnType: string; name: string };
     const id = table === "workspaces" ? workspace : (rows[table]?.here ?? "");
     const before = await service(`select * from public.${table} where id = '${id}'`);
-    const result = await as("owner", `update public.${table} set "${name}" = ${literal(column)} where id = '${id}'`);
+    const result = await as(
+      "owner",
+      `update public.${table} set "${name}" = ${literal(column)} where id = '${id}'`,
+    );
     expect(result.error, `${table}.${name}`).toMatch(/permission denied/);
     expect(await service(`select * from public.${table} where id = '${id}'`)).toEqual(before);
   });
@@ -299,7 +325,11 @@ describe("writing: every column the browser must not write, refused and without 
         (table === "workspace_members"
           ? `insert into public.workspace_members (workspace_id, user_id, role) values ('${workspace}', '${ids.stranger}', 'owner')`
           : `insert into public.workspace_invitations (workspace_id, email, token_hash, expires_at) values ('${workspace}', 'x@example.test', '${"b".repeat(64)}', now())`);
-      for (const statement of [insert, `update public.${table} set updated_at = now()`, `delete from public.${table}`]) {
+      for (const statement of [
+        insert,
+        `update public.${table} set updated_at = now()`,
+        `delete from public.${table}`,
+      ]) {
         expect((await as("owner", statement)).error, `${table}: ${statement}`).toMatch(/permission denied/);
       }
     }
@@ -326,7 +356,10 @@ describe("writing: every column the browser must not write, refused and without 
     await service(`update public.leads set status = 'unsubscribed' where id = '${id}'`);
     const back = await as("owner", `update public.leads set status = 'new' where id = '${id}'`);
     expect(back.error).toMatch(/stays so/);
-    const elsewhereLead = await as("member", `update public.leads set notes = 'x' where id = '${rows.leads?.there}' returning id`);
+    const elsewhereLead = await as(
+      "member",
+      `update public.leads set notes = 'x' where id = '${rows.leads?.there}' returning id`,
+    );
     expect(elsewhereLead.rows).toHaveLength(0);
   });
 
@@ -349,32 +382,90 @@ describe("writing: every column the browser must not write, refused and without 
     const ownersDraft = String(
       (await service(`${business.email_events?.(workspace, ids.owner)} returning id`))[0]?.id,
     );
-    expect((await as("member", `update public.email_events set subject = 'x' where id = '${ownersDraft}' returning id`)).rows).toHaveLength(0);
-    expect((await as("admin", `update public.email_events set subject = 'x' where id = '${ownersDraft}' returning id`)).rows).toHaveLength(1);
+    expect(
+      (
+        await as(
+          "member",
+          `update public.email_events set subject = 'x' where id = '${ownersDraft}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(0);
+    expect(
+      (
+        await as(
+          "admin",
+          `update public.email_events set subject = 'x' where id = '${ownersDraft}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(1);
     // A sent email's text is history.
     await service(`update public.email_events set event_type = 'sent' where id = '${ownersDraft}'`);
-    expect((await as("owner", `update public.email_events set subject = 'y' where id = '${ownersDraft}' returning id`)).rows).toHaveLength(0);
-    expect((await as("owner", `delete from public.email_events where id = '${ownersDraft}' returning id`)).rows).toHaveLength(0);
+    expect(
+      (
+        await as(
+          "owner",
+          `update public.email_events set subject = 'y' where id = '${ownersDraft}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(0);
+    expect(
+      (await as("owner", `delete from public.email_events where id = '${ownersDraft}' returning id`)).rows,
+    ).toHaveLength(0);
     // The author deletes their own draft; nobody else does.
-    expect((await as("owner", `delete from public.email_events where id = '${id}' returning id`)).rows).toHaveLength(0);
-    expect((await as("member", `delete from public.email_events where id = '${id}' returning id`)).rows).toHaveLength(1);
+    expect(
+      (await as("owner", `delete from public.email_events where id = '${id}' returning id`)).rows,
+    ).toHaveLength(0);
+    expect(
+      (await as("member", `delete from public.email_events where id = '${id}' returning id`)).rows,
+    ).toHaveLength(1);
   });
 
   it("alerts: the recipient marks an alert read (the time is the database's); nobody else can", async () => {
     const id = rows.alerts?.here ?? "";
-    expect((await as("owner", `update public.alerts set read = true where id = '${id}' returning id`)).rows).toHaveLength(0);
-    const read = await as("member", `update public.alerts set read = true where id = '${id}' returning read, read_at`);
+    expect(
+      (await as("owner", `update public.alerts set read = true where id = '${id}' returning id`)).rows,
+    ).toHaveLength(0);
+    const read = await as(
+      "member",
+      `update public.alerts set read = true where id = '${id}' returning read, read_at`,
+    );
     expect(read.rows[0]?.read).toBe(true);
     expect(read.rows[0]?.read_at).toBeTruthy();
   });
 
   it("workspaces: owners and admins edit the settings a person keeps; members and strangers cannot", async () => {
-    expect((await as("admin", `update public.workspaces set name = 'Renamed' where id = '${workspace}' returning id`)).rows).toHaveLength(1);
-    expect((await as("member", `update public.workspaces set name = 'Mine' where id = '${workspace}' returning id`)).rows).toHaveLength(0);
-    expect((await as("stranger", `update public.workspaces set name = 'Mine' where id = '${workspace}' returning id`)).rows).toHaveLength(0);
-    const badZone = await as("owner", `update public.workspaces set time_zone = 'Mars/Olympus' where id = '${workspace}'`);
+    expect(
+      (
+        await as(
+          "admin",
+          `update public.workspaces set name = 'Renamed' where id = '${workspace}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(1);
+    expect(
+      (
+        await as(
+          "member",
+          `update public.workspaces set name = 'Mine' where id = '${workspace}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(0);
+    expect(
+      (
+        await as(
+          "stranger",
+          `update public.workspaces set name = 'Mine' where id = '${workspace}' returning id`,
+        )
+      ).rows,
+    ).toHaveLength(0);
+    const badZone = await as(
+      "owner",
+      `update public.workspaces set time_zone = 'Mars/Olympus' where id = '${workspace}'`,
+    );
     expect(badZone.error).toMatch(/time zone/);
-    expect((await service(`select name from public.workspaces where id = '${workspace}'`))[0]?.name).toBe("Renamed");
+    expect((await service(`select name from public.workspaces where id = '${workspace}'`))[0]?.name).toBe(
+      "Renamed",
+    );
   });
 });
 

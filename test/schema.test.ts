@@ -161,7 +161,9 @@ describe("Supabase advisor lints", () => {
     );
     for (const grant of granted) {
       expect(
-        policies.some((policy) => policy.tablename === grant.table_name && policy.cmd === grant.privilege_type),
+        policies.some(
+          (policy) => policy.tablename === grant.table_name && policy.cmd === grant.privilege_type,
+        ),
         `${grant.table_name} ${grant.privilege_type}`,
       ).toBe(true);
     }

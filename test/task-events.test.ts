@@ -9,7 +9,7 @@ import { asUser } from "../lib/db/as-user";
 import { getEngine } from "../lib/db/client";
 import { agentTasks, alerts, webhookEvents } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
-import { call, createUser, rotatedWebhookSecret, secrets } from "./support/helpers";
+import { call, createUser, insertTaskAsFrontend, rotatedWebhookSecret, secrets } from "./support/helpers";
 
 /**
  * The signed task-event path: the trigger's Standard Webhooks signature made in SQL, /webhook/task's
@@ -26,7 +26,13 @@ async function newTask(status: "queued" | "processing" = "processing") {
   const db = await serviceDb();
   const [task] = await db
     .insert(agentTasks)
-    .values({ workspace_id: user, user_id: user, agent_name: "engineer", status, input: { user_id: user, prompt: "x" } })
+    .values({
+      workspace_id: user,
+      user_id: user,
+      agent_name: "engineer",
+      status,
+      input: { user_id: user, prompt: "x" },
+    })
     .returning();
   if (!task) {
     throw new Error("no task");
@@ -87,17 +93,10 @@ describe("events signed in SQL", () => {
     const received: string[] = [];
     const unlisten = await engine.listen("task_events", (payload) => received.push(payload));
     await newTask("queued");
-    const [mine] = await asUser({ id: user }, (tx) =>
-      tx
-        .insert(agentTasks)
-        .values({
-          workspace_id: user,
-          user_id: user,
-          agent_name: "engineer",
-          input: { user_id: user, prompt: "From the frontend" },
-        })
-        .returning(),
-    );
+    const mine = await insertTaskAsFrontend(user, {
+      agent_name: "engineer",
+      input: { prompt: "From the frontend" },
+    });
     for (let i = 0; i < 100 && received.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -107,7 +106,7 @@ describe("events signed in SQL", () => {
     const body = JSON.parse(JSON.parse(received[0] ?? "{}").body);
     expect(body).toMatchObject({
       type: "task.queued",
-      data: { task_id: mine?.id, user_id: user, agent_name: "engineer" },
+      data: { task_id: mine?.id, user_id: user, workspace_id: user, agent_name: "engineer" },
     });
   });
 

@@ -62,7 +62,6 @@ export interface CalendarChannel {
   stopped: boolean;
 }
 
-
 /** One Google account: its mailbox, its calendar and its tokens. */
 export class GoogleAccount {
   readonly sent: SentMessage[] = [];
@@ -673,7 +672,9 @@ export class StandInGoogle extends GoogleAccount {
     }
     const hint = params.get("login_hint");
     const account =
-      this.accounts.find((candidate) => candidate.mailbox === hint) ?? this.consentAs ?? (this as GoogleAccount);
+      this.accounts.find((candidate) => candidate.mailbox === hint) ??
+      this.consentAs ??
+      (this as GoogleAccount);
     if (this.consentDenied || params.get("response_type") !== "code") {
       target.searchParams.set("error", this.consentDenied ? "access_denied" : "unsupported_response_type");
     } else {
@@ -732,7 +733,9 @@ export class StandInGoogle extends GoogleAccount {
       return;
     }
     if (grant === "refresh_token") {
-      const account = this.accounts.find((candidate) => candidate.refreshTokens.has(form.get("refresh_token") ?? ""));
+      const account = this.accounts.find((candidate) =>
+        candidate.refreshTokens.has(form.get("refresh_token") ?? ""),
+      );
       if (!account) {
         reply(400, oauthError("invalid_grant", "Token has been expired or revoked."));
         return;

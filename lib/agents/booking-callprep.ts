@@ -1,6 +1,6 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
-import { book, type BookingTarget, existingMeeting } from "../booking/book";
+import { type BookingTarget, book, existingMeeting } from "../booking/book";
 import { isValidTimeZone } from "../booking/slots";
 import { asUser } from "../db/as-user";
 import { callScripts, emailEvents, leads, productInsights } from "../db/schema";
@@ -206,20 +206,20 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
   );
   const db = await serviceDb();
   const [saved] = await db
-      .insert(callScripts)
-      .values({
-        workspace_id: workspace.id,
-        user_id: user.id,
-        lead_id: lead?.id ?? null,
-        calendar_event_id: booking.calendar_event_id,
-        task_id: task.id,
-        meeting_type: input.meeting_type,
-        script,
-        response: data.response,
-        sources: sources.filter((source) => used.has(source.ref)),
-        metadata: { uncited_refs_dropped: [...unknown] },
-      })
-      .returning();
+    .insert(callScripts)
+    .values({
+      workspace_id: workspace.id,
+      user_id: user.id,
+      lead_id: lead?.id ?? null,
+      calendar_event_id: booking.calendar_event_id,
+      task_id: task.id,
+      meeting_type: input.meeting_type,
+      script,
+      response: data.response,
+      sources: sources.filter((source) => used.has(source.ref)),
+      metadata: { uncited_refs_dropped: [...unknown] },
+    })
+    .returning();
   const bookingText = existing
     ? `Call prep for the meeting on ${booking.start}.`
     : booking.booked

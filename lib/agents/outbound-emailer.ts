@@ -5,12 +5,7 @@ import { campaigns, emailEvents, leadStatuses, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { allowedDomains, draftHash, foreignReferences } from "../email/drafts";
 import { whyNotEmail } from "../email/eligibility";
-import {
-  followUpStatuses,
-  leadsWithStep,
-  sequenceProgress,
-  stepsOf,
-} from "../email/follow-ups";
+import { followUpStatuses, leadsWithStep, sequenceProgress, stepsOf } from "../email/follow-ups";
 import { sendingMailbox } from "../email/mailboxes";
 import { queueEmails } from "../email/send";
 import { ApiError } from "../http/errors";
@@ -206,10 +201,18 @@ async function approveDrafts(ctx: RunContext<OutboundRequest>): Promise<AgentOut
       continue;
     }
     if (draft.user_id !== user.id && !isAdmin) {
-      skipped.push({ id: draft.id, status: draft.event_type, reason: "another member's draft: an admin approves it" });
+      skipped.push({
+        id: draft.id,
+        status: draft.event_type,
+        reason: "another member's draft: an admin approves it",
+      });
       continue;
     }
-    const meta = draft.metadata as { checked_hash?: string; facts_used?: string[]; foreign_references?: string[] };
+    const meta = draft.metadata as {
+      checked_hash?: string;
+      facts_used?: string[];
+      foreign_references?: string[];
+    };
     let foreign = meta.foreign_references ?? [];
     if (meta.checked_hash !== draftHash(draft)) {
       const [lead] = draft.lead_id
@@ -227,7 +230,12 @@ async function approveDrafts(ctx: RunContext<OutboundRequest>): Promise<AgentOut
       await db
         .update(emailEvents)
         .set({ metadata: sql`${emailEvents.metadata} || ${JSON.stringify(check)}::jsonb` })
-        .where(and(eq(emailEvents.id, draft.id), sql`${emailEvents.updated_at} = ${draft.updated_at}::timestamptz`));
+        .where(
+          and(
+            eq(emailEvents.id, draft.id),
+            sql`${emailEvents.updated_at} = ${draft.updated_at}::timestamptz`,
+          ),
+        );
     }
     if (foreign.length > 0) {
       skipped.push({
@@ -364,7 +372,12 @@ async function dueFollowUps(
 ) {
   const definition = stepsOf(campaign)[step - 1];
   const progress = new Map(
-    (await sequenceProgress(campaign.id, candidates.map((lead) => lead.id))).map((row) => [row.lead_id, row]),
+    (
+      await sequenceProgress(
+        campaign.id,
+        candidates.map((lead) => lead.id),
+      )
+    ).map((row) => [row.lead_id, row]),
   );
   const written = await leadsWithStep(
     campaign.id,
@@ -421,7 +434,9 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
       skipped.push({ lead_id: id, reason: "no such lead in this workspace" });
     }
   }
-  const campaign = input.campaign_id ? await ownRow(ctx, campaigns, input.campaign_id, "campaign") : undefined;
+  const campaign = input.campaign_id
+    ? await ownRow(ctx, campaigns, input.campaign_id, "campaign")
+    : undefined;
   let writable = eligible;
   let followUp: DraftRequest["followUp"];
   if (input.follow_up_step && campaign) {
@@ -441,7 +456,9 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
     leads: writable,
     campaign,
     template: input.template,
-    prompt: followUp ? `Write follow-up ${followUp.step} of the campaign: ${followUp.instructions}` : input.prompt,
+    prompt: followUp
+      ? `Write follow-up ${followUp.step} of the campaign: ${followUp.instructions}`
+      : input.prompt,
     taskId: task.id,
     ...(followUp ? { followUp } : {}),
   });

@@ -5,7 +5,14 @@ import { tryLock } from "../lock";
 import { invalidJob, type QStashDelivery, readJob } from "../queue";
 import { dispatchRetries } from "../tasks/dispatch";
 import type { TaskMetadata } from "../tasks/metadata";
-import { failTask, loadTask, markAdmitted, returnToQueue, type TaskRow, takeQueuedTask } from "../tasks/store";
+import {
+  failTask,
+  loadTask,
+  markAdmitted,
+  returnToQueue,
+  type TaskRow,
+  takeQueuedTask,
+} from "../tasks/store";
 import { resolveWorkspace, type WorkspaceAccess } from "../workspaces/access";
 import { admitQueuedTask } from "./admission";
 import { hasAgent, loadAgent } from "./registry";
@@ -63,7 +70,9 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
   if (!hasAgent(claimed.agent_name)) {
     await failTask(
       taskId,
-      new ApiError("internal_error", `No agent ${claimed.agent_name} in this deployment`, { retryable: false }),
+      new ApiError("internal_error", `No agent ${claimed.agent_name} in this deployment`, {
+        retryable: false,
+      }),
     );
     return json({ success: true, data: { outcome: "failed" } });
   }

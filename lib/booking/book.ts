@@ -103,7 +103,9 @@ async function insertEvent(
         sendUpdates: "all",
         requestBody: {
           ...requestBody,
-          conferenceData: { createRequest: { requestId: id, conferenceSolutionKey: { type: "hangoutsMeet" } } },
+          conferenceData: {
+            createRequest: { requestId: id, conferenceSolutionKey: { type: "hangoutsMeet" } },
+          },
         },
       });
       return data;
@@ -120,15 +122,23 @@ async function insertEvent(
       if (error instanceof ApiError) {
         throw error;
       }
-      throw new ApiError("upstream_error", `Google Calendar refused the booking: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ApiError(
+        "upstream_error",
+        `Google Calendar refused the booking: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   });
 }
 
 /** Books the meeting for a lead (or proposes free slots), in the workspace's calendar if it has one. */
-export async function book(target: BookingTarget, request: BookingRequest, lead: LeadRow | undefined): Promise<Booking> {
+export async function book(
+  target: BookingTarget,
+  request: BookingRequest,
+  lead: LeadRow | undefined,
+): Promise<Booking> {
   const workspace = await workspaceRow(target.workspaceId);
   const zone = request.timeZone ?? workspace.time_zone;
   const hours = parseWorkingHours(workspace.working_hours, workspace.working_days);
@@ -181,7 +191,15 @@ export async function book(target: BookingTarget, request: BookingRequest, lead:
       result.reason = "booked outside working hours, as requested";
     }
   } else {
-    result.proposals = freeSlots({ from, to, durationMinutes: duration, timeZone: zone, hours, busy, count: 3 });
+    result.proposals = freeSlots({
+      from,
+      to,
+      durationMinutes: duration,
+      timeZone: zone,
+      hours,
+      busy,
+      count: 3,
+    });
     if (request.bookFirstFree && result.proposals[0]) {
       start = Date.parse(result.proposals[0].start);
     } else if (result.proposals.length === 0) {
@@ -222,14 +240,18 @@ export async function book(target: BookingTarget, request: BookingRequest, lead:
     ical_uid: event?.iCalUID ?? null,
     meeting_url: event?.hangoutLink ?? null,
     attendees: lead?.email ? [{ email: lead.email, name: lead.name }] : [],
-    metadata: event ? {} : { note: "The workspace has no Google account connected: the calendar was not touched" },
+    metadata: event
+      ? {}
+      : { note: "The workspace has no Google account connected: the calendar was not touched" },
   };
   const db = await serviceDb();
   const [row] = await db.transaction(async (tx) => {
     const [existing] = await tx
       .select({ id: calendarEvents.id })
       .from(calendarEvents)
-      .where(and(eq(calendarEvents.workspace_id, target.workspaceId), eq(calendarEvents.task_id, target.taskId)));
+      .where(
+        and(eq(calendarEvents.workspace_id, target.workspaceId), eq(calendarEvents.task_id, target.taskId)),
+      );
     if (existing) {
       return tx.update(calendarEvents).set(values).where(eq(calendarEvents.id, existing.id)).returning();
     }

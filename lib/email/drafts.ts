@@ -5,7 +5,11 @@ import { createHash } from "node:crypto";
  * check: the check records this hash, and an edit (which the browser may make) changes it, so the
  * draft must be checked again before it can go.
  */
-export function draftHash(draft: { subject: string | null; body_text: string | null; body_html: string | null }) {
+export function draftHash(draft: {
+  subject: string | null;
+  body_text: string | null;
+  body_html: string | null;
+}) {
   return createHash("sha256")
     .update([draft.subject ?? "", draft.body_text ?? "", draft.body_html ?? ""].join("\u0000"))
     .digest("hex");

@@ -4,7 +4,13 @@ import { isSuppressed } from "./suppression";
 type LeadRow = typeof leads.$inferSelect;
 
 /** Lead statuses that end all email to a lead. */
-export const stoppedStatuses = ["replied", "meeting_booked", "unsubscribed", "bounced", "unqualified"] as const;
+export const stoppedStatuses = [
+  "replied",
+  "meeting_booked",
+  "unsubscribed",
+  "bounced",
+  "unqualified",
+] as const;
 
 /**
  * The one rule for whether a lead may be emailed by its workspace, used when drafting, for

@@ -47,7 +47,11 @@ export async function sequenceProgress(campaignId: string, leadIds?: string[]): 
 }
 
 /** The leads of a campaign that already have an email (in any state) for this step: never twice. */
-export async function leadsWithStep(campaignId: string, step: number, leadIds: string[]): Promise<Set<string>> {
+export async function leadsWithStep(
+  campaignId: string,
+  step: number,
+  leadIds: string[],
+): Promise<Set<string>> {
   const db = await serviceDb();
   const rows = await db
     .select({ lead_id: emailEvents.lead_id })
@@ -96,7 +100,9 @@ export async function runFollowUps(log: Logger, now = Date.now()) {
     const running = await db
       .select()
       .from(campaigns)
-      .where(and(inArray(campaigns.status, ["draft", "active"]), sql`jsonb_array_length(${campaigns.steps}) > 0`));
+      .where(
+        and(inArray(campaigns.status, ["draft", "active"]), sql`jsonb_array_length(${campaigns.steps}) > 0`),
+      );
     const groups: DueGroup[] = [];
     const failures: { campaign_id: string; error: string }[] = [];
     for (const campaign of running) {

@@ -59,7 +59,11 @@ function isBounce(headers: Headers): boolean {
  * The email this mailbox sent that a message answers: same Gmail thread, or a Message-ID it refers
  * to. Only this mailbox's own emails are candidates, so a reply can only ever reach its workspace.
  */
-async function ourEmail(mailbox: MailboxRow, threadId: string, headers: Headers): Promise<SentEvent | undefined> {
+async function ourEmail(
+  mailbox: MailboxRow,
+  threadId: string,
+  headers: Headers,
+): Promise<SentEvent | undefined> {
   const db = await serviceDb();
   const referenced =
     `${header(headers, "In-Reply-To")} ${header(headers, "References")}`.match(/<[^>]+>/g) ?? [];

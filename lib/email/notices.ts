@@ -54,7 +54,10 @@ export async function sendNotice(notice: Notice): Promise<{ id: string; outcome:
     })
     .returning({ id: emailEvents.id });
   const id = event?.id ?? "";
-  const connection = mailbox.kind === "gmail" && mailbox.connection_id ? await connectionById(mailbox.connection_id) : undefined;
+  const connection =
+    mailbox.kind === "gmail" && mailbox.connection_id
+      ? await connectionById(mailbox.connection_id)
+      : undefined;
   if (!connection) {
     const dir = getConfig().OUTBOX_DIR;
     await mkdir(dir, { recursive: true });
@@ -72,7 +75,11 @@ export async function sendNotice(notice: Notice): Promise<{ id: string; outcome:
     );
     await db
       .update(emailEvents)
-      .set({ event_type: "sent", gmail_message_id: sent.data.id ?? null, gmail_thread_id: sent.data.threadId ?? null })
+      .set({
+        event_type: "sent",
+        gmail_message_id: sent.data.id ?? null,
+        gmail_thread_id: sent.data.threadId ?? null,
+      })
       .where(eq(emailEvents.id, id));
     return { id, outcome: "sent" };
   } catch (error) {

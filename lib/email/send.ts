@@ -14,10 +14,10 @@ import { json, type RequestContext } from "../http/handler";
 import { acquireLock } from "../lock";
 import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
 import { draftHash } from "./drafts";
+import { whyNotEmail } from "./eligibility";
 import { type MailboxRow, mailboxById, pacingRules, pauseMailbox, sendingMailbox } from "./mailboxes";
 import { composeEmail, newMessageId } from "./mime";
 import { earliestSlot, planSlots } from "./pacing";
-import { whyNotEmail } from "./eligibility";
 import { unsubscribeUrl } from "./unsubscribe";
 
 export const emailWorkerPath = "/api/workers/email";
@@ -311,7 +311,9 @@ async function markSent(
         gmail_message_id: sent.id,
         gmail_thread_id: sent.threadId,
         sent_at: new Date().toISOString(),
-        error: outboxed ? "Not sent: the workspace has no Google account connected; the message is in the outbox" : null,
+        error: outboxed
+          ? "Not sent: the workspace has no Google account connected; the message is in the outbox"
+          : null,
       })
       .where(eq(emailEvents.id, event.id));
     if (event.lead_id) {
@@ -375,7 +377,9 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
       return { outcome: "already_done", status: event?.event_type };
     }
     const connection =
-      mailbox.kind === "gmail" && mailbox.connection_id ? await connectionById(mailbox.connection_id) : undefined;
+      mailbox.kind === "gmail" && mailbox.connection_id
+        ? await connectionById(mailbox.connection_id)
+        : undefined;
     if (mailbox.status !== "active" || (mailbox.kind === "gmail" && connection?.status === "disconnected")) {
       await setEvent(event.id, { event_type: "cancelled", error: "the sending mailbox was disconnected" });
       return { outcome: "cancelled", reason: "the sending mailbox was disconnected" };
@@ -539,7 +543,10 @@ export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelive
   const result = await deliverEmail(job.event_id, ctx.delivery.messageId);
   if (result.outcome === "deferred") {
     if (job.deferrals >= 200) {
-      await setEvent(job.event_id, { event_type: "cancelled", error: `put off too often (${result.reason})` });
+      await setEvent(job.event_id, {
+        event_type: "cancelled",
+        error: `put off too often (${result.reason})`,
+      });
       return json({ success: true, data: { outcome: "cancelled", reason: result.reason } });
     }
     await publishEmail(job.event_id, Date.parse(result.until) - Date.now(), job.deferrals + 1);

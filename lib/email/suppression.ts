@@ -41,7 +41,10 @@ export async function suppress(
         .update(leads)
         .set({ status, history: sql`${leads.history} || ${entry}::jsonb` })
         .where(
-          and(eq(leads.workspace_id, target.workspaceId), sql`lower(${leads.email}) = ${email.toLowerCase()}`),
+          and(
+            eq(leads.workspace_id, target.workspaceId),
+            sql`lower(${leads.email}) = ${email.toLowerCase()}`,
+          ),
         );
     }
     return { added };

@@ -45,7 +45,11 @@ export async function renewGmailWatch(log: Logger) {
       });
       const expires = new Date(Number(data.expiration ?? Date.now())).toISOString();
       await recordWatch(mailbox.id, expires, data.historyId ?? null);
-      results.push({ mailbox: mailbox.address, watch_expires_at: expires, history_id: data.historyId ?? null });
+      results.push({
+        mailbox: mailbox.address,
+        watch_expires_at: expires,
+        history_id: data.historyId ?? null,
+      });
     } catch (thrown) {
       const error = toApiError(thrown);
       log.warn({ mailbox: mailbox.address, err: thrown }, "Gmail watch renewal failed");
@@ -65,10 +69,14 @@ export async function renewGmailWatch(log: Logger) {
   // A connection waiting to be reconnected is its admins' to fix (they were alerted); retrying won't.
   const failed = results.filter((result) => result.error && result.code !== "google_reconnect_required");
   if (failed.length > 0) {
-    throw new ApiError("service_unavailable", `Renewing the Gmail watch failed for ${failed.length} mailbox(es)`, {
-      headers: { "retry-after": "300" },
-      details: { mailboxes: results },
-    });
+    throw new ApiError(
+      "service_unavailable",
+      `Renewing the Gmail watch failed for ${failed.length} mailbox(es)`,
+      {
+        headers: { "retry-after": "300" },
+        details: { mailboxes: results },
+      },
+    );
   }
   return { mailboxes: results };
 }

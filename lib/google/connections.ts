@@ -7,8 +7,9 @@
  * A refresh Google refuses (`invalid_grant`: revoked, expired, password changed) marks the connection
  * `needs_reconnect` and alerts the workspace's admins; the call fails for good instead of retrying.
  */
-import { JWT, OAuth2Client } from "google-auth-library";
+
 import { and, eq, ne, sql } from "drizzle-orm";
+import { JWT, OAuth2Client } from "google-auth-library";
 import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
 import { googleConnections } from "../db/schema";
@@ -238,7 +239,10 @@ export async function markNeedsReconnect(connection: Connection, reason: string)
  * Runs one use of a connection. A refused refresh becomes `needs_reconnect` (with the alert) and a
  * permanent `google_reconnect_required`; every other error passes through unchanged.
  */
-export async function withGoogle<T>(connection: Connection, use: (auth: GoogleAuth) => Promise<T>): Promise<T> {
+export async function withGoogle<T>(
+  connection: Connection,
+  use: (auth: GoogleAuth) => Promise<T>,
+): Promise<T> {
   const auth = authFor(connection);
   try {
     return await use(auth);

@@ -76,7 +76,10 @@ export async function listPage<T extends PgTable & { workspace_id: PgColumn }>(
   if (options.workspaceIds.length === 0) {
     return { data: [], next_cursor: null };
   }
-  const conditions: (SQL | undefined)[] = [inArray(table.workspace_id, options.workspaceIds), ...options.filters];
+  const conditions: (SQL | undefined)[] = [
+    inArray(table.workspace_id, options.workspaceIds),
+    ...options.filters,
+  ];
   if (options.cursor) {
     const values = decodeCursor(options.cursor, keys.length);
     const left = sql.join(

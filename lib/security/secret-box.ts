@@ -25,7 +25,13 @@ export function seal(plaintext: string, context: string): Sealed {
   const body = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
   const tag = cipher.getAuthTag();
   return {
-    ciphertext: [version, current.id, iv.toString("base64url"), tag.toString("base64url"), body.toString("base64url")].join("."),
+    ciphertext: [
+      version,
+      current.id,
+      iv.toString("base64url"),
+      tag.toString("base64url"),
+      body.toString("base64url"),
+    ].join("."),
     keyId: current.id,
   };
 }
@@ -47,7 +53,9 @@ export function open(ciphertext: string, context: string): string | undefined {
     });
     decipher.setAAD(Buffer.from(`${version}.${keyId}.${context}`));
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]).toString("utf8");
+    return Buffer.concat([decipher.update(Buffer.from(body, "base64url")), decipher.final()]).toString(
+      "utf8",
+    );
   } catch {
     return undefined;
   }

@@ -62,8 +62,7 @@ export function requestHash(body: unknown): string {
 }
 
 /** One metadata patch, merged into the stored object (top-level keys replace, others stay). */
-const merged = (patch: TaskMetadata): SQL =>
-  sql`${agentTasks.metadata} || ${JSON.stringify(patch)}::jsonb`;
+const merged = (patch: TaskMetadata): SQL => sql`${agentTasks.metadata} || ${JSON.stringify(patch)}::jsonb`;
 
 export async function loadTask(taskId: string): Promise<TaskRow | undefined> {
   const db = await serviceDb();
@@ -196,13 +195,16 @@ export async function takeQueuedTask(taskId: string, messageId: string): Promise
   return claimed;
 }
 
-/** Back in the queue for the next delivery of its message (a transient failure). */
+/**
+ * Back in the queue for the next delivery of its message (a transient failure): a run that recorded
+ * its failure is reopened, without the error, since the next delivery may still succeed.
+ */
 export async function returnToQueue(taskId: string): Promise<void> {
   const db = await serviceDb();
   await db
     .update(agentTasks)
-    .set({ status: "queued" })
-    .where(and(eq(agentTasks.id, taskId), eq(agentTasks.status, "processing")));
+    .set({ status: "queued", error: null, completed_at: null })
+    .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, ["processing", "failed"])));
 }
 
 /** Records that a task passed admission in the worker (frontend inserts and automatic runs). */

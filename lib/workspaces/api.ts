@@ -89,6 +89,11 @@ export async function callback(ctx: RequestContext): Promise<Response> {
 }
 
 export const connections: UserHandler = async (ctx) =>
-  ok(await listConnections(ctx.user.id, ctx.query(z.object({ workspace_id: z.uuid().optional() })).workspace_id));
+  ok(
+    await listConnections(
+      ctx.user.id,
+      ctx.query(z.object({ workspace_id: z.uuid().optional() })).workspace_id,
+    ),
+  );
 export const disconnectOne: UserHandler = async (ctx) =>
   ok(await disconnect(ctx.user.id, pathParams(ctx, connectionPath).connection_id));

@@ -14,9 +14,10 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { and, eq, ne } from "drizzle-orm";
+import type { Credentials } from "google-auth-library";
 import { z } from "zod";
-import { activeChannels, stopChannel } from "../booking/channels";
 import { calendarOfConnection, detachCalendars } from "../booking/calendars";
+import { activeChannels, stopChannel } from "../booking/channels";
 import { getConfig } from "../config";
 import { googleConnections } from "../db/schema";
 import { serviceDb } from "../db/service";
@@ -32,7 +33,6 @@ import {
   requiredScopes,
   withGoogle,
 } from "../google/connections";
-import type { Credentials } from "google-auth-library";
 import { googleStatus } from "../google/errors";
 import { ApiError } from "../http/errors";
 import { getRedis } from "../kv";
@@ -171,13 +171,21 @@ export async function finishConnect(query: z.infer<typeof callbackQuery>): Promi
   const client = oauthClient(redirectUri());
   let tokens: Credentials;
   try {
-    ({ tokens } = await client.getToken({ code: query.code, codeVerifier: flow.verifier, redirect_uri: redirectUri() }));
+    ({ tokens } = await client.getToken({
+      code: query.code,
+      codeVerifier: flow.verifier,
+      redirect_uri: redirectUri(),
+    }));
   } catch (error) {
     const status = googleStatus(error);
     if (status >= 400 && status < 500) {
-      throw new ApiError("bad_request", "Google refused the authorization code (used, expired or from another flow)", {
-        cause: error,
-      });
+      throw new ApiError(
+        "bad_request",
+        "Google refused the authorization code (used, expired or from another flow)",
+        {
+          cause: error,
+        },
+      );
     }
     throw new ApiError("upstream_error", "Google's token endpoint did not answer", { cause: error });
   }
@@ -191,7 +199,9 @@ export async function finishConnect(query: z.infer<typeof callbackQuery>): Promi
     });
   const identity = ticket.getPayload();
   if (!identity?.email || identity.email_verified !== true || !identity.sub) {
-    throw new ApiError("unprocessable_entity", "The Google account has no verified address", { retryable: false });
+    throw new ApiError("unprocessable_entity", "The Google account has no verified address", {
+      retryable: false,
+    });
   }
   const granted = new Set<string>((tokens.scope ?? query.scope ?? "").split(/\s+/).filter(Boolean));
   const missing = requiredScopes.filter((scope) => !granted.has(scope));
@@ -227,9 +237,13 @@ async function storeConnection(values: {
 }): Promise<Connection> {
   const existing = await connectionForEmail(values.email);
   if (existing && existing.workspace_id !== values.workspaceId) {
-    throw new ApiError("conflict", `${values.email} is connected to another workspace; disconnect it there first`, {
-      retryable: false,
-    });
+    throw new ApiError(
+      "conflict",
+      `${values.email} is connected to another workspace; disconnect it there first`,
+      {
+        retryable: false,
+      },
+    );
   }
   if (existing?.kind === "environment") {
     throw new ApiError("conflict", `${values.email} is configured in this deployment's environment`, {
@@ -254,14 +268,20 @@ async function storeConnection(values: {
   };
   const [stored] = existing
     ? await db.update(googleConnections).set(row).where(eq(googleConnections.id, id)).returning()
-    : await db.insert(googleConnections).values({ id, ...row }).returning();
+    : await db
+        .insert(googleConnections)
+        .values({ id, ...row })
+        .returning();
   if (!stored) {
     throw new Error("connection write returned nothing");
   }
   return stored;
 }
 
-export async function listConnections(userId: string, workspaceId: string | undefined): Promise<ConnectionView[]> {
+export async function listConnections(
+  userId: string,
+  workspaceId: string | undefined,
+): Promise<ConnectionView[]> {
   const workspace = await resolveWorkspace(userId, workspaceId);
   return (await connectionsOf(workspace.id)).map(publicConnection);
 }
@@ -314,9 +334,11 @@ async function stopEverything(connection: Connection): Promise<void> {
   try {
     await withGoogle(connection, async (auth) => {
       const { gmailApi } = await import("../google/gmail");
-      await gmailApi(auth).users.stop({ userId: "me" }).catch((error: unknown) => {
-        log.warn({ err: error, connection: connection.id }, "stopping the Gmail watch failed");
-      });
+      await gmailApi(auth)
+        .users.stop({ userId: "me" })
+        .catch((error: unknown) => {
+          log.warn({ err: error, connection: connection.id }, "stopping the Gmail watch failed");
+        });
       const refreshToken = (auth.credentials as { refresh_token?: string | null }).refresh_token;
       if (refreshToken && "revokeToken" in auth) {
         await auth.revokeToken(refreshToken);

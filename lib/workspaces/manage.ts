@@ -253,7 +253,10 @@ export async function acceptInvitation(
       });
     }
     if (!user.email || user.email.toLowerCase() !== invitation.email.toLowerCase()) {
-      throw new ApiError("forbidden", "This invitation is for another address; sign in as the invited address");
+      throw new ApiError(
+        "forbidden",
+        "This invitation is for another address; sign in as the invited address",
+      );
     }
     await tx
       .insert(workspaceMembers)

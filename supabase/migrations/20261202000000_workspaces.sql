@@ -186,7 +186,7 @@ $$;
 -- A row written without a workspace (raw SQL, a frontend insert naming none) lands where the API's
 -- default would put it. Not-null is checked after this trigger.
 create or replace function private.default_workspace_id() returns trigger
-language plpgsql
+language plpgsql security definer
 set search_path = ''
 as $$
 begin

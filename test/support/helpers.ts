@@ -66,3 +66,32 @@ export async function call(
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : {} };
 }
+
+/**
+ * A task inserted the way the frontend inserts it through PostgREST: as the `authenticated` role with
+ * the user's claims, naming only the columns it sends (PostgREST lists no others).
+ */
+export async function insertTaskAsFrontend(
+  userId: string,
+  values: { agent_name: string; input: Record<string, unknown>; workspace_id?: string },
+): Promise<{ id: string; status: string; workspace_id: string }> {
+  const { asUser } = await import("../../lib/db/as-user");
+  const { rowsOf } = await import("../../lib/db/client");
+  const [row] = await asUser({ id: userId }, async (tx) =>
+    rowsOf<{ id: string; status: string; workspace_id: string }>(
+      await tx.execute(
+        values.workspace_id
+          ? sql`insert into public.agent_tasks (workspace_id, agent_name, input)
+                values (${values.workspace_id}, ${values.agent_name}, ${JSON.stringify(values.input)}::jsonb)
+                returning id, status, workspace_id`
+          : sql`insert into public.agent_tasks (agent_name, input)
+                values (${values.agent_name}, ${JSON.stringify(values.input)}::jsonb)
+                returning id, status, workspace_id`,
+      ),
+    ),
+  );
+  if (!row) {
+    throw new Error("the insert returned nothing");
+  }
+  return row;
+}
