@@ -38,11 +38,20 @@ export function seal(plaintext: string, context: string): Sealed {
 
 /** The plaintext, or undefined when the key is gone, the context differs or the bytes were altered. */
 export function open(ciphertext: string, context: string): string | undefined {
+  return openWith(getConfig().TOKEN_ENCRYPTION_KEY, ciphertext, context);
+}
+
+/** `open` under a given key set (the configured one, or another to show it does not open). */
+export function openWith(
+  keys: readonly { id: string; key: Buffer }[],
+  ciphertext: string,
+  context: string,
+): string | undefined {
   const [v, keyId, iv, tag, body, extra] = ciphertext.split(".");
   if (v !== version || !keyId || !iv || !tag || body === undefined || extra !== undefined) {
     return undefined;
   }
-  const entry = getConfig().TOKEN_ENCRYPTION_KEY.find((candidate) => candidate.id === keyId);
+  const entry = keys.find((candidate) => candidate.id === keyId);
   if (!entry) {
     return undefined;
   }
