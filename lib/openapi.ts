@@ -59,31 +59,201 @@ function listOperation(resource: (typeof resources)[number]): ZodOpenApiOperatio
       },
       400: errorResponse("A query parameter or the cursor is invalid"),
       401: errorResponse("No valid Supabase session"),
-      403: errorResponse("The session belongs to another user"),
+      403: errorResponse("The session belongs to another user, or it is not a member of `workspace_id`"),
       503: errorResponse("The database is unavailable"),
     },
   };
 }
 
-const taskSummary = z
-  .object({
-    id: z.uuid(),
-    agent_name: z.string(),
-    status: z.enum(["queued", "processing", "completed", "failed", "cancelled"]),
-    external_id: z.string().nullable(),
-    model: z.string().nullable(),
-    prompt_tokens: z.number().int(),
-    completion_tokens: z.number().int(),
-    cost_usd: z.number(),
-    error: z.string().nullable(),
-    metadata: z.record(z.string(), z.unknown()),
-    created_at: z.string(),
-    started_at: z.string().nullable(),
-    completed_at: z.string().nullable(),
-  })
-  .meta({ id: "TaskSummary" });
+const ok = <S extends z.ZodType>(schema: S) => z.object({ success: z.literal(true), data: schema });
+const json = (description: string, schema: z.ZodType) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const session = [{ supabaseSession: [] }];
+
+/** Workspaces, invitations and Google connections, from the schemas their handlers use. */
+async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
+  const manage = await import("./workspaces/manage");
+  const connections = await import("./workspaces/connections");
+  const { workspacePath, memberPath, connectionPath } = await import("./workspaces/api");
+  const refused = {
+    401: errorResponse("No valid Supabase session"),
+    403: errorResponse("Not a member of the workspace, or the role does not allow it"),
+  };
+  return {
+    "/api/workspaces": {
+      get: {
+        operationId: "list_workspaces",
+        summary: "The caller's workspaces, with their role in each",
+        tags: ["Workspaces"],
+        security: session,
+        responses: { 200: json("The workspaces", ok(z.array(manage.workspaceView))), 401: refused[401] },
+      },
+      post: {
+        operationId: "create_workspace",
+        summary: "A new (shared) workspace; the caller is its owner",
+        tags: ["Workspaces"],
+        security: session,
+        requestBody: { content: { "application/json": { schema: manage.createWorkspaceBody } } },
+        responses: {
+          201: json("The workspace", ok(manage.workspaceView)),
+          400: errorResponse("A setting is invalid"),
+          401: refused[401],
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}": {
+      get: {
+        operationId: "get_workspace",
+        summary: "One of the caller's workspaces",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: workspacePath },
+        responses: { 200: json("The workspace", ok(manage.workspaceView)), ...refused },
+      },
+      patch: {
+        operationId: "update_workspace",
+        summary:
+          "Settings: name, postal address (for email footers), time zone, working hours and days (owners and admins)",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: workspacePath },
+        requestBody: { content: { "application/json": { schema: manage.updateWorkspaceBody } } },
+        responses: {
+          200: json("The workspace", ok(manage.workspaceView)),
+          400: errorResponse("A setting is invalid"),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/invitations": {
+      post: {
+        operationId: "invite_member",
+        summary:
+          "Invites an address (owners and admins): a single-use token, stored hashed, sent from the workspace's mailbox (or the outbox)",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: workspacePath },
+        requestBody: { content: { "application/json": { schema: manage.inviteBody } } },
+        responses: {
+          201: json("The invitation (never its token)", ok(manage.invitationView)),
+          409: errorResponse("The address is already a member"),
+          ...refused,
+        },
+      },
+    },
+    "/api/invitations/accept": {
+      post: {
+        operationId: "accept_invitation",
+        summary: "Joins the workspace with the invitation's token, signed in as the invited address",
+        tags: ["Workspaces"],
+        security: session,
+        requestBody: { content: { "application/json": { schema: manage.acceptBody } } },
+        responses: {
+          200: json("The workspace joined", ok(manage.workspaceView)),
+          403: errorResponse("The session's address is not the invited one"),
+          404: errorResponse("No such open invitation (replaced or revoked)"),
+          409: errorResponse("Already accepted"),
+          422: errorResponse("Expired"),
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/members/{user_id}": {
+      patch: {
+        operationId: "change_member_role",
+        summary: "Changes a role (owners any; admins between member and admin); the last owner stays owner",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: memberPath },
+        requestBody: { content: { "application/json": { schema: manage.roleBody } } },
+        responses: {
+          200: json("The membership", ok(manage.memberView)),
+          404: errorResponse("No such member"),
+          409: errorResponse("The last owner cannot be demoted"),
+          ...refused,
+        },
+      },
+      delete: {
+        operationId: "remove_member",
+        summary:
+          "Removes a member (owners anyone, admins members), or leaves (one's own id); the last owner cannot",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: memberPath },
+        responses: {
+          200: json(
+            "Removed",
+            ok(z.object({ removed: z.literal(true), workspace_id: z.uuid(), user_id: z.uuid() })),
+          ),
+          404: errorResponse("No such member"),
+          409: errorResponse("The last owner cannot leave"),
+          ...refused,
+        },
+      },
+    },
+    "/api/google/connect": {
+      get: {
+        operationId: "connect_google",
+        summary:
+          "Google's consent screen for an owner or admin (authorization code with PKCE, offline access): 302, or `{ url }` with Accept: application/json",
+        tags: ["Google"],
+        security: session,
+        requestParams: { query: connections.connectQuery },
+        responses: {
+          200: json("The consent screen's URL, to navigate to", ok(z.object({ url: z.url() }))),
+          302: { description: "Redirect to the consent screen" },
+          ...refused,
+          503: errorResponse("No Google OAuth client is configured"),
+        },
+      },
+    },
+    "/api/google/callback": {
+      get: {
+        operationId: "google_callback",
+        summary:
+          "Google's redirect back: the state is verified and used once, the code exchanged with its PKCE verifier, the refresh token sealed; the browser goes on to the frontend",
+        tags: ["Google"],
+        requestParams: { query: connections.callbackQuery },
+        responses: {
+          302: { description: "To the frontend, with `google=connected|refused|missing_scopes`" },
+          400: errorResponse("A state that is forged, used or expired, or a code Google refuses"),
+          409: errorResponse("The account is connected to another workspace"),
+        },
+      },
+    },
+    "/api/google/connections": {
+      get: {
+        operationId: "list_google_connections",
+        summary: "The workspace's connected Google accounts and their status (never a token)",
+        tags: ["Google"],
+        security: session,
+        requestParams: { query: z.object({ workspace_id: z.uuid().optional() }) },
+        responses: { 200: json("The connections", ok(z.array(connections.connectionView))), ...refused },
+      },
+    },
+    "/api/google/connections/{connection_id}": {
+      delete: {
+        operationId: "disconnect_google",
+        summary:
+          "Disconnects an account (owners and admins): its calendar channel and Gmail watch stopped, the token revoked at Google, queued mail cancelled",
+        tags: ["Google"],
+        security: session,
+        requestParams: { path: connectionPath },
+        responses: {
+          200: json("The connection, now disconnected", ok(connections.connectionView)),
+          404: errorResponse("No such connection"),
+          409: errorResponse("The account is configured in the environment"),
+          ...refused,
+          503: errorResponse("Google could not be reached to revoke the token; try again"),
+        },
+      },
+    },
+  };
+}
 
 async function agentOperations(): Promise<ZodOpenApiPathsObject> {
+  const { taskSummary } = await import("./tasks/store");
   const { hasAgent, loadAgent, titles } = await import("./agents/registry");
   const { agentNames } = await import("./db/schema");
   const paths: ZodOpenApiPathsObject = {};
@@ -135,7 +305,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
           },
           400: errorResponse("The body or Idempotency-Key is invalid"),
           401: errorResponse("No valid Supabase session or agent token"),
-          403: errorResponse("user_id is not the caller's"),
+          403: errorResponse("user_id is not the caller's, or the caller is not a member of workspace_id"),
           409: errorResponse("A request with this Idempotency-Key is still running"),
           422: errorResponse("The Idempotency-Key was used with another body"),
           429: errorResponse("Rate limit or daily token budget reached (see Retry-After)"),
@@ -361,6 +531,7 @@ export async function buildOpenApiDocument(serverUrl: string) {
     paths[`/api/${resource.name}/{user_id}`] = { get: listOperation(resource) };
   }
   Object.assign(paths, await agentOperations());
+  Object.assign(paths, await workspaceOperations());
   return createDocument({
     openapi: "3.1.0",
     info: {

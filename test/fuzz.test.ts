@@ -25,6 +25,11 @@ beforeAll(async () => {
     GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
     GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@example.iam.gserviceaccount.com",
     GOOGLE_OIDC_CERTS_URL: "http://127.0.0.1:9/oauth2/v1/certs",
+    // A configured OAuth client whose Google is unreachable: no probe carries a state that verifies,
+    // so none gets as far as Google.
+    GOOGLE_OAUTH_CLIENT_ID: "fuzz-client.apps.googleusercontent.com",
+    GOOGLE_OAUTH_CLIENT_SECRET: "fuzz-secret",
+    GOOGLE_OAUTH_TOKEN_URL: "http://127.0.0.1:9/token",
   });
   user = await createUser();
   token = await tokenFor(user);
@@ -186,6 +191,8 @@ async function send(probe: Probe): Promise<{ status: number; type: string; text:
   const response = await fetch(`${dev.url}${probe.path}`, {
     method: probe.method,
     headers: rawHeaders(probe.headers),
+    // A redirect (to Google's consent screen) is the answer; the fuzz does not leave the machine.
+    redirect: "manual",
     ...(probe.body !== undefined ? { body: probe.body } : {}),
   });
   return {

@@ -1,4 +1,4 @@
-// GET /api/campaigns/{user_id} – The caller's campaigns, newest first; session required, own rows only
+// GET /api/campaigns/{user_id} – Campaigns of the caller's workspaces, newest first; session required; the rows of the workspaces the caller is in (workspace_id filters)
 
 import { campaignsResource } from "../../lib/queries/resources";
 import { listRoute } from "../../lib/queries/route";

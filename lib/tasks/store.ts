@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { and, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import stringify from "safe-stable-stringify";
+import { z } from "zod";
 import { type AgentName, agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
@@ -381,8 +382,27 @@ export function storedError(task: TaskRow): ApiError {
   return new ApiError(known, task.error ?? "The task failed", { details: { task_id: task.id } });
 }
 
-/** What the API shows of a task. */
-export function publicTask(task: TaskRow) {
+/** What the API shows of a task (the OpenAPI document uses this same schema). */
+export const taskSummary = z
+  .object({
+    id: z.uuid(),
+    workspace_id: z.uuid(),
+    agent_name: z.string(),
+    status: z.enum(["queued", "processing", "completed", "failed", "cancelled"]),
+    external_id: z.string().nullable(),
+    model: z.string().nullable(),
+    prompt_tokens: z.number().int(),
+    completion_tokens: z.number().int(),
+    cost_usd: z.number(),
+    error: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    completed_at: z.string().nullable(),
+  })
+  .meta({ id: "TaskSummary" });
+
+export function publicTask(task: TaskRow): z.infer<typeof taskSummary> {
   return {
     id: task.id,
     workspace_id: task.workspace_id,
