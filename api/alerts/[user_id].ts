@@ -1,4 +1,4 @@
-// GET /api/alerts/{user_id} – The caller's alerts, newest first; session required; the rows of the workspaces the caller is in (workspace_id filters)
+// GET /api/alerts/{user_id} – The caller's own alerts in every workspace they are in, newest first; session required (workspace_id filters)
 
 import { alertsResource } from "../../lib/queries/resources";
 import { listRoute } from "../../lib/queries/route";

@@ -1,4 +1,4 @@
-// GET /api/campaigns/{user_id} – Campaigns of the caller's workspaces, newest first; session required; the rows of the workspaces the caller is in (workspace_id filters)
+// GET /api/campaigns/{user_id} – Campaigns of the caller's workspaces, newest first; session required (workspace_id filters)
 
 import { campaignsResource } from "../../lib/queries/resources";
 import { listRoute } from "../../lib/queries/route";

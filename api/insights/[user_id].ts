@@ -1,4 +1,4 @@
-// GET /api/insights/{user_id} – Product insights of the caller's workspaces, newest first; session required; the rows of the workspaces the caller is in (workspace_id filters)
+// GET /api/insights/{user_id} – Product insights of the caller's workspaces, newest first; session required (workspace_id filters)
 
 import { insightsResource } from "../../lib/queries/resources";
 import { listRoute } from "../../lib/queries/route";
