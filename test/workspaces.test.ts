@@ -250,14 +250,12 @@ describe("roles and leaving", () => {
     const member = await person();
     await addMember(workspace, member.id, "member");
     const db = await serviceDb();
-    await db
-      .insert(leads)
-      .values({
-        workspace_id: workspace,
-        user_id: member.id,
-        name: "Kept",
-        email: `${randomUUID()}@kept.example`,
-      });
+    await db.insert(leads).values({
+      workspace_id: workspace,
+      user_id: member.id,
+      name: "Kept",
+      email: `${randomUUID()}@kept.example`,
+    });
     const ownerGone = await call(members, "DELETE", path(owner.id), { token: admin.token });
     expect(ownerGone.status, shown(ownerGone)).toBe(403);
     const removed = await call(members, "DELETE", path(member.id), { token: admin.token });
