@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
+import { StandInGoogle } from "../dev/stand-ins/google";
 import type { FunctionExports } from "../lib/http/handler";
 import { call, createUser, tokenFor } from "./support/helpers";
-import { connectGoogle, startTestStack, weekdayAt } from "./support/stack";
+import { newBusiness, startTestStack, weekdayAt } from "./support/stack";
 
 /**
  * Booking and call prep against the stand-in Google APIs (Calendar freebusy and events): a free
@@ -35,13 +35,8 @@ afterAll(async () => {
   await google.close();
 });
 
-/** A user whose workspace has its own Google account (calendar included), connected by OAuth. */
-async function business(): Promise<{ user: string; account: GoogleAccount }> {
-  const user = await createUser();
-  const account = google.addAccount();
-  await connectGoogle(dev, google, account, user);
-  return { user, account };
-}
+/** A new business: a user whose workspace has its own stand-in Google account, connected by OAuth. */
+const business = () => newBusiness(dev, google);
 
 async function leadWithThread(user: string) {
   const sql = await service.serviceDb();

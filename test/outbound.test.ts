@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
 import { createUser, tokenFor } from "./support/helpers";
-import { connectGoogle, startTestStack } from "./support/stack";
+import { newBusiness, startTestStack } from "./support/stack";
 
 /**
  * Outbound email end to end through the dev server and a stand-in Gmail API: drafts from lead data,
@@ -40,14 +40,8 @@ beforeAll(async () => {
   await createUser("sam@northwind-roasters.com", shortcutWorkspace);
 }, 60_000);
 
-/** A new business: a user whose personal workspace has its own Google account, connected by OAuth. */
-async function business(): Promise<{ user: string; account: GoogleAccount }> {
-  const user = await createUser();
-  const account = gmail.addAccount();
-  const landed = await connectGoogle(dev, gmail, account, user);
-  expect(landed.searchParams.get("google"), landed.toString()).toBe("connected");
-  return { user, account };
-}
+/** A new business: a user whose workspace has its own stand-in Google account, connected by OAuth. */
+const business = () => newBusiness(dev, gmail);
 
 afterAll(async () => {
   await dev?.close();

@@ -2,11 +2,11 @@ import { randomUUID } from "node:crypto";
 import { eq, inArray, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
-import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
+import { StandInGoogle } from "../dev/stand-ins/google";
 import { asUser } from "../lib/db/as-user";
 import { rowsOf } from "../lib/db/client";
 import { addMember, createUser, tokenFor } from "./support/helpers";
-import { connectGoogle, startTestStack } from "./support/stack";
+import { newBusiness, startTestStack } from "./support/stack";
 
 /**
  * The attacks of a user who simply signs up, replayed end to end over HTTP on the local stack, with
@@ -39,12 +39,8 @@ afterAll(async () => {
   await google.close();
 });
 
-async function business(): Promise<{ user: string; account: GoogleAccount }> {
-  const user = await createUser();
-  const account = google.addAccount();
-  await connectGoogle(dev, google, account, user);
-  return { user, account };
-}
+/** A new business: a user whose workspace has its own stand-in Google account, connected by OAuth. */
+const business = () => newBusiness(dev, google);
 
 async function agent(user: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
   const response = await fetch(`${dev.url}/api/agents/outbound-emailer`, {

@@ -11,7 +11,7 @@ import { completeStructured } from "../llm/complete";
 import { tryLock } from "../lock";
 import type { Logger } from "../log";
 import { advanceHistory, type MailboxRow, mailboxOfConnection } from "./mailboxes";
-import { stopQueuedFor } from "./send";
+import { leadOf, stopQueuedFor } from "./send";
 import { suppress } from "./suppression";
 
 /**
@@ -113,22 +113,9 @@ async function classify(userId: string, snippet: string, subject: string) {
   }
 }
 
-/** The lead an email was for, in its own workspace. */
-async function leadOfEvent(event: SentEvent) {
-  if (!event.lead_id) {
-    return undefined;
-  }
-  const db = await serviceDb();
-  const [lead] = await db
-    .select()
-    .from(leads)
-    .where(and(eq(leads.id, event.lead_id), eq(leads.workspace_id, event.workspace_id)));
-  return lead;
-}
-
 /** Stops every unsent email to the lead's company (same website or company name) in its workspace. */
 async function stopCompany(event: SentEvent, reason: string): Promise<number> {
-  const lead = await leadOfEvent(event);
+  const lead = await leadOf(event);
   if (!lead) {
     return 0;
   }
@@ -216,7 +203,7 @@ async function handleMessage(
     return "reply";
   }
   const verdict = await classify(sent.user_id, message.snippet, header(headers, "Subject"));
-  const lead = await leadOfEvent(sent);
+  const lead = await leadOf(sent);
   const entry = (extra: Record<string, unknown>) =>
     JSON.stringify([{ at: new Date().toISOString(), event: "reply", kind: verdict.kind, ...extra }]);
   if (verdict.kind === "out_of_office") {

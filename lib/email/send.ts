@@ -80,7 +80,9 @@ function publishEmail(eventId: string, delayMs: number, deferrals: number) {
 }
 
 /** The lead an email is for, in the email's own workspace (never another workspace's row). */
-async function leadOf(event: Pick<EmailEvent, "lead_id" | "workspace_id">): Promise<LeadRow | undefined> {
+export async function leadOf(
+  event: Pick<EmailEvent, "lead_id" | "workspace_id">,
+): Promise<LeadRow | undefined> {
   if (!event.lead_id) {
     return undefined;
   }

@@ -1,6 +1,6 @@
 import type { DevServer } from "../../dev/server";
 import { connectThroughConsent, type GoogleAccount, type StandInGoogle } from "../../dev/stand-ins/google";
-import { secrets, tokenFor } from "./helpers";
+import { createUser, secrets, tokenFor } from "./helpers";
 
 /**
  * The whole local stack for an end-to-end test file: `env` applied first (configuration is read
@@ -57,4 +57,18 @@ export async function connectGoogle(
     session: await tokenFor(userId),
     workspaceId,
   });
+}
+
+/** A new business: a user whose personal workspace has its own stand-in Google account, connected by OAuth. */
+export async function newBusiness(
+  dev: DevServer,
+  google: StandInGoogle,
+): Promise<{ user: string; account: GoogleAccount }> {
+  const user = await createUser();
+  const account = google.addAccount();
+  const landed = await connectGoogle(dev, google, account, user);
+  if (landed.searchParams.get("google") !== "connected") {
+    throw new Error(`the consent flow ended at ${landed}`);
+  }
+  return { user, account };
 }
