@@ -1,8 +1,9 @@
-import { and, desc, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, type SQL, sql } from "drizzle-orm";
 import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import { z } from "zod";
 import type { DbUser } from "../db/as-user";
 import { asUser } from "../db/as-user";
+import { workspaceMembers } from "../db/schema";
 import { isoTimestamp } from "../db/timestamps";
 import { ApiError } from "../http/errors";
 
@@ -49,8 +50,8 @@ export interface SortKey {
 
 export interface ListOptions<T extends PgTable & { workspace_id: PgColumn }> {
   table: T;
-  /** The workspaces the caller may read (all of theirs, or the one asked for). */
-  workspaceIds: string[];
+  /** The one workspace asked for (membership checked), or every workspace the caller is in. */
+  workspaceId: string | undefined;
   /** All descending; the last must be unique (the id) so pages never overlap or skip. */
   keys: SortKey[];
   filters: (SQL | undefined)[];
@@ -73,13 +74,7 @@ export async function listPage<T extends PgTable & { workspace_id: PgColumn }>(
   options: ListOptions<T>,
 ): Promise<Page<Record<string, unknown>>> {
   const { table, keys, limit } = options;
-  if (options.workspaceIds.length === 0) {
-    return { data: [], next_cursor: null };
-  }
-  const conditions: (SQL | undefined)[] = [
-    inArray(table.workspace_id, options.workspaceIds),
-    ...options.filters,
-  ];
+  const conditions: (SQL | undefined)[] = [...options.filters];
   if (options.cursor) {
     const values = decodeCursor(options.cursor, keys.length);
     const left = sql.join(
@@ -92,14 +87,33 @@ export async function listPage<T extends PgTable & { workspace_id: PgColumn }>(
     );
     conditions.push(sql`(${left}) < (${right})`);
   }
-  const rows = (await asUser(user, (tx) =>
-    tx
+  const rows = (await asUser(user, async (tx) => {
+    // The workspaces as literal ids, in the same transaction: one workspace (the usual case) is an
+    // equality the (workspace_id, sort keys) index serves with its limit; a subquery would make the
+    // planner read and sort every row of the workspace.
+    const ids = options.workspaceId
+      ? [options.workspaceId]
+      : (
+          await tx
+            .select({ id: workspaceMembers.workspace_id })
+            .from(workspaceMembers)
+            .where(eq(workspaceMembers.user_id, user.id))
+        ).map((row) => row.id);
+    if (ids.length === 0) {
+      return [];
+    }
+    return tx
       .select()
       .from(table as PgTable)
-      .where(and(...conditions))
+      .where(
+        and(
+          ids.length === 1 ? eq(table.workspace_id, ids[0] as string) : inArray(table.workspace_id, ids),
+          ...conditions,
+        ),
+      )
       .orderBy(...keys.map((key) => desc(key.column)))
-      .limit(limit + 1),
-  )) as Record<string, unknown>[];
+      .limit(limit + 1);
+  })) as Record<string, unknown>[];
 
   const page = rows.slice(0, limit);
   const last = page.at(-1);

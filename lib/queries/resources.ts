@@ -15,7 +15,7 @@ import {
   productInsights,
   taskStatuses,
 } from "../db/schema";
-import { readableWorkspaces } from "../workspaces/access";
+import { resolveWorkspace } from "../workspaces/access";
 import { booleanQuery, listPage, type Page, pageQuery, type SortKey } from "./list";
 
 type OwnedTable = PgTable & { workspace_id: PgColumn; user_id: PgColumn; created_at: PgColumn; id: PgColumn };
@@ -64,10 +64,11 @@ function defineResource<Q extends z.ZodObject>(spec: ResourceSpec<Q>): Resource<
     query: spec.query,
     list: async (user, query) => {
       const { limit, cursor, workspace_id } = query as PageParams;
-      const workspaceIds = await readableWorkspaces(user.id, workspace_id);
+      // Naming a workspace one is not in is a 403, never an empty page.
+      const workspaceId = workspace_id ? (await resolveWorkspace(user.id, workspace_id)).id : undefined;
       return listPage(user, {
         table: spec.table,
-        workspaceIds,
+        workspaceId,
         keys,
         filters: spec.filters(query, user),
         limit,

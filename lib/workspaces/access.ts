@@ -87,14 +87,6 @@ export async function resolveWorkspace(
   return { id, role };
 }
 
-/** The ids of every workspace the user may read, or just `only` after checking membership. */
-export async function readableWorkspaces(userId: string, only?: string): Promise<string[]> {
-  if (only) {
-    return [(await resolveWorkspace(userId, only)).id];
-  }
-  return (await membershipsOf(userId)).map((workspace) => workspace.id);
-}
-
 /** Owners and admins of a workspace: who hears about its connections, mailboxes and settings. */
 export async function adminsOf(workspaceId: string): Promise<string[]> {
   const db = await serviceDb();
