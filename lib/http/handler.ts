@@ -1,6 +1,7 @@
 import { match } from "path-to-regexp";
 import type { z } from "zod";
 import { getConfig } from "../config";
+import { jsonProblem } from "../json";
 import { type Logger, log as rootLog } from "../log";
 import { ApiError, errorBody, fromZodError, toApiError } from "./errors";
 
@@ -67,35 +68,6 @@ export function decodePathSegment(segment: string): string {
     throw new ApiError("bad_request", "The path contains a NUL character");
   }
   return decoded;
-}
-
-/**
- * True when any string or key in a parsed JSON value holds a NUL character, which PostgreSQL cannot
- * store in text or jsonb (it would fail the write, not the request's validation).
- */
-function containsNul(value: unknown): boolean {
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const next = pending.pop();
-    if (typeof next === "string") {
-      if (next.includes("\u0000")) {
-        return true;
-      }
-    } else if (Array.isArray(next)) {
-      // One by one: spreading a body's 500,000-element array would overflow the call stack.
-      for (const item of next) {
-        pending.push(item);
-      }
-    } else if (next && typeof next === "object") {
-      for (const [key, inner] of Object.entries(next)) {
-        if (key.includes("\u0000")) {
-          return true;
-        }
-        pending.push(inner);
-      }
-    }
-  }
-  return false;
 }
 
 async function readLimitedText(request: Request, limit: number): Promise<string> {
@@ -214,11 +186,9 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
             } catch {
               throw new ApiError("bad_request", "Body is not valid JSON");
             }
-            if (containsNul(parsed)) {
-              throw new ApiError(
-                "bad_request",
-                "The body contains a NUL character (\\u0000), which cannot be stored",
-              );
+            const problem = jsonProblem(parsed);
+            if (problem) {
+              throw new ApiError("bad_request", `The body ${problem}`);
             }
             const result = schema.safeParse(parsed);
             if (!result.success) {
@@ -228,7 +198,7 @@ export function route(pattern: string, handlers: RouteHandlers): FunctionExports
           },
           query(schema) {
             const entries = Object.fromEntries(url.searchParams.entries());
-            if (containsNul(entries)) {
+            if (jsonProblem(entries)) {
               throw new ApiError("bad_request", "The query string contains a NUL character");
             }
             const result = schema.safeParse(entries);

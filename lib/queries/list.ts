@@ -17,12 +17,28 @@ export function encodeCursor(values: (string | number)[]): string {
   return Buffer.from(JSON.stringify(values)).toString("base64url");
 }
 
-export function decodeCursor(cursor: string, length: number): (string | number)[] {
+/** What a cursor value must look like for the type it is cast to (else PostgreSQL would refuse it). */
+const cursorValue: Record<SortKey["cast"], z.ZodType> = {
+  integer: z.int().min(-2_147_483_648).max(2_147_483_647),
+  uuid: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i),
+  // PostgreSQL's own text form of a timestamptz, as the rows carry it, and a real instant.
+  timestamptz: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:?\d{2})?|Z)$/)
+    .refine((value) => {
+      const iso = value.replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00");
+      const date = new Date(iso);
+      return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === iso.slice(0, 10);
+    }),
+};
+
+export function decodeCursor(cursor: string, keys: readonly SortKey[]): (string | number)[] {
   try {
     const values = cursorSchema.parse(JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")));
-    if (values.length !== length) {
+    if (values.length !== keys.length) {
       throw new Error("length");
     }
+    keys.forEach((key, index) => cursorValue[key.cast].parse(values[index]));
     return values;
   } catch {
     throw new ApiError("bad_request", "query.cursor: not a cursor returned by this endpoint");
@@ -76,7 +92,7 @@ export async function listPage<T extends PgTable & { workspace_id: PgColumn }>(
   const { table, keys, limit } = options;
   const conditions: (SQL | undefined)[] = [...options.filters];
   if (options.cursor) {
-    const values = decodeCursor(options.cursor, keys.length);
+    const values = decodeCursor(options.cursor, keys);
     const left = sql.join(
       keys.map((key) => sql`${key.column}`),
       sql`, `,

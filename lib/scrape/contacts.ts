@@ -1,4 +1,5 @@
 import { parseHTML } from "linkedom";
+import { maxJsonDepth } from "../json";
 
 /** Where a contact detail was found: each field keeps its page and the kind of evidence. */
 export interface Source {
@@ -135,18 +136,23 @@ function addressText(value: unknown): string | null {
   return null;
 }
 
-/** Every object in a JSON-LD document, through @graph, arrays and nested values. */
+/**
+ * Every object in a JSON-LD document, through @graph, arrays and nested values, in document order;
+ * with an explicit stack and no deeper than a page's real data goes, whatever the page sends.
+ */
 function* walk(value: unknown): Generator<Record<string, unknown>> {
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      yield* walk(item);
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [next, depth] = pending.pop() as [unknown, number];
+    if (depth > maxJsonDepth || !next || typeof next !== "object") {
+      continue;
     }
-  } else if (value && typeof value === "object") {
-    yield value as Record<string, unknown>;
-    for (const nested of Object.values(value)) {
-      if (nested && typeof nested === "object") {
-        yield* walk(nested);
-      }
+    const children = Array.isArray(next) ? next : Object.values(next);
+    if (!Array.isArray(next)) {
+      yield next as Record<string, unknown>;
+    }
+    for (let i = children.length - 1; i >= 0; i--) {
+      pending.push([children[i], depth + 1]);
     }
   }
 }

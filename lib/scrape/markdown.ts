@@ -1,6 +1,7 @@
 import { Readability } from "@mozilla/readability";
 import { parseHTML } from "linkedom";
 import TurndownService from "turndown";
+import { jsonProblem } from "../json";
 
 export interface PageContent {
   title: string | null;
@@ -37,7 +38,11 @@ export function pageContent(html: string, pageUrl: string): PageContent {
   const jsonLd: unknown[] = [];
   for (const script of document.querySelectorAll('script[type="application/ld+json"]')) {
     try {
-      jsonLd.push(JSON.parse(script.textContent ?? ""));
+      const block: unknown = JSON.parse(script.textContent ?? "");
+      // Too deep to walk (or to store as jsonb), or holding a NUL: not data a person would read.
+      if (!jsonProblem(block)) {
+        jsonLd.push(block);
+      }
     } catch {
       // a malformed block is not data
     }
