@@ -28,6 +28,9 @@ export interface TokenOptions {
   role?: string;
   audience?: string;
   issuer?: string;
+  /** Seconds from now (negative: in the past). */
+  issuedInSeconds?: number;
+  notBeforeInSeconds?: number;
 }
 
 export async function mintSessionToken(
@@ -38,7 +41,7 @@ export async function mintSessionToken(
 ): Promise<string> {
   const key = await importJWK(keys.privateJwk, "ES256");
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
+  const token = new SignJWT({
     role: options.role ?? "authenticated",
     email: options.email ?? `${userId.slice(0, 8)}@example.test`,
     aal: "aal1",
@@ -51,9 +54,12 @@ export async function mintSessionToken(
     .setIssuer(options.issuer ?? `${supabaseUrl.replace(/\/$/, "")}/auth/v1`)
     .setSubject(userId)
     .setAudience(options.audience ?? "authenticated")
-    .setIssuedAt(now)
-    .setExpirationTime(now + (options.expiresInSeconds ?? 3600))
-    .sign(key);
+    .setIssuedAt(now + (options.issuedInSeconds ?? 0))
+    .setExpirationTime(now + (options.expiresInSeconds ?? 3600));
+  if (options.notBeforeInSeconds !== undefined) {
+    token.setNotBefore(now + options.notBeforeInSeconds);
+  }
+  return token.sign(key);
 }
 
 /** Handles `/auth/v1/*` requests of the local auth stand-in. */

@@ -88,6 +88,19 @@ const configSchema = z
     TASK_WEBHOOK_SECRETS: z
       .string()
       .min(1)
+      .superRefine((value, ctx) => {
+        // A short key makes forgery a search: each must be at least 24 random bytes.
+        for (const secret of value.split(",").map((entry) => entry.trim())) {
+          const bytes = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+          if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret) || bytes.length < 24) {
+            ctx.addIssue({
+              code: "custom",
+              message: "each secret must be whsec_ + base64 of at least 24 random bytes",
+            });
+            return;
+          }
+        }
+      })
       .describe("Standard Webhooks secrets (whsec_…), comma-separated; the first signs, any verifies"),
 
     SCRAPE_MIN_GAP_MS: z.coerce.number().int().min(0).max(60_000).default(2000),

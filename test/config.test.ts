@@ -55,6 +55,19 @@ describe("configuration", () => {
     }
   });
 
+  it("refuses a webhook secret under 24 bytes, or not a whsec_ key (a one-byte key would make forgery a search)", () => {
+    for (const value of [
+      "whsec_AA==",
+      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La",
+      "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      `${local.TASK_WEBHOOK_SECRETS},whsec_AA==`,
+    ]) {
+      expect(problems({ ...local, TASK_WEBHOOK_SECRETS: value }).join(), value).toMatch(
+        /^TASK_WEBHOOK_SECRETS:/,
+      );
+    }
+  });
+
   it("refuses a token encryption key that is not 32 bytes, or two keys with one id; reads several for rotation", () => {
     for (const value of [
       "k1:c2hvcnQ=",

@@ -136,6 +136,12 @@ describe.each(endpoints)("GET /api/$name/{user_id}", ({ name, fn, filter, matche
 
     it.each([
       ["expired", () => tokenFor(owner, { expiresInSeconds: -60 })],
+      // RFC 7519 §4.1.5: not to be accepted before nbf; an iat ahead of the clock is not a real session.
+      ["not valid yet (nbf in an hour)", () => tokenFor(owner, { notBeforeInSeconds: 3600 })],
+      [
+        "issued in the future (iat in 10 minutes)",
+        () => tokenFor(owner, { issuedInSeconds: 600, expiresInSeconds: 7200 }),
+      ],
       ["issued for another project", () => tokenFor(owner, { issuer: "https://other.supabase.co/auth/v1" })],
       ["anon role", () => tokenFor(owner, { role: "anon" })],
       ["wrong audience", () => tokenFor(owner, { audience: "something-else" })],

@@ -18,8 +18,13 @@ const sessionClaims = z.object({
   aud: z.union([z.literal("authenticated"), z.array(z.string()).refine((a) => a.includes("authenticated"))]),
   iss: z.string(),
   exp: z.number(),
+  iat: z.number().optional(),
+  nbf: z.number().optional(),
   email: z.string().optional(),
 });
+
+/** How far ahead of our clock a token's issue time may be (clocks drift a little, never minutes). */
+const clockSkewSeconds = 60;
 
 let client: SupabaseClient | undefined;
 
@@ -67,6 +72,12 @@ export async function verifySession(request: Request): Promise<SessionUser> {
   const parsed = sessionClaims.safeParse(claims);
   if (!parsed.success) {
     throw unauthorized("The session token is not a signed-in user's session");
+  }
+  // getClaims checks the signature and expiry; a token not valid yet, or issued in the future, is
+  // refused here (RFC 7519 §4.1.5: nbf; an iat ahead of our clock means a forged or broken issuer).
+  const now = Math.floor(Date.now() / 1000);
+  if ((parsed.data.nbf ?? 0) > now + clockSkewSeconds || (parsed.data.iat ?? 0) > now + clockSkewSeconds) {
+    throw unauthorized("The session token is not valid yet");
   }
   const expectedIssuer = `${getConfig().SUPABASE_URL.replace(/\/$/, "")}/auth/v1`;
   if (parsed.data.iss !== expectedIssuer) {
