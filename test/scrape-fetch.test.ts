@@ -85,6 +85,20 @@ describe("guarded fetcher", () => {
     "http://10.1.2.3/",
     "http://localhost/",
     "http://metadata.google.internal/",
+    // IPv4-compatible IPv6 (::/96, deprecated by RFC 4291 §2.5.5.1) carrying loopback, link-local, private.
+    "http://[::127.0.0.1]/",
+    "http://[::a9fe:a9fe]/",
+    "http://[::10.0.0.1]/",
+    // Outside global unicast 2000::/3 (RFC 4291 §2.4).
+    "http://[1::1]/",
+    "http://[4000::1]/",
+    // 6to4 and Teredo tunnel to an IPv4 inside them.
+    "http://[2002:7f00:1::1]/",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+    // The root label spelled out: the same names.
+    "http://localhost./",
+    "http://metadata.google.internal./",
+    "http://LOCALHOST../",
     "https://example.com:8443/",
     "ftp://example.com/",
     "http://user:pass@example.com/",
@@ -92,6 +106,13 @@ describe("guarded fetcher", () => {
     const f = fetcher({ allow: new Set() });
     await expect(f.fetch(url)).rejects.toBeInstanceOf(BlockedAddressError);
     await f.close();
+  });
+
+  it("lets a global unicast IPv6 and a mapped public IPv4 through the static check", async () => {
+    const { staticUrlProblem } = await import("../lib/scrape/address-guard");
+    expect(staticUrlProblem("http://[2606:4700:4700::1111]/")).toBeUndefined();
+    expect(staticUrlProblem("http://[::ffff:93.184.215.14]/")).toBeUndefined();
+    expect(staticUrlProblem("http://example.com./")).toBeUndefined();
   });
 
   it("refuses a name that resolves to a private address at connect time (DNS rebinding)", async () => {

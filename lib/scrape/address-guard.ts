@@ -34,16 +34,35 @@ export interface GuardOptions {
 const defaultResolve = async (hostname: string) =>
   (await lookup(hostname, { all: true, verbatim: true })).map((entry) => entry.address);
 
+/** Global unicast IPv6 (RFC 4291 §2.4): everything else is reserved, deprecated or not routed. */
+const globalUnicast = ipaddr.parseCIDR("2000::/3");
+
+/**
+ * Public unicast only. IPv4-mapped IPv6 is checked as the IPv4 it carries; any other IPv6 must lie in
+ * 2000::/3 and in no special range of it (IPv4-compatible `::a.b.c.d`, `::/96`, `1::1` or `4000::1`
+ * fall outside it; 6to4 and Teredo, which tunnel to an embedded IPv4, are ranges of their own).
+ */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) {
     return false;
   }
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === "ipv6" && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === "ipv4") {
+    return parsed.range() === "unicast";
   }
-  return parsed.range() === "unicast";
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) {
+    return v6.toIPv4Address().range() === "unicast";
+  }
+  return v6.match(globalUnicast) && v6.range() === "unicast";
 }
+
+/** A host name as DNS sees it: `localhost.` is `localhost` (the root label is implicit). */
+const canonicalHost = (hostname: string) =>
+  hostname
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.+$/, "")
+    .toLowerCase();
 
 /**
  * What can be told about a URL without resolving it: the reason it can never be fetched, or
@@ -59,7 +78,7 @@ export function staticUrlProblem(input: string, allow?: ReadonlySet<string>): st
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return `scheme ${url.protocol} is not allowed`;
   }
-  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const hostname = canonicalHost(url.hostname);
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   if (allow?.has(`${hostname}:${port}`)) {
     return undefined;
@@ -86,7 +105,7 @@ export async function assertPublicUrl(input: string, options: GuardOptions = {})
     throw new BlockedAddressError(input, problem);
   }
   const url = new URL(input);
-  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const hostname = canonicalHost(url.hostname);
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   if (options.allow?.has(`${hostname}:${port}`)) {
     return [hostname];
