@@ -359,6 +359,35 @@ describe("lead generation", () => {
     ).toHaveLength(2);
   }, 60_000);
 
+  // Google reads a 429 for robots.txt like a 5xx: crawling stops until the file can be read
+  // (https://developers.google.com/search/docs/crawling-indexing/robots/robots_txt#http-status-codes);
+  // RFC 9309 §2.3.1.4 asks the same of an unreachable file.
+  it("a robots.txt answering 429 puts the site off for its Retry-After, reads no page, keeps no verdict", async () => {
+    const user = await createUser();
+    const origin = fixtures.sites.closed?.origin;
+    const response = await startLeadgen(user, { target_urls: [`${origin}/`] });
+    const taskId = (await response.json()).data.task.id;
+    await dev.broker.settle(500, 45_000);
+    expect(fixtures.requestsTo("closed").map((entry) => entry.path)).toEqual(["/robots.txt"]);
+    const sql = await service.serviceDb();
+    const [backoff] = await sql
+      .select()
+      .from(db.domainBackoff)
+      .where(eq(db.domainBackoff.domain, "127.0.0.17"));
+    expect(backoff).toMatchObject({ last_status: 429, reason: "robots.txt answered 429" });
+    const delayed = [...dev.broker.messages.values()].filter(
+      (message) =>
+        message.url.endsWith("/api/workers/scrape") &&
+        message.state === "pending" &&
+        message.body.includes("127.0.0.17"),
+    );
+    expect(delayed).toHaveLength(1);
+    expect((delayed[0]?.notBefore ?? 0) - Date.now()).toBeGreaterThan(290_000);
+    expect((await taskRow(taskId))?.status).toBe("processing");
+    const { getRedis } = await import("../lib/kv");
+    expect(await getRedis().get(`scrape:robots:${origin}`)).toBeNull();
+  }, 60_000);
+
   it("a page slower than the timeout backs its domain off", async () => {
     const user = await createUser();
     await startLeadgen(user, { target_urls: [`${fixtures.sites.slow?.origin}/`] });

@@ -79,10 +79,22 @@ describe("address guard", () => {
 });
 
 describe("robots.txt", () => {
+  const robotsUrl = "https://example.com/robots.txt";
   const robots = `User-agent: *\nDisallow: /private\n\nUser-agent: ${robotsToken}\nDisallow: /team/secret\nCrawl-delay: 7\n`;
+  /** The rules a 200 with this body gives, for a path of example.com. */
+  function allowed(body: string, path: string, token = robotsToken): boolean {
+    const rules = parseRobots(robotsUrl, 200, body.replaceAll("FooBot", token));
+    if (!rules.available) {
+      throw new Error("a 200 is a verdict");
+    }
+    return rules.allowed(`https://example.com${path}`);
+  }
 
   it("applies the group for our own token, with its crawl delay", () => {
-    const rules = parseRobots("https://example.com/robots.txt", 200, robots);
+    const rules = parseRobots(robotsUrl, 200, robots);
+    if (!rules.available) {
+      throw new Error("a 200 is a verdict");
+    }
     expect(rules.allowed("https://example.com/team")).toBe(true);
     expect(rules.allowed("https://example.com/team/secret")).toBe(false);
     // Our group replaces the * group, as the standard says.
@@ -90,13 +102,66 @@ describe("robots.txt", () => {
     expect(rules.crawlDelaySeconds).toBe(7);
   });
 
-  it("a missing robots.txt allows everything; an erroring one allows nothing", () => {
-    expect(parseRobots("https://example.com/robots.txt", 404, "").allowed("https://example.com/a")).toBe(
-      true,
-    );
-    expect(parseRobots("https://example.com/robots.txt", 503, "").allowed("https://example.com/a")).toBe(
-      false,
-    );
+  // RFC 9309 §2.2.1 (https://www.rfc-editor.org/rfc/rfc9309.html#section-2.2.1): the `*` group is
+  // obeyed only when no group matches; a matching group without rules has nothing to disallow.
+  it("an empty group for our token allows everything instead of falling back to *", () => {
+    expect(allowed("User-agent: *\nDisallow: /\n\nUser-agent: FooBot\n", "/x")).toBe(true);
+    expect(
+      allowed("User-agent: *\nDisallow: /\n\nUser-agent: FooBot\nSitemap: https://example.com/s.xml\n", "/x"),
+    ).toBe(true);
+    // Another crawler still gets the * group.
+    expect(allowed("User-agent: *\nDisallow: /\n\nUser-agent: FooBot\n", "/x", "OtherBot")).toBe(false);
+  });
+
+  // Google's robotstxt tests GoogleOnly_AcceptUserAgentUpToFirstSpace and
+  // ID_UserAgentValueCaseInsensitive (RFC 9309 §2.2.1: the product token, case-insensitively).
+  it("matches the user-agent value up to its first space, in any case", () => {
+    const body = `User-Agent: *\nDisallow: /\nUser-Agent: ${robotsToken.toUpperCase()} BAR\nAllow: /x/\nDisallow: /\n`;
+    expect(allowed(body, "/x/y")).toBe(true);
+    expect(allowed(body, "/a/b")).toBe(false);
+    expect(allowed(`user-agent: ${robotsToken.toLowerCase()}/2.1\ndisallow: /\n`, "/a")).toBe(false);
+  });
+
+  // ID_LineSyntax_Groups_OtherRules (RFC 9309 §2.1): a Sitemap or unknown line does not close a group,
+  // so the user-agent lines around it share the rules that follow.
+  it("keeps user-agent lines separated only by other lines in one group", () => {
+    expect(
+      allowed("User-agent: FooBot\nSitemap: https://foo.bar/sitemap\nUser-agent: *\nDisallow: /\n", "/"),
+    ).toBe(false);
+    expect(
+      allowed("User-agent: FooBot\nInvalid-Unknown-Line: unknown\nUser-agent: *\nDisallow: /\n", "/"),
+    ).toBe(false);
+  });
+
+  // ID_LineSyntax_Groups: groups for the same token combine; rules outside any group are ignored.
+  it("combines every group for our token and ignores rules outside groups", () => {
+    const body =
+      "allow: /foo/bar/\n\nuser-agent: FooBot\ndisallow: /\nallow: /x/\nuser-agent: BarBot\ndisallow: /\nallow: /y/\n\n\nallow: /w/\nuser-agent: BazBot\n\nuser-agent: FooBot\nallow: /z/\ndisallow: /\n";
+    expect(allowed(body, "/x/b")).toBe(true);
+    expect(allowed(body, "/z/d")).toBe(true);
+    expect(allowed(body, "/y/c")).toBe(false);
+    expect(allowed(body, "/foo/bar/")).toBe(false);
+  });
+
+  // ID_GlobalGroups_Secondary: no group for us and no * group, or no groups at all: no rules apply.
+  it("allows everything when no group applies", () => {
+    expect(allowed("", "/x/y")).toBe(true);
+    expect(allowed("user-agent: BarBot\ndisallow: /\n", "/x/y")).toBe(true);
+    expect(allowed("user-agent: *\nallow: /\nuser-agent: FooBot\ndisallow: /\n", "/x/y")).toBe(false);
+  });
+
+  // RFC 9309 §2.3.1.3 and §2.3.1.4; Google documents reading 429 like 5xx
+  // (https://developers.google.com/search/docs/crawling-indexing/robots/robots_txt#http-status-codes).
+  it("a missing robots.txt allows everything; 429, 5xx and no answer are 'not now', with Retry-After", () => {
+    const missing = parseRobots(robotsUrl, 404, "");
+    expect(missing.available && missing.allowed("https://example.com/a")).toBe(true);
+    expect(parseRobots(robotsUrl, 503, "")).toMatchObject({ available: false, status: 503 });
+    expect(parseRobots(robotsUrl, 429, "", 120)).toEqual({
+      available: false,
+      status: 429,
+      retryAfterSeconds: 120,
+    });
+    expect(parseRobots(robotsUrl, null, "")).toMatchObject({ available: false, status: null });
   });
 
   it("names the product and a contact URL in the User-Agent", () => {

@@ -12,7 +12,7 @@ import type { SiteJob } from "./jobs";
 import { pageContent } from "./markdown";
 import { cachedPage, type ScrapeRow, savePage } from "./pages";
 import { waitForTurn } from "./politeness";
-import { parseRobots, type RobotsRules, userAgent } from "./robots";
+import { parseRobots, type RobotsRules, type RobotsVerdict, userAgent } from "./robots";
 import { normalizeUrl, sameSite, siteOf } from "./url";
 
 export interface PageReport {
@@ -84,7 +84,11 @@ export function contactLinks(links: { url: string; text: string }[], site: strin
 
 const robotsTtlSeconds = 86_400;
 
-/** robots.txt of an origin: from Redis when fetched within a day, else fetched (politely) and kept. */
+/**
+ * robots.txt of an origin: from Redis when read within a day, else fetched (politely) and kept.
+ * Only an answer that is a verdict (2xx, or a 4xx other than 429) is kept: "not now" is retried
+ * after the domain's backoff instead of standing for a day.
+ */
 async function robotsFor(
   origin: string,
   fetcher: GuardedFetcher,
@@ -100,23 +104,25 @@ async function robotsFor(
   const release = await takeTurn();
   let status: number;
   let body = "";
+  let retryAfter: string | null = null;
   try {
     const response = await fetcher.fetchFollowing(robotsUrl);
     status = response.status;
+    retryAfter = response.headers.get("retry-after");
     body = response.body.toString("utf8").slice(0, 500_000);
   } catch (error) {
     if (error instanceof BlockedAddressError) {
       throw error;
     }
-    // Unreachable robots.txt: treated as a server error (disallow) for this run, not remembered.
-    return parseRobots(robotsUrl, 503, "");
+    return parseRobots(robotsUrl, null, "");
   } finally {
     await release();
   }
-  if (status < 500) {
+  const rules = parseRobots(robotsUrl, status, body, parseRetryAfter(retryAfter));
+  if (rules.available) {
     await redis.set(key, { status, body }, { ex: robotsTtlSeconds });
   }
-  return parseRobots(robotsUrl, status, body);
+  return rules;
 }
 
 type Visit =
@@ -308,7 +314,7 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
   let browser: Browser | undefined;
   let session: SiteSession | undefined;
   let opening: Promise<SiteSession> | undefined;
-  const robotsByOrigin = new Map<string, RobotsRules>();
+  const robotsByOrigin = new Map<string, RobotsVerdict>();
   let crawlDelay: number | undefined;
 
   const takeTurn = async () => {
@@ -375,7 +381,18 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       const origin = new URL(url).origin;
       let robots = robotsByOrigin.get(origin);
       if (!robots) {
-        robots = await robotsFor(origin, fetcher, takeTurn);
+        const read = await robotsFor(origin, fetcher, takeTurn);
+        if (!read.available) {
+          const reason =
+            read.status === null ? "robots.txt could not be fetched" : `robots.txt answered ${read.status}`;
+          const until = await recordDomainFailure(domain, {
+            status: read.status,
+            retryAfterSeconds: read.retryAfterSeconds,
+            reason,
+          });
+          return deferUntil(job, until, reason);
+        }
+        robots = read;
         robotsByOrigin.set(origin, robots);
         crawlDelay = robots.crawlDelaySeconds;
         report.crawl_delay_seconds = crawlDelay ?? null;

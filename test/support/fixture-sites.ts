@@ -171,6 +171,17 @@ function busy(): Record<string, Page> {
   };
 }
 
+/** robots.txt answers 429: nothing of the site may be fetched until it can be read. */
+function closed(): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(429, { "retry-after": "300", "content-type": "text/plain" });
+      res.end("too many requests");
+    },
+    "/": (_, res) => html(res, "<p>hello@closed.example</p>"),
+  };
+}
+
 function gone(): Record<string, Page> {
   return {
     "/robots.txt": (_, res) => {
@@ -199,6 +210,7 @@ export async function startFixtureSites(): Promise<FixtureSites> {
     ["slow", "127.0.0.14", slow()],
     ["busy", "127.0.0.15", busy()],
     ["gone", "127.0.0.16", gone()],
+    ["closed", "127.0.0.17", closed()],
     ["internal", "127.0.0.1", {}],
   ];
   const sites: Record<string, FixtureSite> = {};
