@@ -352,16 +352,17 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
   const tokenQuery = z.object({
     token: z.string().meta({ description: "The signed token from the email's unsubscribe link" }),
   });
+  const { oneClickForm, oneClickResult } = await import("./email/unsubscribe-http");
   paths["/api/unsubscribe"] = {
     get: {
       operationId: "unsubscribe_link",
       summary:
-        "The unsubscribe link in every email: suppresses the address at once and shows a confirmation page",
+        "The unsubscribe link in every email: a confirmation page whose button POSTs; a GET changes nothing (link scanners fetch links)",
       tags: ["Email"],
       requestParams: { query: tokenQuery },
       responses: {
         200: {
-          description: "HTML: the address is unsubscribed",
+          description: "HTML: the address and an Unsubscribe button",
           content: { "text/html": { schema: z.string() } },
         },
         400: { description: "HTML: the link is not valid", content: { "text/html": { schema: z.string() } } },
@@ -369,29 +370,28 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
     },
     post: {
       operationId: "unsubscribe_one_click",
-      summary: "RFC 8058 one-click unsubscribe, as mail providers send it",
+      summary: "RFC 8058 one-click unsubscribe, as mail providers send it, and the confirmation page's button",
       tags: ["Email"],
       requestParams: { query: tokenQuery },
       requestBody: {
         content: {
-          "application/x-www-form-urlencoded": {
-            schema: z.object({ "List-Unsubscribe": z.literal("One-Click") }),
-          },
+          "application/x-www-form-urlencoded": { schema: oneClickForm },
+          "multipart/form-data": { schema: oneClickForm },
         },
       },
       responses: {
         200: {
-          description: "Unsubscribed (`already`: it was before)",
+          description:
+            "Unsubscribed. JSON for a one-click POST; HTML for the page's button (`from=page`)",
           content: {
             "application/json": {
-              schema: z.object({
-                success: z.literal(true),
-                data: z.object({ unsubscribed: z.literal(true), already: z.boolean() }),
-              }),
+              schema: z.object({ success: z.literal(true), data: oneClickResult }),
             },
+            "text/html": { schema: z.string() },
           },
         },
         400: errorResponse("Missing, altered or malformed token, or not a one-click body"),
+        415: errorResponse("Neither a urlencoded nor a multipart form"),
       },
     },
   };

@@ -115,7 +115,9 @@ describe("unsubscribe tokens", () => {
 });
 
 describe("GET and POST /api/unsubscribe", () => {
-  it("the link unsubscribes at once: suppression, the lead's status and history; a repeat changes nothing", async () => {
+  // RFC 8058 §1 (https://www.rfc-editor.org/rfc/rfc8058#section-1): link scanners fetch URLs in
+  // messages, so a GET must not unsubscribe; the action is a POST.
+  it("the link shows a page whose button unsubscribes: a GET changes nothing, the POST suppresses once", async () => {
     const user = await createUser();
     const lead = await leadFor(user, "jane@harbour-cafe.example");
     const token = unsubscribeToken({
@@ -124,26 +126,62 @@ describe("GET and POST /api/unsubscribe", () => {
       leadId: lead.id,
       email: lead.email ?? "",
     });
+
+    for (let scan = 0; scan < 3; scan++) {
+      const shown = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
+      expect(shown.status).toBe(200);
+      expect(shown.headers.get("content-type")).toContain("text/html");
+      expect(shown.headers.get("content-security-policy")).toContain("form-action 'self'");
+      const html = await shown.text();
+      expect(html).toContain('<form method="post" action="/api/unsubscribe?token=');
+      expect(html).toContain('name="List-Unsubscribe" value="One-Click"');
+    }
     expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(false);
 
-    const first = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
-    expect(first.status).toBe(200);
-    expect(first.headers.get("content-type")).toContain("text/html");
-    expect(await first.text()).toContain("jane@harbour-cafe.example will receive no more emails");
+    const shown = await (await raw(`/api/unsubscribe?token=${token}`, { method: "GET" })).text();
+    const action = /action="([^"]+)"/.exec(shown)?.[1]?.replaceAll("&#61;", "=") ?? "";
+    const form = new URLSearchParams({ "List-Unsubscribe": "One-Click", from: "page" }).toString();
+    const post = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form };
+    const clicked = await raw(action, post);
+    expect(clicked.status).toBe(200);
+    expect(clicked.headers.get("content-type")).toContain("text/html");
+    expect(await clicked.text()).toContain("jane@harbour-cafe.example will receive no more emails");
     expect(await isSuppressed(user, "JANE@harbour-cafe.example")).toBe(true);
 
-    const again = await raw(`/api/unsubscribe?token=${token}`, { method: "GET" });
+    const again = await raw(action, post);
     expect(again.status).toBe(200);
     const db = await serviceDb();
     const rows = await db.select().from(emailSuppressions).where(eq(emailSuppressions.user_id, user));
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ reason: "unsubscribed", lead_id: lead.id, source: "unsubscribe link" });
+    expect(rows[0]).toMatchObject({ reason: "unsubscribed", lead_id: lead.id, source: "unsubscribe page" });
     const [after] = await db
       .select()
       .from(leads)
       .where(and(eq(leads.id, lead.id)));
     expect(after?.status).toBe("unsubscribed");
     expect(after?.history).toEqual([expect.objectContaining({ event: "unsubscribed" })]);
+  });
+
+  // RFC 8058 §3.1: the receiver POSTs List-Unsubscribe=One-Click as multipart/form-data or
+  // application/x-www-form-urlencoded; both must work.
+  it("one-click as multipart/form-data suppresses too; another content type is a 415", async () => {
+    const user = await createUser();
+    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: null, email: "ops@mill.example" });
+    const json = await raw(`/api/unsubscribe?token=${token}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ "List-Unsubscribe": "One-Click" }),
+    });
+    expect(json.status, await json.clone().text()).toBe(415);
+    expect((await json.json()).error.code).toBe("unsupported_media_type");
+    expect(await isSuppressed(user, "ops@mill.example")).toBe(false);
+
+    const body = new FormData();
+    body.set("List-Unsubscribe", "One-Click");
+    const multipart = await raw(`/api/unsubscribe?token=${token}`, { method: "POST", body });
+    expect(multipart.status, await multipart.clone().text()).toBe(200);
+    expect((await multipart.json()).data).toEqual({ unsubscribed: true, already: false });
+    expect(await isSuppressed(user, "ops@mill.example")).toBe(true);
   });
 
   it("one-click POST (RFC 8058) suppresses; a wrong body or token is a 400 and changes nothing", async () => {

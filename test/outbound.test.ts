@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { eq, inArray } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
 import { createUser, tokenFor } from "./support/helpers";
+import { model } from "./support/model";
 import { newBusiness, startTestStack } from "./support/stack";
 
 /**
@@ -586,6 +587,72 @@ describe("replies by Gmail push", () => {
     );
     await dev.broker.settle(200, 10_000);
     expect((await mailboxOf(account))?.history_id).toBe(String(latest));
+  }, 60_000);
+
+  // RFC 2369 §3.2 / RFC 8058 §3.2: the List-Unsubscribe mailto is honoured as well as the URL; a
+  // mail client sends a new message (subject "unsubscribe") to it, not a reply in our thread.
+  it("an email to the List-Unsubscribe mailto, or a reply saying unsubscribe, suppresses its sender without the model", async () => {
+    const { user, account } = await business();
+    const replier = await emailed(user, {
+      name: "Fi",
+      email: "fi@harbour-bakery.example",
+      company: "Harbour Bakery",
+    });
+    const mailer = await emailed(user, { name: "Gus", email: "gus@mill-lane.example", company: "Mill Lane" });
+    await pointCursorAtNow(account);
+    const classified = () => model.callsFor("reply_classification").length;
+    const callsBefore = classified();
+    account.receive({
+      threadId: "mailto-unsubscribe-1",
+      headers: { From: "Gus <GUS@mill-lane.example>", To: account.mailbox, Subject: "unsubscribe" },
+      snippet: "",
+    });
+    account.receive({
+      threadId: replier.event?.gmail_thread_id ?? "",
+      headers: { From: "Fi <fi@harbour-bakery.example>", Subject: "Re: coffee for the bakery" },
+      snippet: "Please unsubscribe me from this list. On Tue, 1 Dec 2026 Sam wrote: > Hi Fi",
+    });
+    // Quoting our footer ("Not interested? Unsubscribe: …") is not asking to unsubscribe.
+    const quoter = await emailed(user, { name: "Hal", email: "hal@quay-deli.example", company: "Quay Deli" });
+    account.receive({
+      threadId: quoter.event?.gmail_thread_id ?? "",
+      headers: { From: "Hal <hal@quay-deli.example>", Subject: "Re: coffee" },
+      snippet: "Yes, call me Monday. On Tue, 1 Dec 2026 Sam wrote: > Not interested? Unsubscribe: https://x",
+    });
+    await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox));
+    await dev.broker.settle(200, 20_000);
+
+    const { isSuppressed } = await import("../lib/email/suppression");
+    expect(await isSuppressed(user, "gus@mill-lane.example")).toBe(true);
+    expect(await isSuppressed(user, "fi@harbour-bakery.example")).toBe(true);
+    expect(await isSuppressed(user, "hal@quay-deli.example")).toBe(false);
+    const sql = await service.serviceDb();
+    const suppressions = await sql
+      .select()
+      .from(db.emailSuppressions)
+      .where(eq(db.emailSuppressions.workspace_id, user));
+    expect(suppressions.map((row) => [row.email, row.source, row.lead_id]).sort()).toEqual(
+      [
+        ["fi@harbour-bakery.example", "reply asking to stop", replier.lead?.id],
+        ["gus@mill-lane.example", "unsubscribe email", mailer.lead?.id],
+      ].sort(),
+    );
+    const [gus] = await sql
+      .select()
+      .from(db.leads)
+      .where(eq(db.leads.id, mailer.lead?.id ?? ""));
+    expect(gus?.status).toBe("unsubscribed");
+    // Only Hal's reply needed the model to say what kind of reply it was.
+    expect(classified() - callsBefore).toBe(1);
+
+    // The same notification again records nothing twice.
+    await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox, randomUUID()));
+    await dev.broker.settle(200, 10_000);
+    const unsubscribed = await sql
+      .select()
+      .from(db.emailEvents)
+      .where(and(eq(db.emailEvents.workspace_id, user), eq(db.emailEvents.event_type, "unsubscribed")));
+    expect(unsubscribed).toHaveLength(1);
   }, 60_000);
 
   it("history Gmail no longer has (404) falls back to a sync of recent messages, missing nothing", async () => {
