@@ -2,7 +2,8 @@
  * npm run bench: figures that tests must not assert.
  *  - per function under api/: cold import time (fresh Node process, median of 5) and traced bundle
  *    size (@vercel/nft, what Vercel would ship);
- *  - the query endpoints' latency with 100k rows in each queried table;
+ *  - the query endpoints' latency with 100k rows in each queried table, the model cache, and model
+ *    spend under concurrency against a small budget (bench/budget.ts);
  *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
  *  - email pacing over a simulated week (bench/pacing.ts);
  *  - load on 127.0.0.1: webhook ingest against raw inserts, queries under 50 sessions at 1M rows,
@@ -22,6 +23,8 @@ import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { applyDevEnv, generateSecrets } from "../dev/env";
 import { buildFunctions, traceFunction } from "../dev/functions";
+import type { StandInModel } from "../test/stand-ins/openrouter";
+import { benchBudget } from "./budget";
 import { benchLoad } from "./load";
 import { benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
@@ -95,6 +98,9 @@ interface LatencyFigures {
   p95_ms: number;
   p99_ms: number;
 }
+
+/** The stand-in model main() starts, for the sections that call a model. */
+let standInModel: StandInModel | undefined;
 
 async function benchQueries() {
   const { useLocalEngines } = await import("../dev/stack");
@@ -191,9 +197,12 @@ async function benchQueries() {
     }
   }
   const cache = await benchLlmCache(heavy);
+  const budget = standInModel
+    ? await benchBudget(users[1] as string, standInModel, quick ? 10 : 20)
+    : undefined;
   await closeDatabase();
   await closeEngines();
-  return { driver: engine.driver, rowsPerTable, latencies, cache };
+  return { driver: engine.driver, rowsPerTable, latencies, cache, budget };
 }
 
 /** A model call answered by the stand-in model (loopback) against the same call served from the cache. */
@@ -202,6 +211,8 @@ async function benchLlmCache(userId: string) {
   const { z } = await import("zod");
   const request = (n: number) => ({
     agent: "engineer" as const,
+    // The personal workspace, whose id is its owner's.
+    workspaceId: userId,
     userId,
     schema: z.object({ response: z.string() }),
     schemaName: "bench_answer",
@@ -252,6 +263,7 @@ async function main() {
   const { StandInModel } = await import("../test/stand-ins/openrouter");
   const standIn = new StandInModel(() => ({ content: { response: "An answer from the stand-in model." } }));
   const llmUrl = await standIn.start();
+  standInModel = standIn;
   const auth = authHandler(secrets.auth);
   const server = createServer(getRequestListener((request) => auth(request, new URL(request.url).pathname)));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -298,6 +310,8 @@ async function main() {
     console.table(queries.latencies);
     console.log("LLM cache (stand-in model on loopback):");
     console.table([queries.cache]);
+    console.log("model budget: concurrent ~30 KB calls against a 30,000-token workspace budget:");
+    console.table([queries.budget]);
     results.queries = queries;
   }
 

@@ -66,7 +66,40 @@ const configSchema = z
     LLM_DEADLINE_MS: z.coerce.number().int().min(1000).max(280_000).default(50_000),
     LLM_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
     LLM_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).default(86_400),
-    LLM_DAILY_TOKEN_BUDGET: z.coerce.number().int().min(1).default(500_000),
+    LLM_DAILY_TOKEN_BUDGET: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(500_000)
+      .describe("Model tokens per workspace per UTC day, unless the workspace has its own"),
+    LLM_MEMBER_DAILY_TOKEN_BUDGET: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("Model tokens per member per workspace per UTC day (default: the workspace's)"),
+    LLM_DAILY_USD_BUDGET: z.coerce
+      .number()
+      .positive()
+      .default(5)
+      .describe("Model spend in USD per workspace per UTC day, unless the workspace has its own"),
+    LLM_MEMBER_DAILY_USD_BUDGET: z.coerce.number().positive().optional(),
+    LLM_UNKNOWN_MODEL_PRICE: z
+      .string()
+      .regex(/^\d+(\.\d+)?,\d+(\.\d+)?$/, "input,output in USD per million tokens")
+      .default("3,15")
+      .describe(
+        "USD per million input,output tokens reserved for a model without a known price (settled to the provider's reported cost)",
+      ),
+    LLM_MAX_OUTPUT_TOKENS: z.coerce.number().int().min(256).max(32_000).default(4000),
+    LLM_MAX_PROMPT_TOKENS: z.coerce
+      .number()
+      .int()
+      .min(1000)
+      .default(60_000)
+      .describe("Largest prompt (by the token bound) one call may send; larger is refused with 413"),
+    AGENT_MAX_CONTEXT_BYTES: z.coerce.number().int().min(1024).default(65_536),
+    AGENT_MAX_CONTEXT_TOKENS: z.coerce.number().int().min(256).default(20_000),
     LLM_FALLBACK_MODELS: z.string().optional(),
     LLM_MODEL_PRODUCT_MANAGER: z.string().optional(),
     LLM_MODEL_FINANCE_MANAGER: z.string().optional(),

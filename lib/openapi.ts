@@ -370,7 +370,8 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
     },
     post: {
       operationId: "unsubscribe_one_click",
-      summary: "RFC 8058 one-click unsubscribe, as mail providers send it, and the confirmation page's button",
+      summary:
+        "RFC 8058 one-click unsubscribe, as mail providers send it, and the confirmation page's button",
       tags: ["Email"],
       requestParams: { query: tokenQuery },
       requestBody: {
@@ -381,8 +382,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       },
       responses: {
         200: {
-          description:
-            "Unsubscribed. JSON for a one-click POST; HTML for the page's button (`from=page`)",
+          description: "Unsubscribed. JSON for a one-click POST; HTML for the page's button (`from=page`)",
           content: {
             "application/json": {
               schema: z.object({ success: z.literal(true), data: oneClickResult }),

@@ -1,4 +1,5 @@
 import { encode } from "@toon-format/toon";
+import { tokenCounter } from "./llm/tokens";
 
 export interface EncodedContext {
   /** What goes into the prompt. */
@@ -12,21 +13,12 @@ export interface EncodedContext {
   savings_percent: number;
 }
 
-type CountTokens = (text: string) => number;
-let tokenizer: Promise<CountTokens> | undefined;
-
-/** The o200k tokenizer (GPT-4o family), loaded on first use: its tables cost ~400 ms to import. */
-function countTokens(): Promise<CountTokens> {
-  tokenizer ??= import("gpt-tokenizer/encoding/o200k_base").then((module) => module.countTokens);
-  return tokenizer;
-}
-
 /**
  * Encodes prompt context as TOON or compact JSON, whichever is fewer tokens by a real tokenizer:
  * TOON wins on uniform lists (leads, tasks), compact JSON can win on deeply nested objects.
  */
 export async function encodeContext(value: unknown): Promise<EncodedContext> {
-  const count = await countTokens();
+  const count = await tokenCounter();
   const toon = encode(value);
   const compact = JSON.stringify(value);
   const pretty = JSON.stringify(value, null, 2);

@@ -291,6 +291,7 @@ describe("the model client", () => {
     const { z } = await import("zod");
     const request = {
       agent: "engineer" as const,
+      workspaceId: user,
       userId: user,
       schema: z.object({ response: z.string(), language: z.string().nullable() }),
       schemaName: "engineer_answer",
@@ -310,19 +311,32 @@ describe("the model client", () => {
     expect(second.data).toEqual(first.data);
     expect(model.callsFor("engineer_answer")).toHaveLength(1);
     // Another user asking the very same thing is not served from this user's cache.
-    await completeStructured({ ...request, userId: await createUser() });
+    const other = await createUser();
+    await completeStructured({ ...request, workspaceId: other, userId: other });
     expect(model.callsFor("engineer_answer")).toHaveLength(2);
   });
 
-  it("refuses with 429 budget_exceeded once the user's daily tokens are spent", async () => {
+  it("refuses with 429 budget_exceeded once the workspace's daily tokens are spent", async () => {
     const spender = await createUser();
-    await getRedis().set(`llm:budget:${spender}:${new Date().toISOString().slice(0, 10)}`, 10_000_000);
+    const { serviceDb } = await import("../lib/db/service");
+    const { workspaces } = await import("../lib/db/schema");
+    await (await serviceDb())
+      .update(workspaces)
+      .set({ token_budget_daily: 1000 })
+      .where(eq(workspaces.id, spender));
+    await getRedis().set(`llm:spend:${new Date().toISOString().slice(0, 10)}:w:${spender}:tokens`, 900);
     const res = await call(engineerFn, "POST", "/api/agents/engineer", {
       token: await tokenFor(spender),
       body: { user_id: spender, prompt: "x" },
     });
     expect(res.status).toBe(429);
     expect(res.body.error?.code).toBe("budget_exceeded");
+    expect(res.body.error?.details).toMatchObject({
+      scope: "workspace",
+      unit: "tokens",
+      limit: 1000,
+      used: 900,
+    });
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(model.requests).toHaveLength(0);
   });

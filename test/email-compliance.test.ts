@@ -141,7 +141,11 @@ describe("GET and POST /api/unsubscribe", () => {
     const shown = await (await raw(`/api/unsubscribe?token=${token}`, { method: "GET" })).text();
     const action = /action="([^"]+)"/.exec(shown)?.[1]?.replaceAll("&#61;", "=") ?? "";
     const form = new URLSearchParams({ "List-Unsubscribe": "One-Click", from: "page" }).toString();
-    const post = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form };
+    const post = {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: form,
+    };
     const clicked = await raw(action, post);
     expect(clicked.status).toBe(200);
     expect(clicked.headers.get("content-type")).toContain("text/html");
@@ -166,7 +170,12 @@ describe("GET and POST /api/unsubscribe", () => {
   // application/x-www-form-urlencoded; both must work.
   it("one-click as multipart/form-data suppresses too; another content type is a 415", async () => {
     const user = await createUser();
-    const token = unsubscribeToken({ workspaceId: user, userId: user, leadId: null, email: "ops@mill.example" });
+    const token = unsubscribeToken({
+      workspaceId: user,
+      userId: user,
+      leadId: null,
+      email: "ops@mill.example",
+    });
     const json = await raw(`/api/unsubscribe?token=${token}`, {
       method: "POST",
       headers: { "content-type": "application/json" },

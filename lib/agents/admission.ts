@@ -5,6 +5,7 @@ import { ApiError, fromZodError } from "../http/errors";
 import { rateLimit } from "../http/ratelimit";
 import { assertBudget } from "../llm/budget";
 import { getLlm } from "../llm/client";
+import { tokenBound } from "../llm/tokens";
 import type { TaskRow } from "../tasks/store";
 import { resolveWorkspace, type WorkspaceAccess } from "../workspaces/access";
 import type { AgentRequest } from "./runtime";
@@ -12,19 +13,50 @@ import type { AgentRequest } from "./runtime";
 /**
  * The one admission every agent run passes, whatever started it (an API call, a task the frontend
  * inserted, a schedule, the calendar): the member is in the workspace, a model is configured, the
- * member's rate limit for the agent and the daily budget allow it. Refusals are ApiErrors that say
+ * member's rate limit for the agent and the daily budgets allow it, and the input fits the caps. Refusals are ApiErrors that say
  * whether a retry could help.
  */
 export async function admitRun(
   agent: AgentName,
   userId: string,
   workspaceId: string | undefined,
+  input: AgentRequest,
 ): Promise<{ workspace: WorkspaceAccess; limits: Record<string, string> }> {
+  await assertInputCaps(input);
   const workspace = await resolveWorkspace(userId, workspaceId);
   getLlm(); // 503 llm_not_configured before anything is stored
   const limits = await rateLimit(`agent:${agent}`, userId, getConfig().AGENT_RATE_LIMIT_PER_MINUTE);
-  await assertBudget(userId);
+  await assertBudget({ workspaceId: workspace.id, userId });
   return { workspace, limits };
+}
+
+/**
+ * What a caller may put into a prompt: the body's prompt is bounded by the schema (8,000
+ * characters); `context` goes to the model whole, so it is bounded here in bytes and in tokens,
+ * with a 413 that names it. The prompt as built is bounded again at call time.
+ */
+export async function assertInputCaps(input: AgentRequest): Promise<void> {
+  if (input.context === undefined) {
+    return;
+  }
+  const config = getConfig();
+  const text = JSON.stringify(input.context);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > config.AGENT_MAX_CONTEXT_BYTES) {
+    throw new ApiError(
+      "payload_too_large",
+      `context is ${bytes} bytes as JSON; at most ${config.AGENT_MAX_CONTEXT_BYTES} are accepted`,
+      { details: { field: "context", bytes, limit_bytes: config.AGENT_MAX_CONTEXT_BYTES } },
+    );
+  }
+  const tokens = await tokenBound(text);
+  if (tokens > config.AGENT_MAX_CONTEXT_TOKENS) {
+    throw new ApiError(
+      "payload_too_large",
+      `context is about ${tokens} tokens; at most ${config.AGENT_MAX_CONTEXT_TOKENS} are accepted`,
+      { details: { field: "context", tokens, limit_tokens: config.AGENT_MAX_CONTEXT_TOKENS } },
+    );
+  }
 }
 
 /**
@@ -45,7 +77,7 @@ export async function admitQueuedTask<I extends AgentRequest>(
     throw final(fromZodError(parsed.error, "input"));
   }
   try {
-    const { workspace } = await admitRun(agent.name, task.user_id, task.workspace_id);
+    const { workspace } = await admitRun(agent.name, task.user_id, task.workspace_id, parsed.data);
     return { input: parsed.data, workspace };
   } catch (error) {
     if (error instanceof ApiError && error.code !== "service_unavailable") {

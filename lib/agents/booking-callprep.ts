@@ -162,6 +162,7 @@ async function run(ctx: RunContext<BookingRequest>): Promise<AgentOutcome> {
   const sources = await sourcesFor(ctx, lead);
   const { data, usage, encoded } = await askModel({
     agent: "booking-callprep",
+    workspaceId: workspace.id,
     userId: user.id,
     system,
     context: {

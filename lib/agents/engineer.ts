@@ -22,6 +22,7 @@ export const engineer: AgentDefinition = {
     const memory = await recentTasksOf({ user, workspace }, "engineer", 3);
     const { data, usage, encoded } = await askModel({
       agent: "engineer",
+      workspaceId: workspace.id,
       userId: user.id,
       schema: answerSchema,
       schemaName: "engineer_answer",

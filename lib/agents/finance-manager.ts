@@ -74,6 +74,7 @@ export const financeManager: AgentDefinition<FinanceRequest> = {
     const memory = await recentTasksOf({ user, workspace }, "finance-manager");
     const { data, usage, encoded } = await askModel({
       agent: "finance-manager",
+      workspaceId: workspace.id,
       userId: user.id,
       schema: answerSchema,
       schemaName: "finance_analysis",

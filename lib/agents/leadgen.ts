@@ -105,6 +105,7 @@ async function judge(task: TaskRow, input: LeadgenRequest, candidates: Candidate
   try {
     const { data, usage } = await askModel({
       agent: "leadgen-scraper",
+      workspaceId: task.workspace_id,
       userId: task.user_id,
       system,
       context: {

@@ -136,6 +136,7 @@ export const marketingStrategist: AgentDefinition<MarketingRequest> = {
       : "";
     const { data, usage, encoded } = await askModel({
       agent: "marketing-strategist",
+      workspaceId: workspace.id,
       userId: user.id,
       schema: answerSchema,
       schemaName: "marketing_campaigns",

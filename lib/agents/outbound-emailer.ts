@@ -295,6 +295,7 @@ async function writeDrafts(request: DraftRequest) {
   const domains = await workspaceDomains(request.workspaceId);
   const { data, usage, encoded } = await askModel({
     agent: "outbound-emailer",
+    workspaceId: request.workspaceId,
     userId,
     system,
     context: {

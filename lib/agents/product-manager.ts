@@ -54,6 +54,7 @@ export const productManager: AgentDefinition = {
     ]);
     const { data, usage, encoded } = await askModel({
       agent: "product-manager",
+      workspaceId: workspace.id,
       userId: user.id,
       schema: answerSchema,
       schemaName: "product_insights",

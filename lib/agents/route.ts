@@ -43,7 +43,7 @@ async function admit<I extends AgentRequest>(
   if ("workspaceId" in caller && body.workspace_id && body.workspace_id.toLowerCase() !== named) {
     throw new ApiError("forbidden", "workspace_id must be the workspace the calling agent acts in");
   }
-  const { workspace, limits } = await admitRun(agent.name, caller.userId, named);
+  const { workspace, limits } = await admitRun(agent.name, caller.userId, named, body);
   const background = agent.kind === "fan-out" || body.async === true;
   const claim = await claimTask({
     workspaceId: workspace.id,

@@ -149,6 +149,7 @@ async function contextMessage(
 
 export interface AskRequest<S extends z.ZodType> {
   agent: AgentName;
+  workspaceId: string;
   userId: string;
   /** The agent's persona and rules. */
   system: string;
@@ -166,6 +167,7 @@ export async function askModel<S extends z.ZodType>(request: AskRequest<S>) {
   const { message, encoded } = await contextMessage(request.context);
   const { data, usage } = await completeStructured({
     agent: request.agent,
+    workspaceId: request.workspaceId,
     userId: request.userId,
     schema: request.schema,
     schemaName: request.schemaName,

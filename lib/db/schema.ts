@@ -74,6 +74,8 @@ export const workspaces = pgTable("workspaces", {
   working_days: text("working_days").notNull().default("1-5"),
   token_budget_daily: integer("token_budget_daily"),
   member_token_budget_daily: integer("member_token_budget_daily"),
+  usd_budget_daily: numeric("usd_budget_daily"),
+  member_usd_budget_daily: numeric("member_usd_budget_daily"),
   metadata: json<Record<string, unknown>>("metadata").notNull().default({}),
   ...serviceTimestamps,
 });

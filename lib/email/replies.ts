@@ -3,9 +3,11 @@ import { and, desc, eq, inArray, ne, or, sql } from "drizzle-orm";
 import addressparser from "nodemailer/lib/addressparser";
 import { z } from "zod";
 import { raiseAlert } from "../alerts";
+import { getConfig } from "../config";
 import { rowsOf } from "../db/client";
 import { emailEvents, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { rateLimit } from "../http/ratelimit";
 import { completeStructured } from "../llm/complete";
 import type { Logger } from "../log";
 import type { MailboxRow } from "./mailboxes";
@@ -76,11 +78,18 @@ async function ourEmail(
   return event;
 }
 
-async function classify(userId: string, snippet: string, subject: string) {
+/**
+ * The model's reading of a reply, admitted like any automatic run: the workspace's rate limit for
+ * it and the budget (the reservation in `completeStructured`). Refused or failed, the reply still
+ * counts as a reply; only its kind is unknown.
+ */
+async function classify(sent: SentEvent, snippet: string, subject: string) {
   try {
+    await rateLimit("reply-classification", sent.workspace_id, getConfig().AGENT_RATE_LIMIT_PER_MINUTE);
     const { data } = await completeStructured({
       agent: "outbound-emailer",
-      userId,
+      workspaceId: sent.workspace_id,
+      userId: sent.user_id,
       schema: classification,
       schemaName: "reply_classification",
       temperature: 0,
@@ -96,7 +105,6 @@ async function classify(userId: string, snippet: string, subject: string) {
     });
     return data;
   } catch (error) {
-    // The reply still stops the sequence; only its kind is unknown.
     return {
       kind: "other" as const,
       return_date: null,
@@ -198,7 +206,7 @@ export async function handleMessage(
   }
   const verdict = asksToUnsubscribe(header(headers, "Subject"), message.snippet)
     ? { kind: "unsubscribe" as const, return_date: null, summary: "Asked to be unsubscribed." }
-    : await classify(sent.user_id, message.snippet, header(headers, "Subject"));
+    : await classify(sent, message.snippet, header(headers, "Subject"));
   const lead = await leadOf(sent);
   const entry = (extra: Record<string, unknown>) =>
     JSON.stringify([{ at: new Date().toISOString(), event: "reply", kind: verdict.kind, ...extra }]);

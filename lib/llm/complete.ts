@@ -12,14 +12,17 @@ import type { AgentName } from "../db/schema";
 import { ApiError } from "../http/errors";
 import { getRedis } from "../kv";
 import { log } from "../log";
-import { assertBudget, recordTokens } from "./budget";
+import { release, reserve, settle, toNanoUsd } from "./budget";
 import { getLlm, usesOpenRouter } from "./client";
-import { estimateCost, modelsFor } from "./models";
+import { estimateCost, modelsFor, priceOf } from "./models";
+import { promptTokenBound } from "./tokens";
 
 export type ChatMessage = ChatCompletionMessageParam;
 
 export interface StructuredRequest<S extends z.ZodType> {
   agent: AgentName;
+  /** Whose budget pays: the workspace and the member in it. */
+  workspaceId: string;
   userId: string;
   messages: ChatMessage[];
   schema: S;
@@ -88,20 +91,20 @@ interface CachedReply {
  * One structured answer from the agent's model: zod schema as `response_format`, the reply validated,
  * one repair turn when it is invalid, fallbacks when a model is unavailable, everything inside a
  * deadline below the function's maxDuration. Identical calls within the cache TTL cost no tokens;
- * tokens count against the user's daily budget.
+ * every call is paid from the workspace's and the member's daily budgets (see `budget.ts`).
  */
 export async function completeStructured<S extends z.ZodType>(
   request: StructuredRequest<S>,
 ): Promise<StructuredResult<z.output<S>>> {
   const config = getConfig();
   const client = getLlm();
-  await assertBudget(request.userId);
   const models = modelsFor(request.agent);
   const format = zodResponseFormat(request.schema as never, request.schemaName);
   const cacheKey = `llm:cache:${createHash("sha256")
     .update(
       JSON.stringify({
-        // Per user: a hit must never tell one user what another asked.
+        // Per member of a workspace: a hit must never tell one member what another asked.
+        workspace: request.workspaceId,
         user: request.userId,
         models,
         messages: request.messages,
@@ -137,17 +140,57 @@ export async function completeStructured<S extends z.ZodType>(
   const usage = noModelCall();
   const failures: string[] = [];
 
+  const spender = { workspaceId: request.workspaceId, userId: request.userId };
+  const wantedOutput = Math.min(
+    request.maxTokens ?? config.LLM_MAX_OUTPUT_TOKENS,
+    config.LLM_MAX_OUTPUT_TOKENS,
+  );
+
+  /**
+   * One model call inside the budget: its upper bound reserved first (the prompt's token bound and
+   * the output it may write; `max_tokens` is what the reservation allows), then settled to what the
+   * provider reports. An error the provider answered bills nothing and gives the reservation back;
+   * an answer lost on the way (timeout, dropped connection) may have been billed, so it stays spent.
+   */
   const call = async (body: ChatCompletionCreateParamsNonStreaming): Promise<string> => {
+    const promptTokens = await promptTokenBound(body.messages, format.json_schema);
+    if (promptTokens > config.LLM_MAX_PROMPT_TOKENS) {
+      throw new ApiError(
+        "payload_too_large",
+        `The prompt is about ${promptTokens} tokens; at most ${config.LLM_MAX_PROMPT_TOKENS} may be sent in one call`,
+        {
+          retryable: false,
+          details: { field: "prompt", tokens: promptTokens, limit: config.LLM_MAX_PROMPT_TOKENS },
+        },
+      );
+    }
+    const price = priceOf(body.model);
+    const reservation = await reserve(spender, { promptTokens, outputTokens: wantedOutput, price });
     usage.calls += 1;
-    const completion: ChatCompletion = await client.chat.completions.create(body, { signal: deadline });
+    let completion: ChatCompletion;
+    try {
+      completion = await client.chat.completions.create(
+        { ...body, max_tokens: reservation.outputTokens },
+        { signal: deadline },
+      );
+    } catch (error) {
+      if (error instanceof OpenAI.APIError && error.status !== undefined) {
+        await release(reservation);
+      }
+      throw error;
+    }
     const reported = completion.usage as (ChatCompletion["usage"] & { cost?: number }) | undefined;
-    const promptTokens = reported?.prompt_tokens ?? 0;
-    const completionTokens = reported?.completion_tokens ?? 0;
+    const promptUsed = reported?.prompt_tokens ?? 0;
+    const completionUsed = reported?.completion_tokens ?? 0;
+    const cost = reported?.cost ?? estimateCost(body.model, promptUsed, completionUsed);
     usage.model = completion.model || body.model;
-    usage.promptTokens += promptTokens;
-    usage.completionTokens += completionTokens;
-    usage.costUsd += reported?.cost ?? estimateCost(body.model, promptTokens, completionTokens);
-    await recordTokens(request.userId, promptTokens + completionTokens);
+    usage.promptTokens += promptUsed;
+    usage.completionTokens += completionUsed;
+    usage.costUsd += cost;
+    // Without a usage report the reservation stands as the bill.
+    if (reported) {
+      await settle(reservation, { tokens: promptUsed + completionUsed, nanoUsd: toNanoUsd(cost) });
+    }
     return completion.choices[0]?.message?.content ?? "";
   };
 
@@ -157,7 +200,6 @@ export async function completeStructured<S extends z.ZodType>(
       messages: request.messages,
       response_format: format,
       ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
-      ...(request.maxTokens === undefined ? {} : { max_tokens: request.maxTokens }),
       // OpenRouter reports the charged cost when asked.
       ...(usesOpenRouter() ? { usage: { include: true } } : {}),
     } as ChatCompletionCreateParamsNonStreaming;

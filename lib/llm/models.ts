@@ -34,10 +34,18 @@ const prices: Record<string, { input: number; output: number }> = {
   "openai/gpt-4o-mini": { input: 0.15, output: 0.6 },
 };
 
-export function estimateCost(model: string, promptTokens: number, completionTokens: number): number {
-  const price = prices[model];
-  if (!price) {
-    return 0;
+/** The model's price; one the table does not know is reserved at LLM_UNKNOWN_MODEL_PRICE. */
+export function priceOf(model: string): { input: number; output: number } {
+  const known = prices[model];
+  if (known) {
+    return known;
   }
+  const [input = 0, output = 0] = getConfig().LLM_UNKNOWN_MODEL_PRICE.split(",").map(Number);
+  return { input, output };
+}
+
+/** USD a call cost by the model's price, for providers that do not report it. */
+export function estimateCost(model: string, promptTokens: number, completionTokens: number): number {
+  const price = priceOf(model);
   return (promptTokens * price.input + completionTokens * price.output) / 1_000_000;
 }

@@ -38,7 +38,9 @@ export function decodeCursor(cursor: string, keys: readonly SortKey[]): (string 
     if (values.length !== keys.length) {
       throw new Error("length");
     }
-    keys.forEach((key, index) => cursorValue[key.cast].parse(values[index]));
+    keys.forEach((key, index) => {
+      cursorValue[key.cast].parse(values[index]);
+    });
     return values;
   } catch {
     throw new ApiError("bad_request", "query.cursor: not a cursor returned by this endpoint");

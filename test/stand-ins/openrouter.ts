@@ -5,7 +5,12 @@ import { getRequestListener } from "@hono/node-server";
 /**
  * A stand-in for OpenRouter's chat-completions API (`POST /api/v1/chat/completions`), speaking its
  * wire format: scripted answers in order, then a default answer per response schema; 429/5xx with
- * Retry-After, invalid JSON, slow answers; every request recorded.
+ * Retry-After, invalid JSON, slow answers; every request recorded with the usage it was billed.
+ * Like any provider it never writes more than `max_tokens`: a longer answer is cut there with
+ * `finish_reason: "length"` (https://openrouter.ai/docs/api/reference/overview, "finish_reason";
+ * https://platform.openai.com/docs/api-reference/chat/create, max_tokens). Tokens are counted as
+ * OpenAI's rule of thumb has it, about four characters each, over the messages and the response
+ * schema, which providers bill as input too.
  */
 export interface Reply {
   status?: number;
@@ -26,8 +31,11 @@ export interface RecordedRequest {
     messages: { role: string; content: string }[];
     response_format?: { type: string; json_schema?: { name: string; schema: unknown } };
     temperature?: number;
+    max_tokens?: number;
   };
   headers: Headers;
+  /** What the answer billed; absent for an error reply. */
+  usage?: { prompt_tokens: number; completion_tokens: number };
 }
 
 export type DefaultReply = (request: RecordedRequest) => Reply;
@@ -48,6 +56,17 @@ export class StandInModel {
   reset(): void {
     this.requests.length = 0;
     this.script.length = 0;
+  }
+
+  /** Tokens billed over every answered request so far (or those the filter keeps). */
+  billedTokens(keep: (request: RecordedRequest) => boolean = () => true): number {
+    return this.requests
+      .filter(keep)
+      .reduce(
+        (sum, request) =>
+          sum + (request.usage ? request.usage.prompt_tokens + request.usage.completion_tokens : 0),
+        0,
+      );
   }
 
   /** Requests whose response schema had this name. */
@@ -88,9 +107,17 @@ export class StandInModel {
         { status, headers: reply.headers ?? {} },
       );
     }
-    const content = typeof reply.content === "string" ? reply.content : JSON.stringify(reply.content ?? {});
-    const promptTokens = Math.ceil(JSON.stringify(recorded.body.messages).length / 4);
+    const whole = typeof reply.content === "string" ? reply.content : JSON.stringify(reply.content ?? {});
+    const promptTokens = Math.ceil(
+      (JSON.stringify(recorded.body.messages).length +
+        JSON.stringify(recorded.body.response_format ?? "").length) /
+        4,
+    );
+    const limit = recorded.body.max_tokens;
+    const cut = limit !== undefined && Math.ceil(whole.length / 4) > limit;
+    const content = cut ? whole.slice(0, (limit ?? 0) * 4) : whole;
     const completionTokens = Math.ceil(content.length / 4);
+    recorded.usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens };
     return Response.json(
       {
         id: `gen-${crypto.randomUUID()}`,
@@ -99,7 +126,12 @@ export class StandInModel {
         model: reply.model ?? recorded.body.model,
         provider: "stand-in",
         choices: [
-          { index: 0, message: { role: "assistant", content }, finish_reason: "stop", logprobs: null },
+          {
+            index: 0,
+            message: { role: "assistant", content },
+            finish_reason: cut ? "length" : "stop",
+            logprobs: null,
+          },
         ],
         usage: {
           prompt_tokens: promptTokens,
