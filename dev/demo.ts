@@ -88,7 +88,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     secrets: options.secrets ?? (await generateSecrets()),
     seed: false,
     standInGoogle: false,
-    backoffMs: () => 50,
+    retryDelayMs: () => 50,
   });
   const db = await import("../lib/db/schema");
   const { serviceDb } = await import("../lib/db/service");

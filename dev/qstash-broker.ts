@@ -1,23 +1,51 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { CronExpressionParser } from "cron-parser";
 import { SignJWT } from "jose";
+import {
+  maxRetryAtMs,
+  parseCron,
+  parseDelay,
+  parseRetryAt,
+  qstashBackoffMs,
+  retryAtHeaders,
+} from "./qstash-formats";
 
 /**
- * A local stand-in for QStash's cloud: the publish / enqueue / batch / schedules / DLQ subset the
- * product uses, over the same HTTP API the `@upstash/qstash` Client speaks. Deliveries are signed
- * exactly as QStash signs them, so the production `Receiver` path verifies them; failed deliveries
- * are retried with backoff, then dead-lettered; callbacks and failure callbacks are delivered
- * (signed) too. State is in memory: it is a development broker, not a durable one.
+ * A local stand-in for QStash's cloud: the publish / enqueue / batch / schedules / messages / DLQ
+ * subset the product uses, over the same HTTP API the `@upstash/qstash` Client speaks, held to
+ * Upstash's documentation (https://upstash.com/docs/qstash): deliveries signed exactly as QStash
+ * signs them; a failed delivery retried after the destination's Retry-After (or X-RateLimit-Reset*)
+ * when it gives one of at most a day, else QStash's backoff; 489 with Upstash-NonRetryable-Error
+ * dead-lettered at once; the callback called after every attempt (with `retried` and
+ * `maxRetries`), the failure callback once the message is dead; deduplication ids remembered for 10
+ * minutes; delays in QStash's formats and within the plan's limit; cron in UTC or CRON_TZ. State
+ * is in memory: it is a development broker, not a durable one.
  */
 
 export interface BrokerOptions {
   token: string;
   currentSigningKey: string;
-  /** Delay before retry n (1-based). QStash's own is min(86400, e^(2.5n)) seconds. */
-  backoffMs?: (retry: number) => number;
+  /**
+   * Maps a retry's delay, as QStash would wait it, onto this broker's timers. Default: the same.
+   * The test stack compresses it to keep suites fast; each attempt still records the delay QStash
+   * would have waited (`attempts[].retryDelayMs`), which is what tests assert.
+   */
+  retryDelayMs?: (qstashDelayMs: number, retry: number) => number;
   /** Per-delivery HTTP timeout. */
   timeoutMs?: number;
+  /** How long a deduplication id is remembered (QStash: 10 minutes). */
+  dedupWindowMs?: number;
+  /** The plan's longest delay (QStash free: 7 days; pay-as-you-go: 1 year). */
+  maxDelayMs?: number;
   onEvent?: (event: BrokerEvent) => void;
+}
+
+export interface Attempt {
+  at: number;
+  status: number | null;
+  error?: string;
+  /** For a failed attempt that will be retried: the delay QStash would wait before the retry. */
+  retryDelayMs?: number;
 }
 
 export type MessageState = "pending" | "delivering" | "delivered" | "failed";
@@ -37,12 +65,13 @@ export interface BrokerMessage {
   queueName: string | undefined;
   scheduleId: string | undefined;
   state: MessageState;
-  attempts: { at: number; status: number | null; error?: string }[];
+  attempts: Attempt[];
 }
 
 export interface DlqEntry extends BrokerMessage {
   dlqId: string;
   responseStatus: number | null;
+  responseHeader: Record<string, string[]>;
   responseBody: string;
 }
 
@@ -50,6 +79,8 @@ export interface BrokerSchedule {
   scheduleId: string;
   cron: string;
   destination: string;
+  /** Forwarded delay of each message the schedule creates (`Upstash-Delay`). */
+  delayMs: number;
   method: string;
   body: string;
   headers: Record<string, string>;
@@ -66,16 +97,8 @@ export type BrokerEvent =
   | { type: "retry"; message: BrokerMessage; status: number | null; error?: string }
   | { type: "dead-lettered"; message: BrokerMessage };
 
-const realBackoff = (retry: number) => Math.min(86_400, Math.exp(2.5 * retry)) * 1000;
-
-function parseDuration(value: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-  if (!match) {
-    throw new Error(`bad duration ${value}`);
-  }
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "s"] ?? 1000;
-  return Number(match[1]) * unit;
-}
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer wait is armed in steps. */
+const maxTimerMs = 2 ** 31 - 1;
 
 const b64url = (data: Buffer) => data.toString("base64url");
 
@@ -83,7 +106,8 @@ export class QStashBroker {
   readonly messages = new Map<string, BrokerMessage>();
   readonly dlq = new Map<string, DlqEntry>();
   readonly schedules = new Map<string, BrokerSchedule>();
-  private readonly dedup = new Map<string, string>();
+  private readonly dedup = new Map<string, { messageId: string; until: number }>();
+  private dlqSequence = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly queues = new Map<string, { busy: boolean; waiting: BrokerMessage[] }>();
   private readonly inflight = new Set<Promise<void>>();
@@ -163,12 +187,44 @@ export class QStashBroker {
       schedule.paused = scheduleMatch[2] === "/pause";
       return new Response(null, { status: 200 });
     }
+    // DLQ (https://upstash.com/docs/qstash/api/dlq/*): list and bulk delete with filters and a
+    // cursor, get and delete one, retry one or many (a new message; the entry leaves the DLQ).
+    const url = new URL(request.url);
     if (on("GET", /^\/v2\/dlq$/)) {
-      return Response.json({ messages: [...this.dlq.values()].map(publicMessage) });
+      const { entries, cursor } = this.dlqPage(url.searchParams);
+      return Response.json({ messages: entries.map(publicDlq), ...(cursor ? { cursor } : {}) });
     }
-    const dlqDelete = on("DELETE", /^\/v2\/dlq\/([^/]+)$/);
-    if (dlqDelete) {
-      return new Response(null, { status: this.dlq.delete(dlqDelete[1] ?? "") ? 200 : 404 });
+    if (on("DELETE", /^\/v2\/dlq$/)) {
+      const { entries, cursor } = this.dlqPage(url.searchParams, true);
+      for (const entry of entries) {
+        this.dlq.delete(entry.dlqId);
+      }
+      return Response.json({ deleted: entries.length, ...(cursor ? { cursor } : {}) });
+    }
+    if (on("POST", /^\/v2\/dlq\/retry$/)) {
+      const { entries, cursor } = this.dlqPage(url.searchParams, true);
+      const responses = entries.map((entry) => this.retryDead(entry, request.headers));
+      return Response.json({ responses, ...(cursor ? { cursor } : {}) }, { status: 201 });
+    }
+    const dlqRetry = on("POST", /^\/v2\/dlq\/retry\/([^/]+)$/);
+    if (dlqRetry) {
+      const entry = this.dlq.get(dlqRetry[1] ?? "");
+      if (!entry) {
+        return Response.json({ error: "message not found in dlq" }, { status: 404 });
+      }
+      return Response.json(this.retryDead(entry, request.headers), { status: 201 });
+    }
+    const dlqOne = /^\/v2\/dlq\/([^/]+)$/.exec(path);
+    if (dlqOne && (method === "GET" || method === "DELETE")) {
+      const entry = this.dlq.get(dlqOne[1] ?? "");
+      if (!entry) {
+        return Response.json({ error: "message not found in dlq" }, { status: 404 });
+      }
+      if (method === "DELETE") {
+        this.dlq.delete(entry.dlqId);
+        return new Response(null, { status: 200 });
+      }
+      return Response.json(publicDlq(entry));
     }
     const messageMatch = /^\/v2\/messages\/([^/]+)$/.exec(path);
     if (messageMatch) {
@@ -192,33 +248,131 @@ export class QStashBroker {
     queueName?: string,
   ): [{ messageId: string; deduplicated?: boolean }, { status: number }] {
     const destination = new URL(decodeURIComponent(rawDestination)).toString();
+    const forwarded = forwardedHeaders(headers);
     const dedupId = headers.get("upstash-deduplication-id");
     const contentBased = headers.get("upstash-content-based-deduplication") === "true";
+    // Content-based deduplication hashes the destination, the body and the content type with every
+    // forwarded header (https://upstash.com/docs/qstash/features/deduplication).
     const dedupKey = dedupId
       ? `id:${dedupId}`
       : contentBased
-        ? `content:${createHash("sha256").update(`${destination}\n${body}`).digest("hex")}`
+        ? `content:${createHash("sha256")
+            .update(JSON.stringify([destination, body, Object.entries(forwarded).sort()]))
+            .digest("hex")}`
         : undefined;
+    const now = Date.now();
     const existing = dedupKey ? this.dedup.get(dedupKey) : undefined;
-    if (existing) {
-      return [{ messageId: existing, deduplicated: true }, { status: 202 }];
+    if (existing && existing.until > now) {
+      return [{ messageId: existing.messageId, deduplicated: true }, { status: 202 }];
     }
     const message = this.enqueueMessage({
       url: destination,
       method: headers.get("upstash-method") ?? "POST",
       body,
-      headers: forwardedHeaders(headers),
-      maxRetries: Number(headers.get("upstash-retries") ?? "3"),
-      notBefore: notBefore(headers),
+      headers: forwarded,
+      maxRetries: retriesOf(headers),
+      notBefore: this.notBefore(headers),
       callback: headers.get("upstash-callback") ?? undefined,
       failureCallback: headers.get("upstash-failure-callback") ?? undefined,
       queueName,
       scheduleId: undefined,
     });
     if (dedupKey) {
-      this.dedup.set(dedupKey, message.messageId);
+      // The window is 10 minutes; after it the same id or content is a new message.
+      this.dedup.set(dedupKey, {
+        messageId: message.messageId,
+        until: now + (this.options.dedupWindowMs ?? 600_000),
+      });
     }
     return [{ messageId: message.messageId }, { status: 201 }];
+  }
+
+  /**
+   * When a message is due: `Upstash-Not-Before` (unix seconds) wins over `Upstash-Delay`
+   * (https://upstash.com/docs/qstash/features/delay); a delay beyond the plan's limit is refused.
+   */
+  private notBefore(headers: Headers): number {
+    const now = Date.now();
+    const at = headers.get("upstash-not-before");
+    const delay = headers.get("upstash-delay");
+    let due = now;
+    if (at) {
+      if (!/^\d+$/.test(at.trim())) {
+        throw new Error(`invalid Upstash-Not-Before "${at}": expected a unix timestamp in seconds`);
+      }
+      due = Number(at) * 1000;
+    } else if (delay) {
+      due = now + parseDelay(delay);
+    }
+    const limit = this.options.maxDelayMs ?? 7 * 86_400_000;
+    if (due - now > limit) {
+      throw new Error(
+        `delay of ${Math.round((due - now) / 1000)}s exceeds the maximum allowed delay of ${limit / 1000}s for this plan`,
+      );
+    }
+    return due;
+  }
+
+  /** A dead message published again with its body and headers (a header given here overrides). */
+  private retryDead(entry: DlqEntry, overrides: Headers): { messageId: string } {
+    this.dlq.delete(entry.dlqId);
+    const message = this.enqueueMessage({
+      url: entry.url,
+      method: overrides.get("upstash-method") ?? entry.method,
+      body: entry.body,
+      headers: { ...entry.headers, ...forwardedHeaders(overrides) },
+      maxRetries: overrides.has("upstash-retries") ? retriesOf(overrides) : entry.maxRetries,
+      notBefore:
+        overrides.has("upstash-delay") || overrides.has("upstash-not-before")
+          ? this.notBefore(overrides)
+          : Date.now(),
+      callback: overrides.get("upstash-callback") ?? entry.callback,
+      failureCallback: overrides.get("upstash-failure-callback") ?? entry.failureCallback,
+      queueName: entry.queueName,
+      scheduleId: entry.scheduleId,
+    });
+    return { messageId: message.messageId };
+  }
+
+  /** One page of the DLQ matching the documented filters (`dlqIds` alone when given), oldest first. */
+  private dlqPage(
+    params: URLSearchParams,
+    removing = false,
+  ): { entries: DlqEntry[]; cursor: string | undefined } {
+    const many = (name: string) =>
+      params
+        .getAll(name)
+        .flatMap((value) => value.split(","))
+        .filter(Boolean);
+    const ids = many("dlqIds");
+    const matches = (entry: DlqEntry): boolean => {
+      if (ids.length > 0) {
+        return ids.includes(entry.dlqId);
+      }
+      const urls = many("url");
+      const schedules = many("scheduleId");
+      const queues = many("queueName");
+      const statuses = many("responseStatus").map(Number);
+      const from = params.get("fromDate");
+      const to = params.get("toDate");
+      const messageId = params.get("messageId");
+      return (
+        (!messageId || entry.messageId === messageId) &&
+        (urls.length === 0 || urls.includes(entry.url)) &&
+        (schedules.length === 0 || schedules.includes(entry.scheduleId ?? "")) &&
+        (queues.length === 0 || queues.includes(entry.queueName ?? "")) &&
+        (statuses.length === 0 || statuses.includes(entry.responseStatus ?? 0)) &&
+        (!from || entry.createdAt >= Number(from)) &&
+        (!to || entry.createdAt <= Number(to))
+      );
+    };
+    const all = [...this.dlq.values()].filter(matches);
+    const start = Number(params.get("cursor") ?? "0") || 0;
+    const count = Math.min(100, Math.max(1, Number(params.get("count") ?? "100") || 100));
+    const entries = all.slice(start, start + count);
+    // Entries a bulk delete or retry removes no longer count: the next page starts where this did.
+    const next = removing ? start : start + count;
+    return { entries, cursor: start + count < all.length ? String(next) : undefined };
   }
 
   private enqueueMessage(
@@ -242,19 +396,23 @@ export class QStashBroker {
     if (!cron) {
       throw new Error("Upstash-Cron header is required");
     }
+    const nextRun = nextCronRun(cron);
+    const delay = headers.get("upstash-delay");
+    const delayMs = delay ? parseDelay(delay) : 0;
     const scheduleId = headers.get("upstash-schedule-id") ?? `scd_${randomUUID().replaceAll("-", "")}`;
     const schedule: BrokerSchedule = {
       scheduleId,
       cron,
       destination: new URL(decodeURIComponent(rawDestination)).toString(),
+      delayMs,
       method: headers.get("upstash-method") ?? "POST",
       body,
       headers: forwardedHeaders(headers),
-      retries: Number(headers.get("upstash-retries") ?? "3"),
+      retries: retriesOf(headers),
       callback: headers.get("upstash-callback") ?? undefined,
       failureCallback: headers.get("upstash-failure-callback") ?? undefined,
       createdAt: Date.now(),
-      nextRun: CronExpressionParser.parse(cron, { tz: "UTC" }).next().getTime(),
+      nextRun,
       paused: false,
     };
     this.schedules.set(scheduleId, schedule);
@@ -271,7 +429,7 @@ export class QStashBroker {
       if (!schedule.paused) {
         this.fire(schedule);
       }
-      schedule.nextRun = CronExpressionParser.parse(schedule.cron, { tz: "UTC" }).next().getTime();
+      schedule.nextRun = nextCronRun(schedule.cron);
       this.armSchedule(schedule);
     });
   }
@@ -292,7 +450,7 @@ export class QStashBroker {
       body: schedule.body,
       headers: schedule.headers,
       maxRetries: schedule.retries,
-      notBefore: Date.now(),
+      notBefore: Date.now() + schedule.delayMs,
       callback: schedule.callback,
       failureCallback: schedule.failureCallback,
       queueName: undefined,
@@ -347,6 +505,7 @@ export class QStashBroker {
     message.state = "delivering";
     let status: number | null = null;
     let responseBody = "";
+    let responseHeaders = new Headers();
     let error: string | undefined;
     try {
       const response = await fetch(message.url, {
@@ -362,58 +521,86 @@ export class QStashBroker {
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
       });
       status = response.status;
+      responseHeaders = response.headers;
       responseBody = await response.text();
     } catch (thrown) {
       error = thrown instanceof Error ? thrown.message : String(thrown);
     }
-    message.attempts.push({ at: Date.now(), status, ...(error ? { error } : {}) });
+    const attempt: Attempt = { at: Date.now(), status, ...(error ? { error } : {}) };
+    message.attempts.push(attempt);
+    const response = { status, headers: responseHeaders, body: responseBody };
     if (status !== null && status >= 200 && status < 300) {
       message.state = "delivered";
       this.options.onEvent?.({ type: "delivered", message, status });
-      if (message.callback) {
-        this.enqueueCallback(message.callback, message, status, responseBody);
-      }
+      this.callBack(message, response);
       return;
     }
-    if (message.retried < message.maxRetries && !this.closed) {
+    // 489 with Upstash-NonRetryable-Error: failed at once, to the DLQ without retries
+    // (https://upstash.com/docs/qstash/features/retry#non-retryable-error).
+    const nonRetryable = status === 489 && responseHeaders.get("upstash-nonretryable-error") === "true";
+    if (!nonRetryable && message.retried < message.maxRetries && !this.closed) {
+      const delay = retryDelay(responseHeaders, message.retried + 1);
+      attempt.retryDelayMs = delay;
+      // The callback reports this attempt (with `retried` as it was) before the retry is made.
+      this.callBack(message, response);
       message.retried += 1;
       message.state = "pending";
+      const wait = this.options.retryDelayMs ? this.options.retryDelayMs(delay, message.retried) : delay;
+      message.notBefore = Date.now() + wait;
       this.options.onEvent?.({ type: "retry", message, status, ...(error ? { error } : {}) });
-      this.later((this.options.backoffMs ?? realBackoff)(message.retried), () => this.dispatch(message));
+      this.later(wait, () => this.dispatch(message));
       return;
     }
     message.state = "failed";
-    const dlqId = `dlq_${randomUUID().replaceAll("-", "")}`;
-    this.dlq.set(dlqId, { ...message, dlqId, responseStatus: status, responseBody });
+    this.dlqSequence += 1;
+    const dlqId = `${Date.now()}-${this.dlqSequence}`;
+    this.dlq.set(dlqId, {
+      ...message,
+      dlqId,
+      responseStatus: status,
+      responseHeader: headerArrays(responseHeaders),
+      responseBody,
+    });
     this.options.onEvent?.({ type: "dead-lettered", message });
+    this.callBack(message, response);
     if (message.failureCallback) {
-      this.enqueueCallback(message.failureCallback, message, status, responseBody, dlqId);
+      this.enqueueCallback(message.failureCallback, message, response, dlqId);
+    }
+  }
+
+  /** The callback after an attempt, success or failure (https://upstash.com/docs/qstash/features/callbacks). */
+  private callBack(
+    message: BrokerMessage,
+    response: { status: number | null; headers: Headers; body: string },
+  ): void {
+    if (message.callback) {
+      this.enqueueCallback(message.callback, message, response);
     }
   }
 
   private enqueueCallback(
     url: string,
     source: BrokerMessage,
-    status: number | null,
-    body: string,
+    response: { status: number | null; headers: Headers; body: string },
     dlqId?: string,
   ) {
     const payload = {
-      status: status ?? 0,
-      header: {},
-      body: Buffer.from(body).toString("base64"),
+      status: response.status ?? 0,
+      header: headerArrays(response.headers),
+      body: Buffer.from(response.body).toString("base64"),
       retried: source.retried,
       maxRetries: source.maxRetries,
+      ...(dlqId ? { dlqId } : {}),
       sourceMessageId: source.messageId,
       url: source.url,
       method: source.method,
       sourceHeader: Object.fromEntries(Object.entries(source.headers).map(([k, v]) => [k, [v]])),
       sourceBody: Buffer.from(source.body).toString("base64"),
-      notBefore: source.notBefore,
-      createdAt: source.createdAt,
+      // The documented body gives both times as strings of unix milliseconds.
+      notBefore: String(source.notBefore),
+      createdAt: String(source.createdAt),
       scheduleId: source.scheduleId ?? "",
       callerIP: "127.0.0.1",
-      ...(dlqId ? { dlqId } : {}),
     };
     this.enqueueMessage({
       url,
@@ -429,14 +616,20 @@ export class QStashBroker {
     });
   }
 
+  /** Runs `fn` after `ms`, in steps no timer overflows (a wait past ~24.8 days would fire at once). */
   private later(ms: number, fn: () => void): void {
     if (this.closed) {
       return;
     }
+    const step = Math.min(ms, maxTimerMs);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      fn();
-    }, ms);
+      if (ms > maxTimerMs) {
+        this.later(ms - maxTimerMs, fn);
+      } else {
+        fn();
+      }
+    }, step);
     timer.unref();
     this.timers.add(timer);
   }
@@ -482,18 +675,75 @@ function forwardedHeaders(headers: Headers): Record<string, string> {
   return forwarded;
 }
 
-function notBefore(headers: Headers): number {
-  const delay = headers.get("upstash-delay");
-  const at = headers.get("upstash-not-before");
-  if (at) {
-    return Number(at) * 1000;
+/** `Upstash-Retries` (QStash's default: 3). */
+function retriesOf(headers: Headers): number {
+  const value = headers.get("upstash-retries");
+  if (value === null) {
+    return 3;
   }
-  return Date.now() + (delay ? parseDuration(delay) : 0);
+  if (!/^\d+$/.test(value.trim())) {
+    throw new Error(`invalid Upstash-Retries "${value}"`);
+  }
+  return Number(value);
 }
 
+/**
+ * The delay before retry n: the destination's Retry-After (or X-RateLimit-Reset*) when it gives one
+ * of at most a day, else QStash's backoff (https://upstash.com/docs/qstash/features/retry).
+ */
+function retryDelay(headers: Headers, retry: number): number {
+  for (const name of retryAtHeaders) {
+    const value = headers.get(name);
+    const at = value === null ? undefined : parseRetryAt(value);
+    if (at !== undefined) {
+      return at <= maxRetryAtMs ? at : qstashBackoffMs(retry);
+    }
+  }
+  return qstashBackoffMs(retry);
+}
+
+function nextCronRun(cron: string): number {
+  const { expression, tz } = parseCron(cron);
+  return CronExpressionParser.parse(expression, { tz }).next().getTime();
+}
+
+/** Response headers as QStash reports them: each name with its values as an array. */
+function headerArrays(headers: Headers): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  headers.forEach((value, name) => {
+    result[name] = [...(result[name] ?? []), value];
+  });
+  return result;
+}
+
+/** A message as `GET /v2/messages/{id}` shows it: headers as arrays, times in unix ms. */
 function publicMessage(message: BrokerMessage) {
-  const { attempts, ...rest } = message;
-  return { ...rest, attempts: attempts.length };
+  return {
+    messageId: message.messageId,
+    url: message.url,
+    method: message.method,
+    header: Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, [v]])),
+    body: message.body,
+    maxRetries: message.maxRetries,
+    notBefore: message.notBefore,
+    createdAt: message.createdAt,
+    ...(message.callback ? { callback: message.callback } : {}),
+    ...(message.failureCallback ? { failureCallback: message.failureCallback } : {}),
+    ...(message.queueName ? { queueName: message.queueName } : {}),
+    ...(message.scheduleId ? { scheduleId: message.scheduleId } : {}),
+    callerIP: "127.0.0.1",
+  };
+}
+
+/** A DLQ entry as the DLQ routes show it (the documented DLQMessage). */
+function publicDlq(entry: DlqEntry) {
+  return {
+    ...publicMessage(entry),
+    dlqId: entry.dlqId,
+    ...(entry.responseStatus === null ? {} : { responseStatus: entry.responseStatus }),
+    responseHeader: entry.responseHeader,
+    responseBody: entry.responseBody,
+  };
 }
 
 function publicSchedule(schedule: BrokerSchedule) {

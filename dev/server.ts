@@ -24,8 +24,11 @@ export interface DevServerOptions {
   host?: string;
   secrets?: DevSecrets;
   seed?: boolean;
-  /** Delay before QStash retry n; the real service waits e^(2.5n) seconds. */
-  backoffMs?: (retry: number) => number;
+  /**
+   * Maps the delay QStash would wait before a retry (the destination's Retry-After, else its
+   * backoff) onto the broker's timers. Default: QStash's own delays.
+   */
+  retryDelayMs?: (qstashDelayMs: number, retry: number) => number;
   /**
    * A stand-in Google (OAuth, Gmail, Calendar) with the demo workspace connected to it, unless a real
    * OAuth client is configured. Default: when the demo data is seeded.
@@ -78,7 +81,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const broker = new QStashBroker({
     token: secrets.qstashToken,
     currentSigningKey: secrets.qstashCurrentSigningKey,
-    backoffMs: options.backoffMs ?? ((retry) => Math.min(60_000, 1000 * 2 ** (retry - 1))),
+    ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
   });
   const auth = authHandler(secrets.auth);
   const router = createRouter();

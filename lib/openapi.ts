@@ -316,6 +316,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
     };
   }
   const { taskEvent } = await import("./webhooks/task-events");
+  const { callbackOutcome, callbackPayload } = await import("./queue");
   paths["/webhook/task"] = {
     post: {
       operationId: "task_event",
@@ -338,7 +339,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
             "application/json": {
               schema: z.object({
                 success: z.literal(true),
-                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+                data: z.object({ outcome: callbackOutcome }),
               }),
             },
           },
@@ -471,14 +472,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       requestBody: {
         content: {
           "application/json": {
-            schema: z.object({
-              status: z.number(),
-              sourceMessageId: z.string(),
-              sourceBody: z.string().meta({ description: "base64 of the scrape job" }),
-              body: z.string().optional().meta({ description: "base64 of the worker's answer" }),
-              retried: z.number().optional(),
-              dlqId: z.string().optional(),
-            }),
+            schema: callbackPayload,
           },
         },
       },
@@ -489,7 +483,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
             "application/json": {
               schema: z.object({
                 success: z.literal(true),
-                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
+                data: z.object({ outcome: callbackOutcome }),
               }),
             },
           },

@@ -126,26 +126,64 @@ export function withQStash(handler: QStashHandler, publicPath?: string): Handler
   return async (ctx) => handler({ ...ctx, delivery: await verifyQStash(ctx, publicPath) });
 }
 
-const callbackPayload = z.object({
-  status: z.number(),
+/** The part of QStash's callback body the product reads (the OpenAPI document uses this schema). */
+export const callbackPayload = z.object({
+  status: z.number().meta({ description: "The destination's status for the attempt (0: unreachable)" }),
+  header: z.record(z.string(), z.array(z.string())).optional(),
   sourceMessageId: z.string().min(1),
-  sourceBody: z.string(),
-  body: z.string().optional(),
+  sourceBody: z.string().meta({ description: "base64 of the published job" }),
+  body: z.string().optional().meta({ description: "base64 of the destination's answer" }),
   retried: z.number().optional(),
-  dlqId: z.string().optional(),
+  maxRetries: z.number().optional(),
+  dlqId: z.string().optional().meta({ description: "Only in the failure callback" }),
 });
+
+/** What a callback delivery is answered with. */
+export const callbackOutcome = z.enum(["processed", "ignored", "duplicate", "attempt_will_be_retried"]);
 
 export interface QStashCallback {
   /** The published message this reports on. */
   sourceMessageId: string;
   /** The destination's HTTP status (0 when it could not be reached). */
   status: number;
-  /** True for a failure callback: every retry failed and the message is in the DLQ. */
+  /**
+   * What the attempt means for the message: `delivered` (2xx), `retrying` (it failed and QStash
+   * will deliver it again, so nothing is decided yet), or `failed` (the last attempt failed, a
+   * non-retryable 489, or the failure callback of a message now in the DLQ).
+   */
+  kind: "delivered" | "retrying" | "failed";
+  /** `kind === "failed"`. */
   failed: boolean;
   retried: number;
   /** The message's own body and the destination's response body, decoded and parsed as JSON. */
   source: unknown;
   response: unknown;
+}
+
+/**
+ * QStash calls the callback after every attempt, not only the last
+ * (https://upstash.com/docs/qstash/features/callbacks: "the callback might be called multiple times
+ * for each retry until the endpoint returns success or retries are exhausted"; exhausted when
+ * `retried == maxRetries`), and the failure callback once, with the DLQ id.
+ */
+function callbackKind(callback: z.infer<typeof callbackPayload>): QStashCallback["kind"] {
+  if (callback.dlqId !== undefined) {
+    return "failed";
+  }
+  if (callback.status >= 200 && callback.status < 300) {
+    return "delivered";
+  }
+  const nonRetryable = Object.entries(callback.header ?? {}).some(
+    ([name, values]) => name.toLowerCase() === "upstash-nonretryable-error" && values.includes("true"),
+  );
+  if (callback.status === 489 && nonRetryable) {
+    return "failed";
+  }
+  // Without maxRetries the attempt cannot be placed; only the failure callback decides then.
+  if (callback.maxRetries === undefined) {
+    return "retrying";
+  }
+  return (callback.retried ?? 0) >= callback.maxRetries ? "failed" : "retrying";
 }
 
 function decodeJson(base64: string | undefined): unknown {
@@ -176,10 +214,12 @@ export async function readQStashCallback(ctx: RequestContext, publicPath: string
     throw fromZodError(parsed.error, "body");
   }
   const callback = parsed.data;
+  const kind = callbackKind(callback);
   return {
     sourceMessageId: callback.sourceMessageId,
     status: callback.status,
-    failed: callback.dlqId !== undefined || callback.status < 200 || callback.status >= 300,
+    kind,
+    failed: kind === "failed",
     retried: callback.retried ?? 0,
     source: decodeJson(callback.sourceBody),
     response: decodeJson(callback.body),

@@ -187,6 +187,48 @@ describe("background runs", () => {
     model.fallback = (await import("./stand-ins/canned")).cannedReply;
     const done = await finished(data.task.id);
     expect(done.status).toBe("completed");
+    // QStash called back after the failed attempt too; that callback changed nothing, and the
+    // user heard of the task once, as completed.
+    await dev.broker.settle(200, 10_000);
+    const told = await alertsOf(data.task.id);
+    expect(told.map((alert) => alert.type)).toEqual(["task.completed"]);
+    // The retry waited what the worker's 503 asked (Retry-After: 30), as QStash does.
+    const job = [...dev.broker.messages.values()].find(
+      (message) => message.url.endsWith("/api/workers/agent") && message.body.includes(data.task.id),
+    );
+    expect(job?.attempts[0]).toMatchObject({ status: 503, retryDelayMs: 30_000 });
+  }, 60_000);
+
+  it("a run failing on every attempt fails once, on the last, and the user hears it once", async () => {
+    const user = await createUser();
+    model.fallback = () => ({ status: 503 });
+    try {
+      const response = await fetch(`${dev.url}/api/agents/engineer`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+        body: JSON.stringify({ user_id: user, prompt: `Always down ${randomUUID()}`, async: true }),
+      });
+      const { data } = await response.json();
+      const done = await finished(data.task.id);
+      await dev.broker.settle(200, 10_000);
+      expect(done.status).toBe("failed");
+      expect(done.error).toMatch(/No model could answer/);
+      const job = [...dev.broker.messages.values()].find(
+        (message) => message.url.endsWith("/api/workers/agent") && message.body.includes(data.task.id),
+      );
+      // Four attempts: three answered 503 (each retried after its Retry-After), the last recorded
+      // the failure and was acknowledged.
+      expect(job?.attempts.map((attempt) => [attempt.status, attempt.retryDelayMs])).toEqual([
+        [503, 30_000],
+        [503, 30_000],
+        [503, 30_000],
+        [200, undefined],
+      ]);
+      const told = await alertsOf(data.task.id);
+      expect(told.map((alert) => alert.type)).toEqual(["task.failed"]);
+    } finally {
+      model.fallback = (await import("./stand-ins/canned")).cannedReply;
+    }
   }, 60_000);
 });
 

@@ -56,7 +56,7 @@ beforeAll(async () => {
     QSTASH_URL: undefined,
   });
   const { startDevServer } = await import("../dev/server");
-  dev = await startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 1500 });
+  dev = await startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 1500 });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
 }, 120_000);

@@ -43,7 +43,7 @@ beforeAll(async () => {
   broker = new QStashBroker({
     token: secrets.qstashToken,
     currentSigningKey: secrets.qstashCurrentSigningKey,
-    backoffMs: () => 5,
+    retryDelayMs: () => 5,
   });
   worker = route("/api/workers/test", {
     POST: queue.withQStash(async (ctx) => {
@@ -226,7 +226,9 @@ describe("signature verification (withQStash)", () => {
 });
 
 describe("retries, dead letters and callbacks", () => {
-  it("retries a failing delivery with backoff until it succeeds, then calls back", async () => {
+  // https://upstash.com/docs/qstash/features/callbacks: "the callback might be called multiple times
+  // for each retry until the endpoint returns success or retries are exhausted".
+  it("retries a failing delivery until it succeeds, calling back after every attempt", async () => {
     failuresBeforeSuccess = 2;
     const messageId = await queue.publishJob(
       "/api/workers/test",
@@ -236,9 +238,17 @@ describe("retries, dead letters and callbacks", () => {
     await broker.settle();
     expect(seen.map((s) => s.retried)).toEqual([0, 1, 2]);
     expect(broker.messages.get(messageId)?.state).toBe("delivered");
-    expect(callbackBodies).toHaveLength(1);
-    const callback = callbackBodies[0]?.body as Record<string, unknown>;
-    expect(callbackBodies[0]?.path).toBe("/api/callbacks/done");
+    expect(callbackBodies).toHaveLength(3);
+    callbackBodies.sort((a, b) => Number(a.body.retried) - Number(b.body.retried));
+    expect(
+      callbackBodies.map((entry) => [entry.body.status, entry.body.retried, entry.body.maxRetries]),
+    ).toEqual([
+      [503, 0, 3],
+      [503, 1, 3],
+      [200, 2, 3],
+    ]);
+    const callback = callbackBodies[2]?.body as Record<string, unknown>;
+    expect(callbackBodies[2]?.path).toBe("/api/callbacks/done");
     expect(callback.sourceMessageId).toBe(messageId);
     expect(callback.status).toBe(200);
     expect(JSON.parse(Buffer.from(String(callback.body), "base64").toString())).toEqual({

@@ -29,8 +29,8 @@ const siteReport = z.discriminatedUnion("outcome", [
 const workerAnswer = z.object({ success: z.literal(true), data: siteReport });
 
 /**
- * `POST /webhook/scrape`: QStash's callback (the worker answered) and failure callback (every retry
- * failed) for one site's scrape. Verified and applied once per message; the site's report is put on
+ * `POST /webhook/scrape`: QStash's callback (after each attempt) and failure callback (every retry
+ * failed) for one site's scrape; an attempt that will be retried changes nothing. Verified and applied once per message; the site's report is put on
  * the task, and the report that leaves no site pending publishes the task's finish. A deferred
  * answer changes nothing: the job was published again and its own callback will come.
  */
@@ -39,6 +39,10 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
   const job = siteJob.safeParse(callback.source);
   if (!job.success) {
     return json({ success: true, data: { outcome: "ignored" } });
+  }
+  if (callback.kind === "retrying") {
+    // QStash delivers the job again; only the last attempt's failure fails the site.
+    return json({ success: true, data: { outcome: "attempt_will_be_retried" } });
   }
   const { task_id: taskId, site, user_id: userId } = job.data;
   const outcome = await processOnce(

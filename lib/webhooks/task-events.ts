@@ -96,14 +96,19 @@ export async function applyTaskEvent(event: TaskEvent): Promise<"processed" | "i
 }
 
 /**
- * QStash's callback (after a background run answered) or failure callback (after its last retry):
- * the user hears how the task ended; a run that never finished is marked failed.
+ * QStash's callback (after each attempt of a background run) or failure callback (after its last):
+ * an attempt that will be retried changes nothing; otherwise the user hears how the task ended,
+ * and a run that never finished is marked failed, once.
  */
 async function applyCallback(ctx: RequestContext): Promise<Response> {
   const callback = await readQStashCallback(ctx, taskWebhookPath);
   const source = z.object({ task_id: z.uuid() }).safeParse(callback.source);
   if (!source.success) {
     return json({ success: true, data: { outcome: "ignored" } });
+  }
+  if (callback.kind === "retrying") {
+    // An attempt QStash will make again: nothing is decided until the last one.
+    return json({ success: true, data: { outcome: "attempt_will_be_retried" } });
   }
   const taskId = source.data.task_id;
   const failed = callback.failed;

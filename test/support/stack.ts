@@ -13,7 +13,7 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
   delete process.env.QSTASH_URL;
   process.env.TMPDIR ??= "/tmp";
   const { startDevServer } = await import("../../dev/server");
-  return startDevServer({ port: 0, secrets, seed: false, backoffMs: () => 20 });
+  return startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20 });
 }
 
 /** A weekday at least `daysAhead` days from now, at the given UTC hour. */
