@@ -210,13 +210,13 @@ describe("outbound email", () => {
     expect(sentTo(lead?.email ?? null)).toHaveLength(0);
   }, 30_000);
 
-  it("Gmail's rate limit puts the email off by Retry-After; the daily limit pauses the mailbox and alerts", async () => {
+  /** A business with `count` emails queued without a job, so only hand deliveries meet the faults. */
+  async function queuedBy(count: number) {
     const { user, account } = await business();
-    const leads = await leadsFor(user, 2);
+    const leads = await leadsFor(user, count);
     const drafted = await agent(user, { lead_ids: leads.map((lead) => lead.id) });
     const ids: string[] = drafted.body.data.result.emails.map((email: { id: string }) => email.id);
     const sql = await service.serviceDb();
-    // Queued without a job, so only these hand deliveries meet the faults.
     const mailbox = await (await import("../lib/email/mailboxes")).sendingMailbox(user);
     for (const id of ids) {
       await sql
@@ -229,27 +229,61 @@ describe("outbound email", () => {
         })
         .where(eq(db.emailEvents.id, id));
     }
-    account.fail("rate_limited");
-    const limited = await deliver(ids[0] as string);
-    expect(limited.body.data).toMatchObject({ outcome: "deferred", reason: "Gmail rate limit" });
-    expect(Date.parse(limited.body.data.until) - Date.now()).toBeGreaterThan(100_000);
-    expect((await events([ids[0] as string]))[0]?.event_type).toBe("queued");
+    return { user, account, ids };
+  }
 
-    account.fail("daily_limit");
-    const quota = await deliver(ids[1] as string);
-    expect(quota.body.data).toMatchObject({ outcome: "deferred", reason: "Gmail daily sending limit" });
-    expect((await mailboxOf(account))?.pause_reason).toContain("daily sending limit");
-    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.user_id, user));
-    expect(alerts.map((alert) => alert.type)).toContain("mailbox.paused");
-    // While paused nothing goes out; the email waits, it is not dropped.
-    const before = account.sent.length;
-    const paused = await deliver(ids[0] as string);
-    expect(paused.body.data.outcome).toBe("deferred");
-    expect(account.sent.length).toBe(before);
-    // Another workspace's mailbox is not paused by this one's quota.
+  // Each body as Gmail documents it (https://developers.google.com/gmail/api/guides/handle-errors):
+  // the retry time of a rate limit is in the message, not in a Retry-After header.
+  it("Gmail's rate limits put the one email off for as long as Gmail says; the mailbox goes on", async () => {
+    const { account, ids } = await queuedBy(4);
+    const cases = [
+      ["rate_limited", 110_000, 125_000],
+      ["concurrent", 55_000, 65_000],
+      ["user_rate_limit", 55_000, 65_000],
+      ["project_daily_limit", 3_590_000, 3_610_000],
+    ] as const;
+    for (const [index, [fault, least, most]] of cases.entries()) {
+      account.fail(fault);
+      const limited = await deliver(ids[index] as string);
+      expect(limited.body.data.outcome, `${fault}: ${JSON.stringify(limited.body)}`).toBe("deferred");
+      expect(limited.body.data.reason).toMatch(/^Gmail rate limit/);
+      const wait = Date.parse(limited.body.data.until) - Date.now();
+      expect(wait, fault).toBeGreaterThan(least);
+      expect(wait, fault).toBeLessThan(most);
+      expect((await events([ids[index] as string]))[0]?.event_type).toBe("queued");
+    }
+    expect((await mailboxOf(account))?.paused_until ?? null).toBeNull();
+    expect(account.sent).toHaveLength(0);
+  }, 60_000);
+
+  it("Gmail's sending limits pause the mailbox until Gmail's time (or a day) and alert; nothing is lost", async () => {
+    for (const [fault, hours] of [
+      ["sending_limit", 3],
+      ["daily_quota", 24],
+    ] as const) {
+      const { user, account, ids } = await queuedBy(2);
+      account.fail(fault);
+      const quota = await deliver(ids[0] as string);
+      expect(quota.body.data, fault).toMatchObject({ outcome: "deferred", reason: "Gmail sending limit" });
+      const mailbox = await mailboxOf(account);
+      expect(mailbox?.pause_reason).toContain("Gmail sending limit");
+      const pausedFor =
+        Date.parse(`${mailbox?.paused_until}`.replace(" ", "T").replace(/\+00$/, "Z")) - Date.now();
+      expect(pausedFor, fault).toBeGreaterThan(hours * 3_600_000 - 60_000);
+      expect(pausedFor, fault).toBeLessThan(hours * 3_600_000 + 60_000);
+      const sql = await service.serviceDb();
+      const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.user_id, user));
+      expect(alerts.map((alert) => alert.type)).toContain("mailbox.paused");
+      // While paused nothing goes out; the emails wait, they are not dropped.
+      const paused = await deliver(ids[1] as string);
+      expect(paused.body.data.outcome).toBe("deferred");
+      expect(account.sent).toHaveLength(0);
+      expect((await events(ids)).map((row) => row.event_type)).toEqual(["queued", "queued"]);
+    }
+    // Another workspace's mailbox is not paused by these.
     const other = await business();
     expect((await mailboxOf(other.account))?.paused_until ?? null).toBeNull();
-  }, 30_000);
+  }, 60_000);
 
   it("a send whose answer was lost is found in Sent by its Message-ID and not sent again", async () => {
     const { user, account, lead, id } = await approvedDraft();
@@ -281,9 +315,11 @@ describe("outbound email", () => {
         metadata: { claimed_at: Date.now(), claimed_by: "msg_dead_delivery" },
       })
       .where(eq(db.emailEvents.id, id));
+    account.historyId += 1;
     account.sent.push({
       id: "sentbeforethecrash",
       threadId: "threadbeforethecrash",
+      historyId: account.historyId,
       raw: "",
       mime: `Message-ID: ${messageId}\r\nTo: ${lead?.email}\r\n\r\nHello`,
       messageId,
@@ -654,6 +690,54 @@ describe("replies by Gmail push", () => {
       .where(and(eq(db.emailEvents.workspace_id, user), eq(db.emailEvents.event_type, "unsubscribed")));
     expect(unsubscribed).toHaveLength(1);
   }, 60_000);
+
+  // https://developers.google.com/gmail/api/reference/rest/v1/users.history/list and
+  // .../users.messages/get: the filters, paging and metadata the sync relies on, as Gmail applies them.
+  it("the stand-in's history.list and messages.get behave as Gmail documents", async () => {
+    const { user, account } = await business();
+    const sent = await emailed(user, { name: "Ivy", email: "ivy@pier-cafe.example", company: "Pier Cafe" });
+    const from = account.historyId - 1;
+    account.receive({
+      threadId: sent.event?.gmail_thread_id ?? "",
+      headers: { From: "Ivy <ivy@pier-cafe.example>", Subject: "Re: coffee", "X-Other": "kept out" },
+      snippet: "Thanks",
+    });
+    const token = account.issueAccessToken();
+    const root = gmail.oauthEnv().GOOGLE_API_ROOT_URL;
+    const api = async (path: string) => {
+      const response = await fetch(`${root}/gmail/v1/users/me/${path}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const labels = (body: { history?: { messagesAdded: { message: { labelIds: string[] } }[] }[] }) =>
+      (body.history ?? []).map((record) => record.messagesAdded[0]?.message.labelIds);
+    // Our own sent message is in the history, with SENT.
+    const all = await api(`history?startHistoryId=${from}&historyTypes=messageAdded`);
+    expect(labels(all.body)).toEqual([["SENT"], ["INBOX", "UNREAD"]]);
+    const inbox = await api(`history?startHistoryId=${from}&historyTypes=messageAdded&labelId=INBOX`);
+    expect(labels(inbox.body)).toEqual([["INBOX", "UNREAD"]]);
+    const other = await api(`history?startHistoryId=${from}&historyTypes=labelAdded`);
+    expect(other.body.history).toBeUndefined();
+    const first = await api(`history?startHistoryId=${from}&maxResults=1`);
+    expect(first.body.history).toHaveLength(1);
+    const second = await api(
+      `history?startHistoryId=${from}&maxResults=1&pageToken=${first.body.nextPageToken}`,
+    );
+    expect(labels(second.body)).toEqual([["INBOX", "UNREAD"]]);
+    expect((await api(`history?startHistoryId=${from}&maxResults=501`)).status).toBe(400);
+
+    const replyId = inbox.body.history[0].messagesAdded[0].message.id;
+    const metadata = await api(
+      `messages/${replyId}?format=metadata&metadataHeaders=From&metadataHeaders=subject`,
+    );
+    expect(metadata.body.payload.headers.map((header: { name: string }) => header.name)).toEqual([
+      "From",
+      "Subject",
+    ]);
+    const full = await api(`messages/${replyId}`);
+    expect(full.body.payload.headers.map((header: { name: string }) => header.name)).toContain("X-Other");
+  }, 30_000);
 
   it("history Gmail no longer has (404) falls back to a sync of recent messages, missing nothing", async () => {
     const { user, account } = await business();

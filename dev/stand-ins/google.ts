@@ -16,10 +16,16 @@ import { SignJWT } from "jose";
  * an unknown one).
  *
  * Per account: `POST /gmail/v1/users/me/messages/send` (`raw` base64url RFC 5322),
- * `GET /gmail/v1/users/me/messages?q=rfc822msgid:…` (Sent search). Faults can be queued:
- * a 429 with Retry-After, the daily sending limit, a 500, or a send that succeeds but whose answer
- * is lost (the connection drops after the message is stored). For push: mailbox history
- * (`history.list`, paged, 404 below the oldest record), `messages.get`, `getProfile`, `watch`,
+ * `GET /gmail/v1/users/me/messages?q=rfc822msgid:…` (Sent search). Faults can be queued, each
+ * answering with the body Gmail documents (developers.google.com/gmail/api/guides/handle-errors):
+ * the mail-sending limit (429 "User-rate limit exceeded.  Retry after <time> (Mail sending)", the
+ * time only in the message), the daily sending quota (429 "Daily user sending quota exceeded."),
+ * the per-user rate limit (429 with its retry time in the message; 403 userRateLimitExceeded),
+ * too many concurrent requests, the project's daily limit (403 dailyLimitExceeded), a 500, or a
+ * send that succeeds but whose answer is lost (the connection drops after the message is stored).
+ * For push: mailbox history (`history.list` with `historyTypes`, `labelId`, `maxResults` and
+ * paging; 404 below the oldest record; our own sent messages appear with the SENT label),
+ * `messages.get` (`format=metadata` returns only the `metadataHeaders` asked), `getProfile`, `watch`,
  * `stop`, and Google's token-signing keys at `/oauth2/v1/certs` with `signPushToken` minting OIDC
  * tokens as a Pub/Sub push subscription does. For Calendar: freeBusy, events insert/get,
  * events.list with sync tokens, pages and 410 for an expired token, events.watch and channels.stop,
@@ -36,6 +42,7 @@ export interface InboxMessage {
 export interface SentMessage {
   id: string;
   threadId: string;
+  historyId: number;
   raw: string;
   mime: string;
   messageId: string | undefined;
@@ -44,8 +51,12 @@ export interface SentMessage {
 }
 
 type Fault =
+  | "sending_limit"
+  | "daily_quota"
   | "rate_limited"
-  | "daily_limit"
+  | "user_rate_limit"
+  | "concurrent"
+  | "project_daily_limit"
   | "server_error"
   | "lost_answer"
   | "watch_error"
@@ -223,6 +234,21 @@ export class GoogleAccount {
     return incoming;
   }
 
+  /** Everything in the mailbox: what arrived (INBOX) and what it sent (SENT), as Gmail lists them. */
+  private mailboxMessages(): InboxMessage[] {
+    return [
+      ...this.inbox,
+      ...this.sent.map((m) => ({
+        id: m.id,
+        threadId: m.threadId,
+        historyId: m.historyId,
+        labelIds: ["SENT"],
+        headers: mimeHeaders(m.mime),
+        snippet: "",
+      })),
+    ];
+  }
+
   /** The Pub/Sub push body for the mailbox's current history id. */
   pushBody(emailAddress: string, messageId = randomUUID(), historyId = this.historyId) {
     return {
@@ -246,28 +272,9 @@ export class GoogleAccount {
   ): void {
     if (req.method === "POST" && url.pathname === "/gmail/v1/users/me/messages/send") {
       const fault = this.faults.shift();
-      if (fault === "rate_limited") {
-        reply(
-          429,
-          {
-            error: {
-              code: 429,
-              message: "User-rate limit exceeded.",
-              errors: [{ reason: "userRateLimitExceeded", domain: "usageLimits" }],
-            },
-          },
-          { "retry-after": "120" },
-        );
-        return;
-      }
-      if (fault === "daily_limit") {
-        reply(403, {
-          error: {
-            code: 403,
-            message: "Daily user sending limit exceeded.",
-            errors: [{ reason: "dailyLimitExceeded", domain: "usageLimits" }],
-          },
-        });
+      const limit = fault ? sendFault(fault) : undefined;
+      if (limit) {
+        reply(limit.status, { error: limit.error });
         return;
       }
       if (fault === "server_error") {
@@ -276,9 +283,11 @@ export class GoogleAccount {
       }
       const { raw, threadId } = JSON.parse(body) as { raw: string; threadId?: string };
       const mime = Buffer.from(raw, "base64url").toString("utf8");
+      this.historyId += 1;
       const message: SentMessage = {
         id: randomUUID().replaceAll("-", "").slice(0, 16),
         threadId: threadId ?? randomUUID().replaceAll("-", "").slice(0, 16),
+        historyId: this.historyId,
         raw,
         mime,
         messageId: /^Message-ID: (.+)$/im.exec(mime)?.[1]?.trim(),
@@ -286,7 +295,6 @@ export class GoogleAccount {
         at: Date.now(),
       };
       this.sent.push(message);
-      this.historyId += 1;
       if (fault === "lost_answer") {
         res.destroy();
         return;
@@ -467,41 +475,68 @@ export class GoogleAccount {
       reply(200, { historyId: String(this.historyId), expiration: String(Date.now() + 7 * 86_400_000) });
       return;
     }
+    // https://developers.google.com/gmail/api/reference/rest/v1/users.history/list
     if (req.method === "GET" && url.pathname === "/gmail/v1/users/me/history") {
       const start = Number(url.searchParams.get("startHistoryId"));
+      if (!url.searchParams.get("startHistoryId") || !Number.isFinite(start)) {
+        reply(400, badRequest("Invalid startHistoryId"));
+        return;
+      }
       if (start < this.oldestHistoryId) {
         reply(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
         return;
       }
-      const added = this.inbox.filter((m) => m.historyId > start);
+      const maxResults = Number(url.searchParams.get("maxResults") ?? "100");
+      if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > 500) {
+        reply(400, badRequest("Invalid maxResults"));
+        return;
+      }
+      // Only messageAdded records exist here; a filter without it leaves nothing.
+      const types = url.searchParams.getAll("historyTypes");
+      const labelId = url.searchParams.get("labelId");
+      const added = types.length > 0 && !types.includes("messageAdded") ? [] : this.mailboxMessages();
+      const records = added
+        .filter((m) => m.historyId > start && (!labelId || m.labelIds.includes(labelId)))
+        .sort((a, b) => a.historyId - b.historyId);
       const offset = Number(url.searchParams.get("pageToken") ?? "0");
-      const page = added.slice(offset, offset + this.historyPageSize);
+      // Gmail may return fewer records than maxResults on a page; this one pages at historyPageSize.
+      const size = Math.min(maxResults, this.historyPageSize);
+      const page = records.slice(offset, offset + size);
       reply(200, {
-        history: page.map((m) => ({
-          id: String(m.historyId),
-          messagesAdded: [{ message: { id: m.id, threadId: m.threadId, labelIds: m.labelIds } }],
-        })),
-        historyId: String(this.historyId),
-        ...(offset + this.historyPageSize < added.length
-          ? { nextPageToken: String(offset + this.historyPageSize) }
+        ...(page.length
+          ? {
+              history: page.map((m) => ({
+                id: String(m.historyId),
+                messages: [{ id: m.id, threadId: m.threadId }],
+                messagesAdded: [{ message: { id: m.id, threadId: m.threadId, labelIds: m.labelIds } }],
+              })),
+            }
           : {}),
+        historyId: String(this.historyId),
+        ...(offset + size < records.length ? { nextPageToken: String(offset + size) } : {}),
       });
       return;
     }
+    // https://developers.google.com/gmail/api/reference/rest/v1/users.messages/get
     const single = /^\/gmail\/v1\/users\/me\/messages\/([^/]+)$/.exec(url.pathname);
     if (req.method === "GET" && single) {
-      const message = this.inbox.find((m) => m.id === single[1]);
+      const message = this.mailboxMessages().find((m) => m.id === single[1]);
       if (!message) {
         reply(404, { error: { code: 404, message: "Requested entity was not found.", status: "NOT_FOUND" } });
         return;
       }
+      const format = url.searchParams.get("format") ?? "full";
+      const asked = url.searchParams.getAll("metadataHeaders").map((name) => name.toLowerCase());
+      const headers = Object.entries(message.headers)
+        .filter(([name]) => format !== "metadata" || asked.length === 0 || asked.includes(name.toLowerCase()))
+        .map(([name, value]) => ({ name, value }));
       reply(200, {
         id: message.id,
         threadId: message.threadId,
         labelIds: message.labelIds,
         snippet: message.snippet,
         historyId: String(message.historyId),
-        payload: { headers: Object.entries(message.headers).map(([name, value]) => ({ name, value })) },
+        ...(format === "minimal" ? {} : { payload: { headers } }),
       });
       return;
     }
@@ -548,6 +583,65 @@ interface IssuedCode {
 }
 
 const oauthError = (error: string, description: string) => ({ error, error_description: description });
+
+const badRequest = (message: string) => ({
+  error: {
+    code: 400,
+    message,
+    errors: [{ message, domain: "global", reason: "invalidArgument" }],
+    status: "INVALID_ARGUMENT",
+  },
+});
+
+/** The top-level headers of an RFC 5322 message, unfolded. */
+function mimeHeaders(mime: string): Record<string, string> {
+  const head = mime.split(/\r?\n\r?\n/)[0] ?? "";
+  const headers: Record<string, string> = {};
+  for (const line of head.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/)) {
+    const colon = line.indexOf(":");
+    if (colon > 0) {
+      headers[line.slice(0, colon)] = line.slice(colon + 1).trim();
+    }
+  }
+  return headers;
+}
+
+/**
+ * A queued sending fault as Gmail answers it (developers.google.com/gmail/api/guides/handle-errors):
+ * the retry time of a sending or rate limit is only in the message, never in a Retry-After header.
+ */
+function sendFault(fault: Fault): { status: number; error: Record<string, unknown> } | undefined {
+  const gmailError = (code: number, message: string, reason: string, domain = "usageLimits") => ({
+    status: code,
+    error: {
+      code,
+      message,
+      errors: [{ message, domain, reason }],
+      status: code === 429 ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED",
+    },
+  });
+  const inMinutes = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+  switch (fault) {
+    case "sending_limit":
+      return gmailError(
+        429,
+        `User-rate limit exceeded.  Retry after ${inMinutes(180)} (Mail sending)`,
+        "rateLimitExceeded",
+      );
+    case "daily_quota":
+      return gmailError(429, "Daily user sending quota exceeded.", "dailyLimitExceeded");
+    case "rate_limited":
+      return gmailError(429, `User-rate limit exceeded.  Retry after ${inMinutes(2)}`, "rateLimitExceeded");
+    case "user_rate_limit":
+      return gmailError(403, "User Rate Limit Exceeded", "userRateLimitExceeded");
+    case "concurrent":
+      return gmailError(429, "Too many concurrent requests for user.", "rateLimitExceeded");
+    case "project_daily_limit":
+      return gmailError(403, "Daily Limit Exceeded", "dailyLimitExceeded");
+    default:
+      return undefined;
+  }
+}
 
 /**
  * The stand-in server: the OAuth endpoints, Google's signing keys, and every account's API. It is

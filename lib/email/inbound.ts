@@ -35,6 +35,8 @@ async function historySince(
         userId: "me",
         startHistoryId: start,
         historyTypes: ["messageAdded"],
+        // What the watch covers too: replies and bounces arrive in INBOX; our own sends are SENT.
+        labelId: "INBOX",
         maxResults: 500,
         ...(pageToken ? { pageToken } : {}),
       });

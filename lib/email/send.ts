@@ -488,21 +488,20 @@ async function afterFailedSend(
   switch (failure.kind) {
     case "rate_limited":
       await requeue();
-      return deferred(Date.now() + failure.retryAfterSeconds * 1000, "Gmail rate limit");
-    case "daily_quota": {
-      const until = new Date(Date.now() + day).toISOString();
-      await pauseMailbox(mailbox.id, until, `Gmail daily sending limit: ${failure.message}`);
+      return deferred(Date.now() + failure.retryAfterSeconds * 1000, `Gmail rate limit: ${failure.message}`);
+    case "sending_limit": {
+      const until = failure.until.toISOString();
+      await pauseMailbox(mailbox.id, until, `Gmail sending limit: ${failure.message}`);
       await requeue();
       await alertAdmins({
         workspaceId: event.workspace_id,
         type: "mailbox.paused",
         severity: "warning",
         title: `Sending paused for ${mailbox.address}`,
-        message:
-          "Gmail reports the daily sending limit reached. Queued emails resume in 24 hours; nothing is lost.",
-        metadata: { mailbox: mailbox.address, until },
+        message: `Gmail reports the account's sending limit reached (${failure.message}). Queued emails resume at ${until}; nothing is lost.`,
+        metadata: { mailbox: mailbox.address, until, gmail_message: failure.message },
       });
-      return { outcome: "deferred", until, reason: "Gmail daily sending limit" };
+      return { outcome: "deferred", until, reason: "Gmail sending limit" };
     }
     case "transient": {
       // The outcome is unknown: only when Sent does not hold the message may it be sent again.
