@@ -242,7 +242,16 @@ const writable: Record<string, { update: string[] }> = {
   leads: { update: ["status", "notes", "tags"] },
   email_events: { update: ["subject", "body_text", "body_html"] },
   alerts: { update: ["read"] },
-  workspaces: { update: ["name", "postal_address", "time_zone", "working_hours", "working_days"] },
+  workspaces: {
+    update: [
+      "name",
+      "postal_address",
+      "time_zone",
+      "working_hours",
+      "working_days",
+      "accept_foreign_contacts",
+    ],
+  },
 };
 const tableOf = (name: string): PgTable =>
   ({ ...schema.userTables, ...schema.tenancyTables, ...schema.workspaceReadTables })[

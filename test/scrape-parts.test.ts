@@ -217,6 +217,7 @@ describe("contact extraction", () => {
       {
         name: "Harbour Cafe",
         url: "https://harbourcafe.example",
+        email: "info@harbourcafe.example",
         description: null,
         address: "1 Quay St, Bristol, GB",
         source: { url: "https://harbourcafe.example/about", kind: "json-ld" },

@@ -13,6 +13,7 @@ import { combineScore, ruleScore } from "../scrape/score";
 import { siteOf } from "../scrape/url";
 import { type SiteStates, sitesOf } from "../tasks/metadata";
 import { completeTask, startFanOut, type TaskRow } from "../tasks/store";
+import { workspaceRow } from "../workspaces/access";
 import { agentRequest, askModel, type FanOutAgent } from "./runtime";
 
 const maxSites = 20;
@@ -177,13 +178,17 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
   const input = leadgenRequest.parse({ ...(task.input as object), user_id: task.user_id });
   const sites = sitesOf(task.metadata);
   const candidates: Candidate[] = [];
+  const foreignDropped: string[] = [];
+  const { accept_foreign_contacts: acceptForeign } = await workspaceRow(task.workspace_id);
   for (const [site, state] of Object.entries(sites)) {
     if (state.status !== "completed" || !state.pages?.length) {
       continue;
     }
     const pages = await pagesByKey(state.pages);
     const website = new URL(state.start_urls[0] ?? `https://${site}`).origin;
-    candidates.push(...candidatesFromSite(site, website, pages));
+    const found = candidatesFromSite(site, website, pages, { acceptForeign });
+    candidates.push(...found.candidates);
+    foreignDropped.push(...found.foreignDropped);
   }
 
   const checks = await checkEmails(
@@ -245,6 +250,9 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
     failed.length
       ? `Not read: ${failed.map(([site, state]) => `${site} (${state.reason ?? "failed"})`).join("; ")}.`
       : "",
+    foreignDropped.length
+      ? `Left out ${foreignDropped.length} address${foreignDropped.length === 1 ? "" : "es"} on other domains than the site's (the workspace does not accept those).`
+      : "",
     judged.summary,
   ]
     .filter(Boolean)
@@ -267,6 +275,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
         reason: state.reason ?? null,
         not_read: state.not_read ?? [],
       })),
+      foreign_addresses_left_out: foreignDropped,
     },
     usage: judged.usage,
     metadata: { progress: 100, progress_message: "done" },

@@ -75,6 +75,7 @@ export const workspaces = pgTable("workspaces", {
   token_budget_daily: integer("token_budget_daily"),
   member_token_budget_daily: integer("member_token_budget_daily"),
   usd_budget_daily: numeric("usd_budget_daily"),
+  accept_foreign_contacts: boolean("accept_foreign_contacts").notNull().default(false),
   member_usd_budget_daily: numeric("member_usd_budget_daily"),
   metadata: json<Record<string, unknown>>("metadata").notNull().default({}),
   ...serviceTimestamps,

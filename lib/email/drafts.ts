@@ -68,3 +68,38 @@ export function foreignReferences(
   }
   return [...found];
 }
+
+/** The domains of the links and addresses a text of the workspace's own (a campaign, a template) gives. */
+export function referencedDomains(texts: (string | null | undefined)[]): string[] {
+  const text = texts.filter(Boolean).join("\n");
+  return allowedDomains([
+    ...(text.match(urlPattern) ?? []).map((match) => match.replace(/[.,;:!?]+$/, "")),
+    ...(text.match(addressPattern) ?? []),
+  ]);
+}
+
+/**
+ * Sentences of a draft that state something about the lead while its facts_used is empty: a value
+ * of the lead's data (company, role, place, industry, website) or a number. A model that lists no
+ * facts yet writes "I saw your 40 seats in Bristol" has claims nobody checked, so the draft is held.
+ * The greeting's name is not a claim.
+ */
+export function claimsWithoutFacts(
+  bodyText: string | null,
+  facts: string[],
+  leadValues: (string | null)[],
+): string[] {
+  if (facts.length > 0 || !bodyText) {
+    return [];
+  }
+  const values = leadValues
+    .filter((value): value is string => Boolean(value && value.trim().length >= 3))
+    .map((value) => value.toLowerCase());
+  return bodyText
+    .split(/(?<=[.!?])\s+|\n+/)
+    .map((sentence) => sentence.trim())
+    .filter((sentence) => {
+      const lower = sentence.toLowerCase();
+      return /\d/.test(sentence) || values.some((value) => lower.includes(value));
+    });
+}

@@ -1,4 +1,6 @@
-import type { leads } from "../db/schema";
+import { eq } from "drizzle-orm";
+import { type leads, workspaces } from "../db/schema";
+import { serviceDb } from "../db/service";
 import { isSuppressed } from "./suppression";
 
 type LeadRow = typeof leads.$inferSelect;
@@ -14,12 +16,23 @@ export const stoppedStatuses = [
 
 /**
  * The one rule for whether a lead may be emailed by its workspace, used when drafting, for
- * follow-ups and again at send time: it has an address, its status does not stop email, and the
- * workspace's suppression list does not hold the address. Returns why not, or undefined.
+ * follow-ups and again at send time: it has an address, its status does not stop email, the
+ * workspace's suppression list does not hold the address, and an address found on another domain
+ * than its site's is emailed only while the workspace accepts those. Returns why not, or undefined.
  */
 export async function whyNotEmail(lead: LeadRow): Promise<string | undefined> {
   if (!lead.email) {
     return "no email address";
+  }
+  if ((lead.metadata as { foreign_domain?: boolean } | null)?.foreign_domain) {
+    const db = await serviceDb();
+    const [workspace] = await db
+      .select({ accepts: workspaces.accept_foreign_contacts })
+      .from(workspaces)
+      .where(eq(workspaces.id, lead.workspace_id));
+    if (!workspace?.accepts) {
+      return "the address is on another domain than the site it was found on";
+    }
   }
   if (await isSuppressed(lead.workspace_id, lead.email)) {
     return "the address is suppressed (unsubscribed, bounced or complained)";

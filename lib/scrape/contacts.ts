@@ -1,5 +1,6 @@
 import { parseHTML } from "linkedom";
 import { maxJsonDepth } from "../json";
+import { cleanText, fieldCaps, shortField } from "../untrusted";
 
 /** Where a contact detail was found: each field keeps its page and the kind of evidence. */
 export interface Source {
@@ -30,6 +31,8 @@ export interface FoundPerson {
 export interface FoundOrganization {
   name: string | null;
   url: string | null;
+  /** The address the business itself declares (its JSON-LD `email`). */
+  email?: string | null;
   description: string | null;
   address: string | null;
   source: Source;
@@ -80,6 +83,10 @@ const dotPattern = /\s*(?:\[\s*dot\s*\]|\(\s*dot\s*\)|\{\s*dot\s*\}|\s+dot\s+)\s
 const roleWords =
   /\b(founder|co-founder|owner|ceo|cto|coo|cfo|director|head|manager|lead|partner|president|chef|buyer|officer|vp|vice president|principal|engineer|designer|consultant|coordinator|specialist)\b/i;
 
+/** schema.org Organization and LocalBusiness with the subtypes small businesses use (Bakery, Dentist…). */
+const businessType =
+  /Organization|LocalBusiness|Corporation|Store|Restaurant|Cafe|Bakery|BarOrPub|Brewery|Winery|Shop|Business|Establishment|Agency|Dentist|Physician|Clinic|Hotel|Salon|Spa|Club|School/;
+
 export function isRoleAddress(address: string): boolean {
   return roleMailboxes.has(address.split("@")[0]?.toLowerCase() ?? "");
 }
@@ -114,8 +121,9 @@ function cleanPhone(raw: string): string | null {
   return digits.length >= 7 && digits.length <= 15 ? number : null;
 }
 
-function text(value: unknown): string | null {
-  return typeof value === "string" && value.trim() ? value.trim() : null;
+/** A page's own value for a field, cleaned and capped before anything stores it or a model reads it. */
+function text(value: unknown, max: number = fieldCaps.company): string | null {
+  return cleanText(value, max);
 }
 
 function typesOf(node: Record<string, unknown>): string[] {
@@ -125,13 +133,13 @@ function typesOf(node: Record<string, unknown>): string[] {
 
 function addressText(value: unknown): string | null {
   if (typeof value === "string") {
-    return value.trim() || null;
+    return text(value, fieldCaps.address);
   }
   if (value && typeof value === "object") {
     const parts = ["streetAddress", "addressLocality", "postalCode", "addressRegion", "addressCountry"]
-      .map((key) => text((value as Record<string, unknown>)[key]))
+      .map((key) => text((value as Record<string, unknown>)[key], fieldCaps.address))
       .filter(Boolean);
-    return parts.length ? parts.join(", ") : null;
+    return parts.length ? text(parts.join(", "), fieldCaps.address) : null;
   }
   return null;
 }
@@ -224,12 +232,17 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
     }
     for (const node of walk(data)) {
       const types = typesOf(node);
-      const email = text(node.email);
-      const phone = text(node.telephone);
+      const email = text(node.email, 320);
+      const phone = text(node.telephone, 40);
       if (types.includes("Person")) {
-        const name = text(node.name);
+        const name = shortField(node.name, fieldCaps.name);
         if (name) {
-          addPerson(name, text(node.jobTitle), email ? cleanEmail(email) : null, "json-ld");
+          addPerson(
+            name,
+            shortField(node.jobTitle, fieldCaps.role),
+            email ? cleanEmail(email) : null,
+            "json-ld",
+          );
         }
         if (email) {
           addEmail(email, "json-ld", name);
@@ -240,15 +253,12 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
       if (phone) {
         addPhone(phone, "json-ld");
       }
-      if (
-        types.some((type) =>
-          /Organization|LocalBusiness|Corporation|Store|Restaurant|CafeOrCoffeeShop/.test(type),
-        )
-      ) {
+      if (types.some((type) => businessType.test(type))) {
         organizations.push({
-          name: text(node.name),
-          url: text(node.url),
-          description: text(node.description),
+          name: shortField(node.name, fieldCaps.company),
+          url: text(node.url, fieldCaps.url),
+          email: email ? cleanEmail(email) : null,
+          description: text(node.description, fieldCaps.description),
           address: addressText(node.address),
           source: at("json-ld"),
         });
@@ -278,13 +288,13 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
 
   // Team cards: a short name in a heading or <strong>, a role in the element right after it.
   for (const heading of document.querySelectorAll("h2, h3, h4, h5, strong, b, .name")) {
-    const name = (heading.textContent ?? "").replace(/\s+/g, " ").trim();
+    const name = shortField(heading.textContent, fieldCaps.name) ?? "";
     if (!/^[A-Z][\p{L}'’-]+(?: [A-Z][\p{L}'’.-]+){1,3}$/u.test(name)) {
       continue;
     }
     const next = heading.nextElementSibling;
-    const role = (next?.textContent ?? "").replace(/\s+/g, " ").trim();
-    if (role && role.length <= 80 && roleWords.test(role)) {
+    const role = shortField(next?.textContent, fieldCaps.role) ?? "";
+    if (role && roleWords.test(role)) {
       const card = heading.parentElement;
       const mail = card?.querySelector('a[href^="mailto:"]')?.getAttribute("href");
       addPerson(name, role, mail ? cleanEmail(mail) : null, "team");

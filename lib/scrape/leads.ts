@@ -1,7 +1,9 @@
 import { sql } from "drizzle-orm";
+import { getDomain } from "tldts";
 import { rowsOf } from "../db/client";
 import { leads } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { fieldCaps, shortField } from "../untrusted";
 import type { FoundOrganization, PageContacts, Source } from "./contacts";
 import type { ScrapeRow } from "./pages";
 
@@ -17,6 +19,8 @@ export interface Candidate {
   phone: string | null;
   company: string | null;
   location: string | null;
+  /** The address is on a domain the site does not own (kept only when the workspace accepts those). */
+  foreignDomain: boolean;
   /** Where each field was found. */
   sources: Partial<Record<"email" | "name" | "role" | "phone" | "company" | "location", Source>>;
   /** Text of the site's pages (capped), for criteria matches and the model's judgement. */
@@ -37,7 +41,7 @@ function companyName(organizations: FoundOrganization[], pages: ScrapeRow[], sit
   const title = pages.find((page) => page.title)?.title;
   if (title) {
     // "Harbour Café | Home" → "Harbour Café"
-    const name = title.split(/\s+[|–—·:-]\s+/)[0]?.trim();
+    const name = shortField(title.split(/\s+[|–—·:-]\s+/)[0], fieldCaps.company);
     if (name) {
       return { name, source: { url: pages[0]?.final_url ?? pages[0]?.url ?? site, kind: "text" as const } };
     }
@@ -45,12 +49,59 @@ function companyName(organizations: FoundOrganization[], pages: ScrapeRow[], sit
   return { name: site, source: undefined };
 }
 
+/** A host's registrable domain (example.co.uk for www.shop.example.co.uk); an IP is its own. */
+export function registrableDomain(host: string): string {
+  const bare = host.toLowerCase().replace(/\.$/, "");
+  return getDomain(bare, { allowPrivateDomains: true }) ?? bare;
+}
+
 /**
- * The leads a site's pages support. Every address becomes a candidate (a person's with their name and
- * role, a shared inbox with the company); named people with a role but no address are candidates
+ * Which addresses a site owns: those on its own registrable domain, on the domain its business
+ * declares in its JSON-LD (`url`), the declared address itself (a business may publish a free
+ * mailbox as its own), and any found on a page served from the address's own domain (that domain's
+ * contact page). Anything else a page lists, in its text or in an injected block, is someone else's.
+ */
+function ownership(site: string, organizations: FoundOrganization[]) {
+  const domains = new Set([registrableDomain(site)]);
+  const addresses = new Set<string>();
+  for (const org of organizations) {
+    try {
+      if (org.url) {
+        domains.add(registrableDomain(new URL(org.url).hostname));
+      }
+    } catch {
+      // A declared url that is not a URL declares nothing.
+    }
+  }
+  for (const org of organizations) {
+    if (org.email) {
+      addresses.add(org.email);
+    }
+  }
+  return (address: string, foundOn: string): boolean => {
+    const domain = registrableDomain(address.split("@").pop() ?? "");
+    let pageDomain = "";
+    try {
+      pageDomain = registrableDomain(new URL(foundOn).hostname);
+    } catch {
+      pageDomain = "";
+    }
+    return domains.has(domain) || addresses.has(address) || domain === pageDomain;
+  };
+}
+
+/**
+ * The leads a site's pages support. Every address the site owns becomes a candidate (a person's with
+ * their name and role, a shared inbox with the company); one on another domain only when the
+ * workspace accepts those, marked as such. Named people with a role but no address are candidates
  * too. The same address on several pages keeps its most trusted source.
  */
-export function candidatesFromSite(site: string, website: string, pages: ScrapeRow[]): Candidate[] {
+export function candidatesFromSite(
+  site: string,
+  website: string,
+  pages: ScrapeRow[],
+  options: { acceptForeign?: boolean } = {},
+): { candidates: Candidate[]; foreignDropped: string[] } {
   const read = pages.filter((page) => page.status === "completed");
   const all: PageContacts = { emails: [], phones: [], people: [], organizations: [] };
   for (const page of read) {
@@ -89,8 +140,15 @@ export function candidatesFromSite(site: string, website: string, pages: ScrapeR
     ...(located ? { location: located.source } : {}),
   };
 
+  const owns = ownership(site, all.organizations);
+  const foreignDropped = new Set<string>();
   const byEmail = new Map<string, Candidate>();
   for (const found of all.emails) {
+    const foreignDomain = !owns(found.address, found.source.url);
+    if (foreignDomain && !options.acceptForeign) {
+      foreignDropped.add(found.address);
+      continue;
+    }
     const person = all.people.find((p) => p.email === found.address);
     const name = found.name ?? person?.name ?? null;
     const existing = byEmail.get(found.address);
@@ -104,6 +162,7 @@ export function candidatesFromSite(site: string, website: string, pages: ScrapeR
       role: person?.role ?? null,
       email: found.address,
       emailIsRole: found.role,
+      foreignDomain,
       phone: found.role ? (phone?.number ?? null) : null,
       sources: {
         ...baseSources,
@@ -131,6 +190,7 @@ export function candidatesFromSite(site: string, website: string, pages: ScrapeR
       role: person.role,
       email: null,
       emailIsRole: false,
+      foreignDomain: false,
       phone: phone?.number ?? null,
       sources: {
         ...baseSources,
@@ -140,7 +200,7 @@ export function candidatesFromSite(site: string, website: string, pages: ScrapeR
       },
     });
   }
-  return [...byEmail.values(), ...byPerson.values()];
+  return { candidates: [...byEmail.values(), ...byPerson.values()], foreignDropped: [...foreignDropped] };
 }
 
 export interface ScoredLead {
@@ -177,6 +237,7 @@ export async function upsertLeads(
       site: c.site,
       email_check: lead.emailCheck,
       email_is_role: c.emailIsRole,
+      ...(c.foreignDomain ? { foreign_domain: true } : {}),
       task_id: taskId,
     };
     const history = [{ at: new Date().toISOString(), event: "found", task_id: taskId, score: lead.score }];

@@ -36,6 +36,10 @@ export const workspaceSettings = z.object({
     .string()
     .regex(/^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$/)
     .meta({ description: "ISO weekdays meetings may be booked on (1 = Monday), e.g. 1-5" }),
+  accept_foreign_contacts: z.boolean().meta({
+    description:
+      "Keep and email addresses a scraped site lists on another domain (default false: they are dropped)",
+  }),
 });
 export const createWorkspaceBody = workspaceSettings.partial().required({ name: true });
 export const updateWorkspaceBody = workspaceSettings
@@ -52,6 +56,7 @@ export const workspaceView = z
     time_zone: z.string(),
     working_hours: z.string(),
     working_days: z.string(),
+    accept_foreign_contacts: z.boolean(),
     members: z.number().int(),
     created_at: z.string(),
   })
@@ -101,6 +106,7 @@ async function view(userId: string, workspaceId: string): Promise<WorkspaceView>
     time_zone: row.time_zone,
     working_hours: row.working_hours,
     working_days: row.working_days,
+    accept_foreign_contacts: row.accept_foreign_contacts,
     members: members?.n ?? 0,
     created_at: isoTimestamp(row.created_at),
   };

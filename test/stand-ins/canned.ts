@@ -6,10 +6,9 @@ function contextOf(request: RecordedRequest): Record<string, unknown> {
   const message = request.body.messages.find(
     (m) => m.role === "system" && String(m.content).startsWith("Context about this business"),
   );
-  const text = String(message?.content ?? "")
-    .split("\n\n")
-    .slice(1)
-    .join("\n\n");
+  // The data sits between two identical fence lines after the instruction line.
+  const lines = String(message?.content ?? "").split("\n");
+  const text = lines.slice(2, -1).join("\n");
   try {
     return JSON.parse(text);
   } catch {

@@ -1,0 +1,40 @@
+/**
+ * Text from outside (a scraped page, an inbound email) as it may be stored and shown to a model:
+ * Unicode-normalised, without control characters, zero-width characters or bidirectional overrides
+ * (which hide text from a reader but not from a model), whitespace collapsed, and capped. Null for
+ * anything that is not a non-empty string.
+ */
+// C0/C1 controls, zero-width characters, bidi embeddings/overrides/isolates, the BOM.
+const invisible = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+export function cleanText(value: unknown, max: number): string | null {
+  if (typeof value !== "string") {
+    return null;
+  }
+  const cleaned = value.normalize("NFC").replace(invisible, " ").replace(/\s+/g, " ").trim();
+  if (!cleaned) {
+    return null;
+  }
+  return cleaned.length > max ? `${cleaned.slice(0, max - 1).trimEnd()}…` : cleaned;
+}
+
+/** The caps on scraped fields: a name or role is a few words, a description a sentence or two. */
+export const fieldCaps = {
+  name: 80,
+  role: 80,
+  company: 120,
+  description: 300,
+  address: 200,
+  url: 300,
+  subject: 300,
+  snippet: 500,
+} as const;
+
+/**
+ * A short field (a name, a role, a company): cleaned, and null when it is longer than a real one
+ * ever is, rather than cut (a 200-character "name" is not a name, whatever its first 80 say).
+ */
+export function shortField(value: unknown, max: number): string | null {
+  const cleaned = cleanText(value, max + 1);
+  return cleaned && cleaned.length <= max ? cleaned : null;
+}
