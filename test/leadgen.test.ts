@@ -278,9 +278,11 @@ describe("lead generation", () => {
     // Redirect, subresources, fetch(), an IPv4-mapped IPv6 literal, a meta refresh and a script
     // navigation to 169.254.169.254: none reached the internal server.
     expect(fixtures.requestsTo("internal")).toEqual([]);
+    // Its redirect to the internal address leaves the site: not followed at all (the address guard
+    // would refuse it too; see scrape-fetch.test.ts).
     const contact = await scrapeOf(`${fixtures.sites.hostile?.origin}/contact`);
-    expect(contact?.status).toBe("failed");
-    expect(contact?.error).toMatch(/^blocked: .*port \d+ is not allowed/);
+    expect(contact?.status).toBe("skipped");
+    expect(contact?.error).toBe("not fetched: refused: off_site_navigation");
     const home = await scrapeOf(`${fixtures.sites.hostile?.origin}/`);
     expect(home?.status).toBe("completed");
     expect(home?.final_url).toBe(`${fixtures.sites.hostile?.origin}/`);
@@ -399,6 +401,34 @@ describe("lead generation", () => {
       .where(inArray(db.emailEvents.to_email, [injection.attacker, injection.partner]));
     expect(toForeign).toHaveLength(0);
   }, 90_000);
+
+  it("page scripts cannot make the crawler a relay: no POST, no other site's pages, robots per host, a budget", async () => {
+    const user = await createUser();
+    const before = fixtures.log.length;
+    const response = await startLeadgen(user, {
+      target_urls: [`${fixtures.sites.relay?.origin}/`],
+      max_pages_per_site: 1,
+    });
+    const task = await finished((await response.json()).data.task.id);
+    expect(task.status).toBe("completed");
+    const during = fixtures.log.slice(before);
+    const atNorthwind = during.filter((entry) => entry.site === "northwind");
+    // No POST, no page, nothing its robots.txt disallows: at most its robots.txt was read.
+    expect(atNorthwind.filter((entry) => entry.method !== "GET")).toEqual([]);
+    expect(atNorthwind.map((entry) => entry.path).filter((path) => path !== "/robots.txt")).toEqual([]);
+    const pings = during.filter((entry) => entry.site === "relay" && entry.path === "/api/ping");
+    expect(pings.length).toBeLessThanOrEqual(12);
+    const site = Object.values(
+      (task.metadata as { sites: Record<string, { refused?: Record<string, number> }> }).sites,
+    )[0];
+    // Each refusal is counted by its reason (how many of the thirty got routed before the page was
+    // read depends on the machine; none beyond the budget was fetched).
+    for (const reason of ["method", "robots", "third_party", "budget"]) {
+      expect(site?.refused?.[reason] ?? 0, reason).toBeGreaterThanOrEqual(1);
+    }
+    expect((site?.refused?.budget ?? 0) + pings.length).toBeLessThanOrEqual(30);
+    expect((await leadsOf(user)).map((lead) => lead.email)).toEqual(["office@relay-test.example"]);
+  }, 60_000);
 
   it("a 429 with Retry-After backs the domain off; its jobs are put off, not dropped", async () => {
     const user = await createUser();

@@ -274,6 +274,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
         pages: state.pages?.length ?? 0,
         reason: state.reason ?? null,
         not_read: state.not_read ?? [],
+        refused_requests: state.refused ?? {},
       })),
       foreign_addresses_left_out: foreignDropped,
     },

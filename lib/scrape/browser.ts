@@ -3,6 +3,7 @@ import { type Browser, type BrowserContext, chromium as playwright, type Route }
 import { getConfig } from "../config";
 import { BlockedAddressError } from "./address-guard";
 import { FetchLimitError, type GuardedFetcher } from "./fetch";
+import type { Decision, RefusalReason, RequestPolicy } from "./request-policy";
 
 /**
  * Headless Chromium for the scrape worker. The browser never touches the network itself: every
@@ -21,7 +22,17 @@ export interface RequestRecord {
   startedAt: number;
   ms: number;
   status: number | null;
-  outcome: "fetched" | "redirect" | "blocked_type" | "blocked_address" | "too_large" | "timeout" | "error";
+  outcome:
+    | "fetched"
+    | "redirect"
+    | "blocked_type"
+    | "blocked_address"
+    | "refused"
+    | "too_large"
+    | "timeout"
+    | "error";
+  /** For a request the policy refused: why. */
+  refusal?: RefusalReason;
   reason?: string;
   /** For a navigation answered with a redirect: where to, for the crawler to navigate (and check) itself. */
   location?: string;
@@ -82,6 +93,8 @@ export interface SiteSession {
    * scripts have finished fetching. Cheaper than Playwright's networkidle, which always waits 500 ms.
    */
   settled(quietMs?: number, maxMs?: number): Promise<void>;
+  /** A new page starts (its request budget is whole again). */
+  beginPage(): void;
   close(): Promise<void>;
 }
 
@@ -104,15 +117,26 @@ const failureReason: Record<RequestRecord["outcome"], Parameters<Route["abort"]>
   redirect: "aborted",
   blocked_type: "blockedbyclient",
   blocked_address: "addressunreachable",
+  refused: "blockedbyclient",
   too_large: "failed",
   timeout: "timedout",
   error: "failed",
 };
 
+function isMainFrame(request: Parameters<Parameters<BrowserContext["route"]>[1]>[1]): boolean {
+  try {
+    const frame = request.frame();
+    return frame === frame.page().mainFrame();
+  } catch {
+    return false;
+  }
+}
+
 export async function openSiteSession(
   browser: Browser,
   fetcher: GuardedFetcher,
   userAgent: string,
+  policy?: RequestPolicy,
 ): Promise<SiteSession> {
   const context = await browser.newContext({
     userAgent,
@@ -152,7 +176,24 @@ export async function openSiteSession(
     }
     const navigation = request.isNavigationRequest();
     inFlight += 1;
+    let release: (() => Promise<void>) | undefined;
     try {
+      const decision: Decision = policy
+        ? await policy.admit({
+            url,
+            method: record.method,
+            type: record.type,
+            mainFrameNavigation: navigation && isMainFrame(request),
+          })
+        : { allowed: true };
+      if (!decision.allowed) {
+        record.outcome = "refused";
+        record.refusal = decision.reason;
+        record.reason = `refused: ${decision.reason}`;
+        await route.abort(navigation ? "aborted" : failureReason.refused).catch(() => undefined);
+        return;
+      }
+      release = decision.release;
       const outgoing = {
         method: request.method(),
         headers: await request.allHeaders(),
@@ -199,6 +240,7 @@ export async function openSiteSession(
       // download would; any other error code would replace it with the browser's error page.
       await route.abort(navigation ? "aborted" : failureReason[record.outcome]).catch(() => undefined);
     } finally {
+      await release?.().catch(() => undefined);
       inFlight -= 1;
       lastActivity = Date.now();
     }
@@ -213,6 +255,7 @@ export async function openSiteSession(
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },
+    beginPage: () => policy?.beginPage(),
     close: () => context.close(),
   };
 }

@@ -1,4 +1,4 @@
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { getConfig } from "../config";
 import { getRedis } from "../kv";
 import type { Logger } from "../log";
@@ -12,8 +12,13 @@ import type { SiteJob } from "./jobs";
 import { pageContent } from "./markdown";
 import { cachedPage, type ScrapeRow, savePage } from "./pages";
 import { waitForTurn } from "./politeness";
-import { parseRobots, type RobotsRules, type RobotsVerdict, userAgent } from "./robots";
+import { type RequestPolicy, requestPolicy } from "./request-policy";
+import { type RobotsVerdict, userAgent } from "./robots";
+import { robotsFor } from "./robots-fetch";
 import { normalizeUrl, sameSite, siteOf } from "./url";
+import { TransientScrapeError, type Visit, visit } from "./visit";
+
+export { TransientScrapeError };
 
 export interface PageReport {
   url: string;
@@ -32,6 +37,10 @@ export interface SiteReport {
   pages: PageReport[];
   /** Requests the guard refused (address, scheme, port), by any page of the site. */
   blocked: { url: string; reason: string }[];
+  /** Requests page scripts made that the crawler would not make for them (at most 50 listed). */
+  refused: { url: string; reason: string }[];
+  /** All of them, by reason. */
+  refused_counts: Record<string, number>;
   /** When each page fetch held the domain: the politeness log. */
   visits: { url: string; started_at: number; ended_at: number }[];
   crawl_delay_seconds: number | null;
@@ -42,11 +51,6 @@ export interface Deferral {
   site: string;
   until: string;
   reason: string;
-}
-
-/** A failure QStash should retry (the worker answers 5xx). */
-export class TransientScrapeError extends Error {
-  override name = "TransientScrapeError";
 }
 
 /** Links whose path or text suggests contacts, best first. */
@@ -82,199 +86,17 @@ export function contactLinks(links: { url: string; text: string }[], site: strin
   return ranked.sort((a, b) => a.rank - b.rank).map((entry) => entry.url);
 }
 
-const robotsTtlSeconds = 86_400;
-
-/**
- * robots.txt of an origin: from Redis when read within a day, else fetched (politely) and kept.
- * Only an answer that is a verdict (2xx, or a 4xx other than 429) is kept: "not now" is retried
- * after the domain's backoff instead of standing for a day.
- */
-async function robotsFor(
-  origin: string,
-  fetcher: GuardedFetcher,
-  takeTurn: () => Promise<() => Promise<void>>,
-): Promise<RobotsRules> {
-  const key = `scrape:robots:${origin}`;
-  const redis = getRedis();
-  const stored = await redis.get<{ status: number; body: string }>(key);
-  const robotsUrl = `${origin}/robots.txt`;
-  if (stored) {
-    return parseRobots(robotsUrl, stored.status, stored.body);
-  }
-  const release = await takeTurn();
-  let status: number;
-  let body = "";
-  let retryAfter: string | null = null;
-  try {
-    const response = await fetcher.fetchFollowing(robotsUrl);
-    status = response.status;
-    retryAfter = response.headers.get("retry-after");
-    body = response.body.toString("utf8").slice(0, 500_000);
-  } catch (error) {
-    if (error instanceof BlockedAddressError) {
-      throw error;
-    }
-    return parseRobots(robotsUrl, null, "");
-  } finally {
-    await release();
-  }
-  const rules = parseRobots(robotsUrl, status, body, parseRetryAfter(retryAfter));
-  if (rules.available) {
-    await redis.set(key, { status, body }, { ex: robotsTtlSeconds });
-  }
-  return rules;
-}
-
-type Visit =
-  | {
-      kind: "page";
-      finalUrl: string;
-      status: number;
-      html: string;
-      bytes: number;
-      timings: Record<string, number>;
-    }
-  | { kind: "permanent"; status: number | null; reason: string; skipped?: boolean }
-  | { kind: "backoff"; status: number | null; retryAfterSeconds?: number | undefined; reason: string }
-  | { kind: "transient"; reason: string };
-
-const maxRedirects = 5;
-
-function failedNavigation(record: RequestRecord | undefined, url: string): Visit {
-  switch (record?.outcome) {
-    case "blocked_address":
-      return { kind: "permanent", status: null, reason: `blocked: ${record.reason ?? url}` };
-    case "too_large":
-      return { kind: "permanent", status: null, reason: "the page is larger than the size cap" };
-    case "timeout":
-      return { kind: "backoff", status: null, reason: "the page timed out" };
-    case "error":
-      return { kind: "transient", reason: record.reason ?? "network error" };
-    default:
-      return { kind: "backoff", status: null, reason: "the page did not load in time" };
-  }
-}
-
-/** Content of the page as it stands; a navigation racing the read gets one more try. */
-async function contentOf(page: Page): Promise<string | undefined> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      return await page.content();
-    } catch {
-      await page.waitForLoadState("domcontentloaded", { timeout: 1000 }).catch(() => undefined);
-    }
-  }
-  return undefined;
-}
-
-/** Loads one page in the browser, following redirects itself so each hop is routed and checked. */
-/** The browser died under the crawl: not the site's fault, so no backoff; QStash runs the job again. */
-function browserGone(session: SiteSession): boolean {
-  return !session.context.browser()?.isConnected();
-}
-
-async function visit(session: SiteSession, url: string, timeoutMs: number): Promise<Visit> {
-  const page = await session.context.newPage().catch((error: Error) => {
-    throw new TransientScrapeError(`the browser is gone: ${error.message}`);
-  });
-  const started = Date.now();
-  try {
-    // As the browser will name the request: serialised, without the fragment.
-    const asRequested = (value: string) => {
-      const parsed = new URL(value);
-      parsed.hash = "";
-      return parsed.href;
-    };
-    let target = asRequested(url);
-    for (let hop = 0; ; hop++) {
-      const before = session.requests.length;
-      const navigation = () =>
-        session.requests
-          .slice(before)
-          .find((request) => request.type === "document" && request.url === target);
-      let loaded = true;
-      try {
-        await page.goto(target, { waitUntil: "domcontentloaded", timeout: timeoutMs + 5000 });
-      } catch {
-        if (browserGone(session)) {
-          throw new TransientScrapeError(`the browser crashed while loading ${target}`);
-        }
-        // A page can interrupt its own load (a script navigating at once); what was fetched counts.
-        loaded = false;
-      }
-      const record = navigation();
-      if (record?.outcome === "redirect" && record.location) {
-        if (hop >= maxRedirects) {
-          return { kind: "permanent", status: record.status, reason: `more than ${maxRedirects} redirects` };
-        }
-        target = asRequested(record.location);
-        continue;
-      }
-      if (record?.outcome !== "fetched" || record.status === null) {
-        return failedNavigation(record, target);
-      }
-      if (!loaded) {
-        await page.waitForLoadState("domcontentloaded", { timeout: 2000 }).catch(() => undefined);
-      }
-      const status = record.status;
-      if (status === 429 || status === 503) {
-        return {
-          kind: "backoff",
-          status,
-          retryAfterSeconds: parseRetryAfter(record.retryAfter),
-          reason: `the site answered ${status}`,
-        };
-      }
-      if (status >= 500) {
-        return { kind: "transient", reason: `the site answered ${status}` };
-      }
-      if (status >= 400) {
-        return { kind: "permanent", status, reason: `the site answered ${status}` };
-      }
-      const type = record.contentType ?? "";
-      if (!/text\/html|application\/xhtml\+xml/i.test(type)) {
-        return {
-          kind: "permanent",
-          status,
-          reason: `unsupported content (${type.split(";")[0] || "unknown"})`,
-          skipped: true,
-        };
-      }
-      // Read the page as soon as it is parsed: a script may navigate away (the guard stops it, and
-      // the browser then shows its error page). Then give client-side rendering a moment.
-      const finalUrl = target;
-      let html = page.url() === finalUrl ? ((await contentOf(page)) ?? "") : "";
-      if (page.url() !== finalUrl || !html) {
-        html = record.document ?? html;
-      }
-      await page.waitForLoadState("load", { timeout: 3000 }).catch(() => undefined);
-      await session.settled();
-      if (page.url() === finalUrl) {
-        const rendered = await contentOf(page);
-        if (rendered && rendered.length >= html.length) {
-          html = rendered;
-        }
-      }
-      return {
-        kind: "page",
-        finalUrl,
-        status,
-        html,
-        bytes: Buffer.byteLength(html),
-        timings: { load_ms: Date.now() - started, redirects: hop },
-      };
-    }
-  } finally {
-    await page.close().catch(() => undefined);
-  }
-}
-
 export interface CrawlOptions {
   log: Logger;
   /** After this instant no new page is started; the job is put off and resumes from the cache. */
   deadlineAt: number;
   launch: () => Promise<Browser>;
-  openSession: (browser: Browser, fetcher: GuardedFetcher, userAgent: string) => Promise<SiteSession>;
+  openSession: (
+    browser: Browser,
+    fetcher: GuardedFetcher,
+    userAgent: string,
+    policy: RequestPolicy,
+  ) => Promise<SiteSession>;
 }
 
 /**
@@ -305,6 +127,8 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
     reason: null,
     pages: [],
     blocked: [],
+    refused: [],
+    refused_counts: {},
     visits: [],
     crawl_delay_seconds: null,
   };
@@ -316,6 +140,50 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
   let opening: Promise<SiteSession> | undefined;
   const robotsByOrigin = new Map<string, RobotsVerdict>();
   let crawlDelay: number | undefined;
+
+  /** What page scripts may make the crawler fetch (request-policy.ts), with this crawl's robots and turns. */
+  const policyFor = (guarded: GuardedFetcher): RequestPolicy =>
+    requestPolicy({
+      site: job.site,
+      perPage: scriptRequestsPerPage,
+      robotsFor: async (origin, own) => {
+        const known = robotsByOrigin.get(origin);
+        if (known) {
+          return known;
+        }
+        const thirdParty = siteOf(origin);
+        // On the site the visit already holds its turn; another host's robots.txt takes one of its own.
+        const turn = own
+          ? async () => async () => undefined
+          : async () => {
+              const granted = await waitForTurn(thirdParty, {
+                minGapMs: config.SCRAPE_MIN_GAP_MS,
+                maxGapMs: config.SCRAPE_MAX_GAP_MS,
+                leaseMs: config.SCRAPE_PAGE_TIMEOUT_MS + 10_000,
+                waitMs: 3000,
+              });
+              if (!granted) {
+                throw new DomainBusy();
+              }
+              return async () => granted.done();
+            };
+        const read = await robotsFor(origin, guarded, turn).catch(() => undefined);
+        if (read?.available) {
+          robotsByOrigin.set(origin, read);
+          return read;
+        }
+        return undefined;
+      },
+      turn: async (host) => {
+        const granted = await waitForTurn(siteOf(`http://${host}`), {
+          minGapMs: config.SCRAPE_MIN_GAP_MS,
+          maxGapMs: config.SCRAPE_MAX_GAP_MS,
+          leaseMs: config.SCRAPE_PAGE_TIMEOUT_MS + 10_000,
+          waitMs: 3000,
+        });
+        return granted ? async () => granted.done() : undefined;
+      },
+    });
 
   const takeTurn = async () => {
     const turn = await waitForTurn(domain, {
@@ -415,7 +283,12 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       // The browser starts while the turn's gap runs down.
       opening ??= options.launch().then(async (launched) => {
         browser = launched;
-        return options.openSession(launched, fetcher as GuardedFetcher, agent);
+        return options.openSession(
+          launched,
+          fetcher as GuardedFetcher,
+          agent,
+          policyFor(fetcher as GuardedFetcher),
+        );
       });
       const [release, opened] = await Promise.all([takeTurn(), opening]);
       session = opened;
@@ -428,6 +301,7 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       }
       const startedAt = Date.now();
       const requestsBefore = session.requests.length;
+      session.beginPage();
       let result: Visit;
       try {
         result = await visit(session, url, config.SCRAPE_PAGE_TIMEOUT_MS);
@@ -439,6 +313,12 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
       for (const request of session.requests.slice(requestsBefore)) {
         if (request.outcome === "blocked_address") {
           report.blocked.push({ url: request.url, reason: request.reason ?? "blocked" });
+        }
+        if (request.outcome === "refused" && request.refusal) {
+          report.refused_counts[request.refusal] = (report.refused_counts[request.refusal] ?? 0) + 1;
+          if (report.refused.length < 50) {
+            report.refused.push({ url: request.url.slice(0, 500), reason: request.refusal });
+          }
         }
       }
       options.log.info({ domain, url, startedAt, endedAt, outcome: result.kind }, "scrape request");
@@ -517,6 +397,9 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
 }
 
 class DomainBusy extends Error {}
+
+/** Requests a page's scripts may have the crawler make (own origin and third-party scripts together). */
+const scriptRequestsPerPage = 12;
 
 function pageReport(url: string, row: ScrapeRow, cached: boolean): PageReport {
   return {

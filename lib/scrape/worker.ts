@@ -42,6 +42,8 @@ export async function runScrapeJob(ctx: RequestContext & { delivery: QStashDeliv
         reason: `put off ${job.deferrals} times (${outcome.reason}); try again later`,
         pages: [],
         blocked: [],
+        refused: [],
+        refused_counts: {},
         visits: [],
         crawl_delay_seconds: null,
       };

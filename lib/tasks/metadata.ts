@@ -12,6 +12,8 @@ export const siteState = z.object({
   reason: z.string().nullable().optional(),
   not_read: z.array(z.object({ url: z.string(), reason: z.string() })).optional(),
   blocked: z.number().optional(),
+  /** Requests the site's page scripts made that the crawler refused, by reason. */
+  refused: z.record(z.string(), z.number()).optional(),
   reported_at: z.string().optional(),
 });
 export type SiteState = z.infer<typeof siteState>;

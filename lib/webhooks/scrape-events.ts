@@ -21,6 +21,7 @@ const siteReport = z.discriminatedUnion("outcome", [
       }),
     ),
     blocked: z.array(z.unknown()),
+    refused_counts: z.record(z.string(), z.number()).default({}),
   }),
   z.object({ outcome: z.literal("deferred"), until: z.string() }),
   z.object({ outcome: z.literal("invalid_job") }),
@@ -75,6 +76,7 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
             .map((page) => ({ url: page.url, reason: page.reason ?? page.status })),
           reason: report.reason,
           blocked: report.blocked.length,
+          refused: report.refused_counts,
         });
       }
       if (!progress) {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  */
 export interface LoggedRequest {
   site: string;
+  method: string;
   path: string;
   userAgent: string;
   at: number;
@@ -219,6 +220,38 @@ function injected(): Record<string, Page> {
   };
 }
 
+/**
+ * A page whose scripts try to use the crawler as a relay: a POST to another site, a script from a
+ * path that site's robots.txt disallows, a fetch of another site's page, thirty rapid requests to
+ * its own origin, and a navigation away.
+ */
+function relay(other: () => string): Record<string, Page> {
+  return {
+    "/robots.txt": (_, res) => {
+      res.writeHead(404);
+      res.end();
+    },
+    "/": (_, res) =>
+      html(
+        res,
+        `<!doctype html><html><head><title>Relay Test Ltd</title>
+<script type="application/ld+json">{"@type":"Organization","url":"https://relay-test.example"}</script>
+<script src="${other()}/private/tracker.js"></script></head><body>
+<main><h1>Relay Test Ltd</h1><p>Write to office@relay-test.example</p></main>
+<script>
+  fetch("${other()}/", { method: "POST", body: "payload" }).catch(() => {});
+  fetch("${other()}/team").catch(() => {});
+  for (let i = 0; i < 30; i++) fetch("/api/ping?i=" + i).catch(() => {});
+  setTimeout(() => { location.href = "${other()}/contact"; }, 200);
+</script></body></html>`,
+      ),
+    "/api/ping": (_, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    },
+  };
+}
+
 /** robots.txt answers 429: nothing of the site may be fetched until it can be read. */
 function closed(): Record<string, Page> {
   return {
@@ -251,6 +284,7 @@ export async function startFixtureSites(): Promise<FixtureSites> {
   const log: LoggedRequest[] = [];
   const overrides = new Map<string, Page>();
   let internalOrigin = "";
+  let northwindOrigin = "";
   const definitions: [string, string, Record<string, Page>][] = [
     ["northwind", "127.0.0.11", northwind()],
     ["hostile", "127.0.0.12", hostile(() => internalOrigin)],
@@ -260,6 +294,7 @@ export async function startFixtureSites(): Promise<FixtureSites> {
     ["gone", "127.0.0.16", gone()],
     ["closed", "127.0.0.17", closed()],
     ["injected", "127.0.0.18", injected()],
+    ["relay", "127.0.0.19", relay(() => northwindOrigin)],
     ["internal", "127.0.0.1", {}],
   ];
   const sites: Record<string, FixtureSite> = {};
@@ -270,6 +305,7 @@ export async function startFixtureSites(): Promise<FixtureSites> {
       const path = (req.url ?? "/").split("?")[0] ?? "/";
       const entry: LoggedRequest = {
         site: name,
+        method: req.method ?? "GET",
         path,
         userAgent: String(req.headers["user-agent"] ?? ""),
         at: Date.now(),
@@ -301,6 +337,7 @@ export async function startFixtureSites(): Promise<FixtureSites> {
   const internal = sites.internal as FixtureSite;
   delete sites.internal;
   internalOrigin = internal.origin;
+  northwindOrigin = sites.northwind?.origin ?? "";
   return {
     sites,
     internal,
