@@ -11,6 +11,7 @@ import { rateLimit } from "../http/ratelimit";
 import { completeStructured } from "../llm/complete";
 import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
+import { cleanText, fieldCaps } from "../untrusted";
 import type { MailboxRow } from "./mailboxes";
 import { asksToUnsubscribe, ownText } from "./reply-text";
 import { leadOf, stopQueuedFor } from "./send";
@@ -158,8 +159,8 @@ async function recordInbound(
       from_email, subject, body_text, gmail_message_id, gmail_thread_id, metadata)
     values (${sent.workspace_id}, ${sent.user_id}, ${sent.mailbox_id}, ${sent.lead_id}, ${sent.campaign_id},
       ${kind}, ${sent.from_email},
-      ${header(message.headers, "From").slice(0, 320)}, ${header(message.headers, "Subject").slice(0, 300)},
-      ${message.snippet}, ${message.id}, ${message.threadId},
+      ${cleanText(header(message.headers, "From"), 320)}, ${cleanText(header(message.headers, "Subject"), fieldCaps.subject)},
+      ${cleanText(message.snippet, fieldCaps.snippet)}, ${message.id}, ${message.threadId},
       ${JSON.stringify({ in_reply_to_event: sent.id })}::jsonb)
     on conflict (mailbox_id, gmail_message_id) where gmail_message_id is not null do nothing
     returning id`);
@@ -253,7 +254,7 @@ export async function handleMessage(
     userId: sent.user_id,
     type: "email.replied",
     severity: "info",
-    title: `Reply from ${lead?.name ?? header(headers, "From")}${lead?.company ? ` (${lead.company})` : ""}`,
+    title: `Reply from ${lead?.name ?? cleanText(header(headers, "From"), 120) ?? "a lead"}${lead?.company ? ` (${lead.company})` : ""}`,
     message:
       `${verdict.summary} ${stopped ? `${stopped} queued email${stopped === 1 ? "" : "s"} to this company stopped.` : ""}`.trim(),
     metadata: { kind: verdict.kind, lead_id: sent.lead_id, gmail_message_id: id },
@@ -311,7 +312,7 @@ async function unsubscribeRequest(
       from_email, subject, body_text, gmail_message_id, gmail_thread_id, metadata)
     values (${mailbox.workspace_id}, ${userId}, ${mailbox.id}, ${lead?.id ?? null}, ${last?.campaign_id ?? null},
       'unsubscribed', ${mailbox.address}, ${address},
-      ${header(message.headers, "Subject").slice(0, 300)}, ${message.snippet.slice(0, 500)},
+      ${cleanText(header(message.headers, "Subject"), fieldCaps.subject)}, ${cleanText(message.snippet, fieldCaps.snippet)},
       ${message.id}, ${message.threadId}, ${JSON.stringify({ source: "unsubscribe email" })}::jsonb)
     on conflict (mailbox_id, gmail_message_id) where gmail_message_id is not null do nothing
     returning id`);
