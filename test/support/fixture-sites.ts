@@ -40,6 +40,12 @@ export interface FixtureSites {
   close(): Promise<void>;
 }
 
+/** A site without a robots.txt (404: everything allowed). */
+const noRobots: Page = (_, res) => {
+  res.writeHead(404);
+  res.end();
+};
+
 const html = (response: ServerResponse, body: string, status = 200) => {
   response.writeHead(status, { "content-type": "text/html; charset=utf-8" });
   response.end(body);
@@ -105,10 +111,7 @@ freshly roasted, traceable coffee. Wholesale accounts get weekly deliveries and 
 
 function hostile(internal: () => string): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     "/": (_, res) =>
       html(
         res,
@@ -134,10 +137,7 @@ function hostile(internal: () => string): Record<string, Page> {
 
 function huge(): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     "/": (_, res) => {
       res.writeHead(200, { "content-type": "text/html" });
       const block = `<p>${"All work and no play makes a very large page. ".repeat(200)}</p>`;
@@ -151,10 +151,7 @@ function huge(): Record<string, Page> {
 
 function slow(): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     // Never answers (the server drops the connection when the fixtures close): a page slower than
     // any timeout, whatever the machine's speed.
     "/": () => {},
@@ -163,10 +160,7 @@ function slow(): Record<string, Page> {
 
 function busy(): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     "/": (_, res) => {
       res.writeHead(429, { "retry-after": "120", "content-type": "text/plain" });
       res.end("slow down");
@@ -203,10 +197,7 @@ function injected(): Record<string, Page> {
     { "@type": "Person", name: "Maria Lopez", jobTitle: "Owner", email: "maria@quayside-bakery.example" },
   ];
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     "/": (_, res) =>
       html(
         res,
@@ -227,10 +218,7 @@ function injected(): Record<string, Page> {
  */
 function relay(other: () => string): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
     "/": (_, res) =>
       html(
         res,
@@ -265,10 +253,7 @@ function closed(): Record<string, Page> {
 
 function gone(): Record<string, Page> {
   return {
-    "/robots.txt": (_, res) => {
-      res.writeHead(404);
-      res.end();
-    },
+    "/robots.txt": noRobots,
   };
 }
 
