@@ -308,7 +308,12 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
           403: errorResponse("user_id is not the caller's, or the caller is not a member of workspace_id"),
           409: errorResponse("A request with this Idempotency-Key is still running"),
           422: errorResponse("The Idempotency-Key was used with another body"),
-          429: errorResponse("Rate limit or daily token budget reached (see Retry-After)"),
+          413: errorResponse(
+            "context over its caps (details.field, and limit_bytes or limit_tokens), or the prompt as built too large",
+          ),
+          429: errorResponse(
+            "rate_limited, or budget_exceeded: a daily model budget (workspace or member, tokens or USD; details.scope, unit, limit, resets_at) does not cover the call; see Retry-After",
+          ),
           502: errorResponse("The model's output stayed invalid after one repair"),
           503: errorResponse("No model provider configured, or none could answer"),
         },
