@@ -4,8 +4,9 @@
  * (which hide text from a reader but not from a model), whitespace collapsed, and capped. Null for
  * anything that is not a non-empty string.
  */
-// C0/C1 controls, zero-width characters, bidi embeddings/overrides/isolates, the BOM.
-const invisible = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+// Controls (C0, C1) and format characters: zero-width ones, bidi embeddings, overrides and
+// isolates, the BOM, soft hyphens.
+const invisible = /[\p{Cc}\p{Cf}]/gu;
 
 export function cleanText(value: unknown, max: number): string | null {
   if (typeof value !== "string") {

@@ -1,11 +1,10 @@
 import type { Browser } from "playwright-core";
 import { getConfig } from "../config";
-import { getRedis } from "../kv";
 import type { Logger } from "../log";
 import { assertPublicUrl, BlockedAddressError } from "./address-guard";
 import { allowedHosts } from "./allow";
-import { domainBackoffUntil, parseRetryAfter, recordDomainFailure } from "./backoff";
-import type { RequestRecord, SiteSession } from "./browser";
+import { domainBackoffUntil, recordDomainFailure } from "./backoff";
+import type { SiteSession } from "./browser";
 import { extractContacts } from "./contacts";
 import { createGuardedFetcher, FetchLimitError, type GuardedFetcher } from "./fetch";
 import type { SiteJob } from "./jobs";
