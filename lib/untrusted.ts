@@ -12,11 +12,16 @@ export function cleanText(value: unknown, max: number): string | null {
   if (typeof value !== "string") {
     return null;
   }
-  const cleaned = value.normalize("NFC").replace(invisible, " ").replace(/\s+/g, " ").trim();
+  // Lone surrogates become U+FFFD: JSON would write them as escapes that jsonb refuses.
+  const cleaned = value.toWellFormed().normalize("NFC").replace(invisible, " ").replace(/\s+/g, " ").trim();
   if (!cleaned) {
     return null;
   }
-  return cleaned.length > max ? `${cleaned.slice(0, max - 1).trimEnd()}…` : cleaned;
+  if (cleaned.length <= max) {
+    return cleaned;
+  }
+  // Cut by code points, so an emoji at the edge is dropped whole, not halved.
+  return `${Array.from(cleaned.slice(0, max)).slice(0, -1).join("").trimEnd()}…`;
 }
 
 /** The caps on scraped fields: a name or role is a few words, a description a sentence or two. */
@@ -38,4 +43,23 @@ export const fieldCaps = {
 export function shortField(value: unknown, max: number): string | null {
   const cleaned = cleanText(value, max + 1);
   return cleaned && cleaned.length <= max ? cleaned : null;
+}
+
+/**
+ * Every string of an untrusted JSON value made well formed (a lone surrogate, which a page's JSON
+ * can carry as `\ud83d`, becomes U+FFFD), so it can be stored as jsonb; no deeper than `depth`.
+ */
+export function wellFormedJson(value: unknown, depth = 32): unknown {
+  if (typeof value === "string") {
+    return value.toWellFormed();
+  }
+  if (depth <= 0 || value === null || typeof value !== "object") {
+    return typeof value === "object" ? null : value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((item) => wellFormedJson(item, depth - 1));
+  }
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key.toWellFormed(), wellFormedJson(item, depth - 1)]),
+  );
 }

@@ -234,3 +234,27 @@ describe("GET and POST /api/unsubscribe", () => {
     expect(await response.text()).toContain("This link is not valid");
   });
 });
+
+describe("reading a reply", () => {
+  it("takes the sender's own words up to the quote, and a lower-case 'on' is only a word", async () => {
+    const { asksToUnsubscribe, isUnsubscribeRequest, ownText } = await import("../lib/email/reply-text");
+    const reply = "Not now, we are focused on Q1. Please unsubscribe me. On Tue, 6 Jan 2026 Sam wrote: > Hi";
+    expect(ownText(reply)).toBe("Not now, we are focused on Q1. Please unsubscribe me.");
+    expect(asksToUnsubscribe("Re: coffee", reply)).toBe(true);
+    expect(
+      asksToUnsubscribe("Re: coffee", "Yes please. On Mon Sam wrote: > Not interested? Unsubscribe: x"),
+    ).toBe(false);
+    const headers = (values: Record<string, string>) => (name: string) => values[name] ?? "";
+    expect(
+      isUnsubscribeRequest(headers({ Subject: "unsubscribe", "Authentication-Results": "mx; dkim=pass" })),
+    ).toBe(true);
+    expect(
+      isUnsubscribeRequest(
+        headers({ Subject: "Please unsubscribe", "Authentication-Results": "mx; dkim=pass" }),
+      ),
+    ).toBe(false);
+    expect(
+      isUnsubscribeRequest(headers({ Subject: "unsubscribe", "Authentication-Results": "mx; spf=fail" })),
+    ).toBe(false);
+  });
+});

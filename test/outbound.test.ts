@@ -640,8 +640,46 @@ describe("replies by Gmail push", () => {
     const callsBefore = classified();
     account.receive({
       threadId: "mailto-unsubscribe-1",
-      headers: { From: "Gus <GUS@mill-lane.example>", To: account.mailbox, Subject: "unsubscribe" },
+      headers: {
+        From: "Gus <GUS@mill-lane.example>",
+        To: account.mailbox,
+        Subject: "unsubscribe",
+        "Authentication-Results": "mx.google.com; dkim=pass header.i=@mill-lane.example; spf=pass",
+      },
       snippet: "",
+    });
+    // None of these is an unsubscribe request: a forged From (nothing authenticated), a mailing
+    // list's post that merely mentions unsubscribing, a newsletter titled so.
+    const bystanders = ["ned@pier-cafe.example", "ola@quay-group.example", "news@roaster-weekly.example"];
+    account.receive({
+      threadId: "forged-1",
+      headers: {
+        From: `Ned <${bystanders[0]}>`,
+        Subject: "unsubscribe",
+        "Authentication-Results": "mx.google.com; spf=fail",
+      },
+      snippet: "",
+    });
+    account.receive({
+      threadId: "group-1",
+      headers: {
+        From: `Ola <${bystanders[1]}>`,
+        Subject: "Meeting moved",
+        "List-Id": "<team.quay-group.example>",
+        "Authentication-Results": "mx.google.com; dkim=pass",
+      },
+      snippet:
+        "Meeting moved to 5pm. To unsubscribe from this group, send an email to team+unsubscribe@quay-group.example",
+    });
+    account.receive({
+      threadId: "newsletter-1",
+      headers: {
+        From: `Weekly <${bystanders[2]}>`,
+        Subject: "Unsubscribe",
+        "List-Unsubscribe": "<https://roaster-weekly.example/u>",
+        "Authentication-Results": "mx.google.com; dkim=pass",
+      },
+      snippet: "How to unsubscribe from this newsletter",
     });
     account.receive({
       threadId: replier.event?.gmail_thread_id ?? "",
@@ -662,6 +700,9 @@ describe("replies by Gmail push", () => {
     expect(await isSuppressed(user, "gus@mill-lane.example")).toBe(true);
     expect(await isSuppressed(user, "fi@harbour-bakery.example")).toBe(true);
     expect(await isSuppressed(user, "hal@quay-deli.example")).toBe(false);
+    for (const bystander of bystanders) {
+      expect(await isSuppressed(user, bystander), bystander).toBe(false);
+    }
     const sql = await service.serviceDb();
     const suppressions = await sql
       .select()

@@ -218,6 +218,7 @@ describe("contact extraction", () => {
         name: "Harbour Cafe",
         url: "https://harbourcafe.example",
         email: "info@harbourcafe.example",
+        topLevel: true,
         description: null,
         address: "1 Quay St, Bristol, GB",
         source: { url: "https://harbourcafe.example/about", kind: "json-ld" },
@@ -267,5 +268,68 @@ describe("page content", async () => {
       "https://harbourcafe.example/menu",
       "https://harbourcafe.example/privacy",
     ]);
+  });
+});
+
+describe("untrusted page text", () => {
+  it("is cleaned of invisible characters and cut by code points, never halving an emoji", async () => {
+    const { cleanText, wellFormedJson } = await import("../lib/untrusted");
+    expect(cleanText("Sam\u200b \u202eBaker\u0007", 80)).toBe("Sam Baker");
+    const cut = cleanText(`${"a".repeat(8)}😀tail`, 10) ?? "";
+    expect(cut).toBe("aaaaaaaa…");
+    expect(cut.isWellFormed()).toBe(true);
+    expect(cleanText("x\ud83dy", 10)).toBe("x\ufffdy");
+    // A page's JSON may carry a lone surrogate escape; stored as jsonb it must be well formed.
+    const parsed = JSON.parse('{"name":"Caf\\ud83d","list":["\\udc00"]}');
+    expect(JSON.stringify(wellFormedJson(parsed))).toBe('{"name":"Caf\ufffd","list":["\ufffd"]}');
+  });
+});
+
+describe("which addresses a site owns", () => {
+  const page = (html: string, url = "https://quay-bakery.example/") => ({
+    status: "completed",
+    url,
+    final_url: url,
+    title: "Quay Bakery",
+    content_markdown: "",
+    contacts: extractContacts(html, url),
+  });
+  const ld = (value: unknown) => `<script type="application/ld+json">${JSON.stringify(value)}</script>`;
+  const doc = (head: string, body: string) =>
+    `<!doctype html><html><head>${head}</head><body>${body}</body></html>`;
+  const emails = async (site: string, html: string, url?: string) => {
+    const { candidatesFromSite } = await import("../lib/scrape/leads");
+    // biome-ignore lint/suspicious/noExplicitAny: a page row needs only the fields the function reads
+    const { candidates } = candidatesFromSite(site, `https://${site}`, [page(html, url) as any]);
+    return candidates.flatMap((candidate) => (candidate.email ? [candidate.email] : [])).sort();
+  };
+
+  it("keeps its own domain's and its declared address; a nested organisation declares nothing", async () => {
+    const html = doc(
+      ld({
+        "@type": "Bakery",
+        url: "https://quay-bakery.example",
+        email: "quaybakery@gmail.com",
+        employee: {
+          "@type": "Person",
+          name: "Eve Hart",
+          worksFor: { "@type": "Organization", email: "eve@evil.example", url: "https://evil.example" },
+        },
+      }),
+      "<p>orders@quay-bakery.example, partner@other.example, eve@evil.example</p>",
+    );
+    expect(await emails("quay-bakery.example", html)).toEqual([
+      "orders@quay-bakery.example",
+      "quaybakery@gmail.com",
+    ]);
+  });
+
+  it("on a real domain a declared url elsewhere adds nothing; on an IP address the top-level one stands for the site", async () => {
+    const html = doc(
+      ld([{ "@type": "Organization", url: "https://evil.example" }]),
+      "<p>boss@evil.example</p>",
+    );
+    expect(await emails("quay-bakery.example", html)).toEqual([]);
+    expect(await emails("203.0.113.7", html, "http://203.0.113.7/")).toEqual(["boss@evil.example"]);
   });
 });

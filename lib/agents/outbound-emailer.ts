@@ -171,7 +171,7 @@ async function checkDraft(
     ...workspaceDomains,
     ...allowedDomains([lead.website, lead.email, lead.source_url]),
   ]);
-  const unlisted = claimsWithoutFacts(draft.body_text, draft.facts_used, [
+  const unlisted = claimsWithoutFacts(draftText(draft), draft.facts_used, [
     lead.company,
     lead.role,
     lead.location,
@@ -187,6 +187,12 @@ async function checkDraft(
     checked_hash: draftHash(draft),
     checked_at: new Date().toISOString(),
   };
+}
+
+/** Everything a draft says: its subject, its text, and its HTML without the tags. */
+function draftText(draft: Pick<DraftRow, "subject" | "body_text" | "body_html">): string {
+  const html = (draft.body_html ?? "").replace(/<[^>]*>/g, " ").replace(/&nbsp;/g, " ");
+  return [draft.subject ?? "", draft.body_text ?? "", html].join("\n");
 }
 
 async function workspaceDomains(workspaceId: string): Promise<string[]> {

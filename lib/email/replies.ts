@@ -13,7 +13,7 @@ import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
 import { cleanText, fieldCaps } from "../untrusted";
 import type { MailboxRow } from "./mailboxes";
-import { asksToUnsubscribe, ownText } from "./reply-text";
+import { asksToUnsubscribe, isUnsubscribeRequest, ownText } from "./reply-text";
 import { leadOf, stopQueuedFor } from "./send";
 import { suppress } from "./suppression";
 
@@ -177,7 +177,18 @@ export async function handleMessage(
     userId: "me",
     id,
     format: "metadata",
-    metadataHeaders: ["From", "To", "Subject", "In-Reply-To", "References", "Message-ID", "Content-Type"],
+    metadataHeaders: [
+      "From",
+      "To",
+      "Subject",
+      "In-Reply-To",
+      "References",
+      "Message-ID",
+      "Content-Type",
+      "List-Id",
+      "List-Unsubscribe",
+      "Authentication-Results",
+    ],
   });
   if (data.labelIds?.includes("SENT") || !data.threadId) {
     return "ignored";
@@ -188,7 +199,7 @@ export async function handleMessage(
   const message = { id, threadId: data.threadId, headers, snippet: data.snippet ?? "" };
   const sent = await ourEmail(mailbox, data.threadId, headers);
   if (!sent) {
-    return asksToUnsubscribe(header(headers, "Subject"), message.snippet) && !isBounce(headers)
+    return isUnsubscribeRequest((name) => header(headers, name)) && !isBounce(headers)
       ? unsubscribeRequest(mailbox, message, log)
       : "ignored";
   }

@@ -123,6 +123,9 @@ const failureReason: Record<RequestRecord["outcome"], Parameters<Route["abort"]>
   error: "failed",
 };
 
+const maxSubresourceRedirects = 5;
+const isRedirect = (status: number) => status >= 300 && status < 400;
+
 function isMainFrame(request: Parameters<Parameters<BrowserContext["route"]>[1]>[1]): boolean {
   try {
     const frame = request.frame();
@@ -200,12 +203,41 @@ export async function openSiteSession(
         body: request.postDataBuffer(),
       };
       // A redirect fulfilled to the browser would be followed by the browser itself, unrouted; so a
-      // navigation's redirect goes back to the crawler, and a subresource's is followed here.
-      const response = await serial(host, () =>
-        navigation || outgoing.method !== "GET"
-          ? fetcher.fetch(url, outgoing)
-          : fetcher.fetchFollowing(url, outgoing),
-      );
+      // navigation's redirect goes back to the crawler, and a subresource's is followed here, one
+      // hop at a time, each hop admitted by the policy as if the page had asked for it (a redirect
+      // must not carry a script's request to another site).
+      let response = await serial(host, () => fetcher.fetch(url, outgoing));
+      for (
+        let hop = 0;
+        !navigation && isRedirect(response.status) && response.headers.get("location");
+        hop++
+      ) {
+        const next = new URL(response.headers.get("location") ?? "", record.url).toString();
+        if (hop >= maxSubresourceRedirects) {
+          throw new BlockedAddressError(url, `more than ${maxSubresourceRedirects} redirects`);
+        }
+        const onward: Decision = policy
+          ? await policy.admit({
+              url: next,
+              method: record.method,
+              type: record.type,
+              mainFrameNavigation: false,
+            })
+          : { allowed: true };
+        if (!onward.allowed) {
+          record.outcome = "refused";
+          record.refusal = onward.reason;
+          record.reason = `refused: ${onward.reason} (redirected to ${next})`;
+          await route.abort(failureReason.refused).catch(() => undefined);
+          return;
+        }
+        await release?.().catch(() => undefined);
+        release = onward.release;
+        record.url = next;
+        response = await serial(new URL(next).host, () =>
+          fetcher.fetch(next, { ...outgoing, body: undefined }),
+        );
+      }
       record.status = response.status;
       record.ms = response.ms;
       const location = response.headers.get("location");

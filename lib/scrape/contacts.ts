@@ -33,6 +33,11 @@ export interface FoundOrganization {
   url: string | null;
   /** The address the business itself declares (its JSON-LD `email`). */
   email?: string | null;
+  /**
+   * A node at the top of its JSON-LD document (the document, an element of its array or of its
+   * `@graph`): the page describing its own business, not one it mentions (`worksFor`, `brand`…).
+   */
+  topLevel?: boolean;
   description: string | null;
   address: string | null;
   source: Source;
@@ -85,7 +90,7 @@ const roleWords =
 
 /** schema.org Organization and LocalBusiness with the subtypes small businesses use (Bakery, Dentist…). */
 const businessType =
-  /Organization|LocalBusiness|Corporation|Store|Restaurant|Cafe|Bakery|BarOrPub|Brewery|Winery|Shop|Business|Establishment|Agency|Dentist|Physician|Clinic|Hotel|Salon|Spa|Club|School/;
+  /^(?:[A-Za-z]*(?:Organization|Business|Store|Shop|Restaurant|Establishment|Agency|Corporation|Service)|CafeOrCoffeeShop|Bakery|BarOrPub|Brewery|Winery|Distillery|Dentist|Physician|Hotel|Motel|Hostel|HealthClub|DaySpa|BeautySalon|HairSalon|NailSalon|Florist|Optician|Pharmacy|Attorney|Notary|Plumber|Electrician|Locksmith|RoofingContractor|GeneralContractor|HVACBusiness|IceCreamShop)$/;
 
 export function isRoleAddress(address: string): boolean {
   return roleMailboxes.has(address.split("@")[0]?.toLowerCase() ?? "");
@@ -230,6 +235,18 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
     } catch {
       continue;
     }
+    const roots = new Set<unknown>(
+      Array.isArray(data)
+        ? data
+        : data && typeof data === "object"
+          ? [
+              data,
+              ...(Array.isArray((data as { "@graph"?: unknown })["@graph"])
+                ? (data as { "@graph": unknown[] })["@graph"]
+                : []),
+            ]
+          : [],
+    );
     for (const node of walk(data)) {
       const types = typesOf(node);
       const email = text(node.email, 320);
@@ -258,6 +275,7 @@ export function extractContacts(html: string, pageUrl: string): PageContacts {
           name: shortField(node.name, fieldCaps.company),
           url: text(node.url, fieldCaps.url),
           email: email ? cleanEmail(email) : null,
+          topLevel: roots.has(node),
           description: text(node.description, fieldCaps.description),
           address: addressText(node.address),
           source: at("json-ld"),

@@ -173,10 +173,11 @@ export async function crawlSite(job: SiteJob, options: CrawlOptions): Promise<Si
         }
         return undefined;
       },
-      turn: async (host) => {
-        const granted = await waitForTurn(siteOf(`http://${host}`), {
+      turn: async (origin) => {
+        const granted = await waitForTurn(siteOf(origin), {
           minGapMs: config.SCRAPE_MIN_GAP_MS,
           maxGapMs: config.SCRAPE_MAX_GAP_MS,
+          crawlDelaySeconds: robotsByOrigin.get(origin)?.crawlDelaySeconds,
           leaseMs: config.SCRAPE_PAGE_TIMEOUT_MS + 10_000,
           waitMs: 3000,
         });

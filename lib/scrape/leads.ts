@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { sql } from "drizzle-orm";
 import { getDomain } from "tldts";
 import { rowsOf } from "../db/client";
@@ -56,24 +57,27 @@ export function registrableDomain(host: string): string {
 }
 
 /**
- * Which addresses a site owns: those on its own registrable domain, on the domain its business
- * declares in its JSON-LD (`url`), the declared address itself (a business may publish a free
- * mailbox as its own), and any found on a page served from the address's own domain (that domain's
- * contact page). Anything else a page lists, in its text or in an injected block, is someone else's.
+ * Which addresses a site owns: those on its own registrable domain; the address its business
+ * declares at the top of its JSON-LD (a business may publish a free mailbox as its own); any found
+ * on a page served from the address's own domain (that domain's contact page). A site reached by
+ * an IP address has no domain of its own, so the domain its top-level business node declares
+ * (`url`) stands for it. Nested nodes (`worksFor`, `brand`, a client list) are other businesses,
+ * and anything else a page lists, in its text or in an injected block, is someone else's.
  */
 function ownership(site: string, organizations: FoundOrganization[]) {
-  const domains = new Set([registrableDomain(site)]);
+  const siteDomain = registrableDomain(site);
+  const domains = new Set([siteDomain]);
   const addresses = new Set<string>();
-  for (const org of organizations) {
+  const declared = organizations.filter((org) => org.topLevel);
+  const identity = declared.find((org) => org.url);
+  if (identity?.url && isIP(site.replace(/^\[|\]$/g, ""))) {
     try {
-      if (org.url) {
-        domains.add(registrableDomain(new URL(org.url).hostname));
-      }
+      domains.add(registrableDomain(new URL(identity.url).hostname));
     } catch {
       // A declared url that is not a URL declares nothing.
     }
   }
-  for (const org of organizations) {
+  for (const org of declared) {
     if (org.email) {
       addresses.add(org.email);
     }
@@ -237,7 +241,7 @@ export async function upsertLeads(
       site: c.site,
       email_check: lead.emailCheck,
       email_is_role: c.emailIsRole,
-      ...(c.foreignDomain ? { foreign_domain: true } : {}),
+      foreign_domain: c.foreignDomain,
       task_id: taskId,
     };
     const history = [{ at: new Date().toISOString(), event: "found", task_id: taskId, score: lead.score }];
@@ -262,7 +266,10 @@ export async function upsertLeads(
         score = excluded.score,
         score_reasons = excluded.score_reasons,
         history = leads.history || excluded.history,
-        metadata = leads.metadata || excluded.metadata
+        -- Owned evidence wins: an address any site owns is not foreign, whatever another lists.
+        metadata = leads.metadata || excluded.metadata || jsonb_build_object('foreign_domain',
+          coalesce((leads.metadata ->> 'foreign_domain')::boolean, true)
+          and coalesce((excluded.metadata ->> 'foreign_domain')::boolean, false))
       returning id, email, name, score, (xmax = 0) as inserted
     `);
     const [row] = rowsOf<{

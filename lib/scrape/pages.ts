@@ -1,6 +1,7 @@
 import { and, eq, gt, inArray } from "drizzle-orm";
 import { scrapes } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { wellFormedJson } from "../untrusted";
 import type { PageContacts } from "./contacts";
 import { normalizeUrl, siteOf } from "./url";
 
@@ -59,11 +60,12 @@ export async function savePage(page: StoredPage): Promise<ScrapeRow> {
     status: page.status,
     http_status: page.httpStatus ?? null,
     final_url: page.finalUrl ?? null,
-    title: page.title ?? null,
-    content_markdown: page.markdown ?? null,
-    links: page.links ?? [],
-    json_ld: page.jsonLd ?? [],
-    contacts: page.contacts ?? {},
+    title: page.title?.toWellFormed() ?? null,
+    content_markdown: page.markdown?.toWellFormed() ?? null,
+    // What a page sends may hold lone surrogates, which jsonb refuses: stored well formed.
+    links: wellFormedJson(page.links ?? []) as { url: string; text: string }[],
+    json_ld: wellFormedJson(page.jsonLd ?? []) as unknown[],
+    contacts: wellFormedJson(page.contacts ?? {}) as Record<string, unknown>,
     content_bytes: page.bytes ?? null,
     error: page.error?.slice(0, 1000) ?? null,
     timings: page.timings ?? {},

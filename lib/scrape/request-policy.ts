@@ -36,8 +36,8 @@ export interface PolicyDeps {
   site: string;
   /** robots.txt rules for an origin; undefined when they cannot be read now (then nothing is fetched). */
   robotsFor(origin: string, sameSiteOrigin: boolean): Promise<RobotsVerdict | undefined>;
-  /** A politeness turn of another host's domain; undefined when none came in time. */
-  turn(host: string): Promise<(() => Promise<void>) | undefined>;
+  /** A politeness turn of another origin's domain (its Crawl-delay too); undefined when none came in time. */
+  turn(origin: string): Promise<(() => Promise<void>) | undefined>;
   /** Subresource requests a page may make (own and third-party together). */
   perPage: number;
 }
@@ -86,7 +86,7 @@ export function requestPolicy(deps: PolicyDeps): RequestPolicy {
       if (own) {
         return { allowed: true };
       }
-      const release = await deps.turn(url.host);
+      const release = await deps.turn(url.origin);
       return release ? { allowed: true, release } : { allowed: false, reason: "politeness" };
     },
   };

@@ -20,7 +20,8 @@ export async function robotsFor(
   const redis = getRedis();
   const stored = await redis.get<{ status: number; body: string }>(key);
   const robotsUrl = `${origin}/robots.txt`;
-  if (stored) {
+  // Entries kept before "not now" stopped being kept (a 429) are read again, not obeyed for a day.
+  if (stored && stored.status !== 429 && stored.status < 500) {
     return parseRobots(robotsUrl, stored.status, stored.body);
   }
   const release = await takeTurn();

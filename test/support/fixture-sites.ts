@@ -213,8 +213,8 @@ function injected(): Record<string, Page> {
 
 /**
  * A page whose scripts try to use the crawler as a relay: a POST to another site, a script from a
- * path that site's robots.txt disallows, a fetch of another site's page, thirty rapid requests to
- * its own origin, and a navigation away.
+ * path that site's robots.txt disallows, a fetch of another site's page, one through a redirect
+ * of its own, thirty rapid requests to its own origin, and a navigation away.
  */
 function relay(other: () => string): Record<string, Page> {
   return {
@@ -229,6 +229,7 @@ function relay(other: () => string): Record<string, Page> {
 <script>
   fetch("${other()}/", { method: "POST", body: "payload" }).catch(() => {});
   fetch("${other()}/team").catch(() => {});
+  fetch("/go").then((r) => r.text()).then((t) => fetch("/log?d=" + t.length)).catch(() => {});
   for (let i = 0; i < 30; i++) fetch("/api/ping?i=" + i).catch(() => {});
   setTimeout(() => { location.href = "${other()}/contact"; }, 200);
 </script></body></html>`,
@@ -236,6 +237,10 @@ function relay(other: () => string): Record<string, Page> {
     "/api/ping": (_, res) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end("{}");
+    },
+    "/go": (_, res) => {
+      res.writeHead(302, { location: `${other()}/team` });
+      res.end();
     },
   };
 }
