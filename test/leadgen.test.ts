@@ -159,9 +159,30 @@ describe("lead generation", () => {
 
     const task = await finished(firstTaskId);
     expect(task.status).toBe("completed");
+    // Each site's outcome first, with the whole report and every page row in the message: when a
+    // lead is missing, this says which site and page lost it, and why.
+    const sql = await service.serviceDb();
+    const pageRows = await sql
+      .select({ url: db.scrapes.url, status: db.scrapes.status, error: db.scrapes.error })
+      .from(db.scrapes);
+    const evidence = JSON.stringify({ sites: (task.output as { sites: unknown }).sites, pageRows });
+    expect(
+      Object.fromEntries(
+        (task.output as { sites: { site: string; status: string }[] }).sites.map((site) => [
+          site.site,
+          site.status,
+        ]),
+      ),
+      evidence,
+    ).toEqual({
+      "127.0.0.11": "completed",
+      "127.0.0.12": "completed",
+      "127.0.0.13": "failed",
+      "127.0.0.16": "failed",
+    });
 
     const leads = await leadsOf(firstUser);
-    expect(leads.map((lead) => lead.email ?? `person:${lead.name}`).sort()).toEqual([
+    expect(leads.map((lead) => lead.email ?? `person:${lead.name}`).sort(), evidence).toEqual([
       "hello@northwind-roasters.com",
       "info@northwind-roasters.com",
       "jane@northwind-roasters.com",
@@ -253,7 +274,6 @@ describe("lead generation", () => {
     expect(sites.get("127.0.0.16")).toMatchObject({ status: "failed", reason: "the site answered 404" });
     expect(output.response).toContain("Found 6 leads (6 new, 0 updated) from 2 of 4 sites");
 
-    const sql = await service.serviceDb();
     const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.task_id, firstTaskId));
     expect(alerts.map((alert) => alert.title)).toEqual(["6 leads from 2 sites"]);
     expect((task.metadata as { progress: number }).progress).toBe(100);
