@@ -1,14 +1,16 @@
 import { createHmac, randomUUID } from "node:crypto";
+import { domainToASCII } from "node:url";
 import { and, eq } from "drizzle-orm";
 import { simpleParser } from "mailparser";
 import { describe, expect, it } from "vitest";
 import { GET, POST } from "../api/unsubscribe";
 import { emailSuppressions, leads } from "../lib/db/schema";
 import { serviceDb } from "../lib/db/service";
-import { composeEmail, newMessageId } from "../lib/email/mime";
+import { withFooter } from "../lib/email/footer";
+import { composeEmail, newMessageId, unsubscribeMailto } from "../lib/email/mime";
 import { isSuppressed } from "../lib/email/suppression";
 import { readUnsubscribeToken, unsubscribeToken, unsubscribeUrl } from "../lib/email/unsubscribe";
-import { createUser } from "./support/helpers";
+import { createUser, expectCompliantMessage } from "./support/helpers";
 
 /** What every email carries for the 2024 bulk-sender rules, and the unsubscribe that honours it at once. */
 
@@ -74,6 +76,36 @@ describe("the email as composed", () => {
     expect(mime.toString("utf8").split("\r\n")).toContain(
       `List-Unsubscribe: <${unsubscribe.url}>, <${unsubscribe.mailto}>`,
     );
+  });
+
+  it("CRLF throughout, the sender's postal address in the footer, ASCII where a header needs it (an IDN sender)", async () => {
+    const from = "verkauf@bücher-café.example";
+    const sender = { name: "Bücher & Café <GmbH>", postalAddress: "Hauptstraße 1\n10115 Berlin\nGermany" };
+    const url = "https://app.example.com/api/unsubscribe?token=abc.def";
+    const body = withFooter(
+      { text: "Hallo Jane,\nkurz zu Lieferungen.\r\nGrüße\rSam", html: "<p>Hallo</p>\n<p>Jane</p>" },
+      sender,
+      url,
+    );
+    const mime = await composeEmail({
+      from: { name: sender.name, address: from },
+      to: { address: "jane@example.org" },
+      subject: "Lieferungen",
+      ...body,
+      messageId: newMessageId(from),
+      unsubscribe: { url, mailto: unsubscribeMailto(from) },
+    });
+    const parsed = await expectCompliantMessage(mime, "Hauptstraße 1, 10115 Berlin, Germany");
+    // IDNA (RFC 5891): the domain as punycode in the Message-ID and the mailto (RFC 6068 wants ASCII).
+    expect(parsed.headers["message-id"]?.[0]).toMatch(/^<[0-9a-f-]{36}@xn--bcher-caf-[a-z0-9-]+\.example>$/);
+    expect(parsed.headers["list-unsubscribe"]?.[0]).toBe(
+      `<${url}>, <mailto:verkauf@${domainToASCII("bücher-café.example")}?subject=unsubscribe>`,
+    );
+    expect(parsed.from?.email).toBe(`verkauf@${domainToASCII("bücher-café.example")}`);
+    // The sender's name is text in the HTML footer, never markup.
+    expect(parsed.body.html).toContain("Bücher &#38; Café &#60;GmbH&#62;");
+    expect(parsed.body.html).not.toContain("<GmbH>");
+    expect(parsed.body.text).toContain(`Unsubscribe: ${url}`);
   });
 });
 

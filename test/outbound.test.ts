@@ -4,7 +4,7 @@ import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
-import { createUser, tokenFor } from "./support/helpers";
+import { createUser, expectCompliantMessage, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
 import { newBusiness, startTestStack } from "./support/stack";
 
@@ -176,6 +176,7 @@ describe("outbound email", () => {
       );
       expect(parsed.text).toContain("Unsubscribe:");
       expect(parsed.from?.text).toBe('"Sam at Northwind Roasters" <sam@northwind-roasters.com>');
+      await expectCompliantMessage(message?.mime ?? "");
     }
     const sql = await service.serviceDb();
     const contacted = await sql.select().from(db.leads).where(eq(db.leads.user_id, user));
@@ -404,6 +405,42 @@ describe("outbound email", () => {
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.message).toContain("context.status");
   });
+
+  it("a workspace without its postal address sends nothing: 409 before any model call; cleared after approval, the email is cancelled", async () => {
+    const user = await createUser(undefined, undefined, { postalAddress: null });
+    const [lead] = await leadsFor(user, 1);
+    const drafted = await agent(user, { lead_ids: [lead?.id] });
+    expect(drafted.status, JSON.stringify(drafted.body)).toBe(200);
+    const ids: string[] = drafted.body.data.result.emails.map((email: { id: string }) => email.id);
+    const calls = model.requests.length;
+    const refused = await agent(user, { lead_ids: [lead?.id], mode: "send" });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error).toMatchObject({
+      code: "postal_address_required",
+      details: { field: "postal_address", workspace_id: user },
+    });
+    const approval = await agent(user, { event_ids: ids, mode: "send" });
+    expect(approval.status, JSON.stringify(approval.body)).toBe(409);
+    expect(model.requests.length).toBe(calls);
+    expect((await events(ids)).map((row) => row.event_type)).toEqual(["drafted"]);
+
+    // Set, approved and queued; then cleared before the slot: the send is cancelled with the reason.
+    const sql = await service.serviceDb();
+    await sql
+      .update(db.workspaces)
+      .set({ postal_address: "2 Mill Lane, Bath BA1 1AA" })
+      .where(eq(db.workspaces.id, user));
+    const approved = await agent(user, { event_ids: ids, mode: "send" });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    await sql.update(db.workspaces).set({ postal_address: null }).where(eq(db.workspaces.id, user));
+    await deliver(ids[0] as string);
+    const [row] = await events(ids);
+    expect(row).toMatchObject({
+      event_type: "cancelled",
+      error: "the workspace has no postal address for the footer",
+    });
+    expect(sentTo(lead?.email ?? "")).toEqual([]);
+  }, 60_000);
 
   it("refuses bodies it cannot act on, before anything is stored", async () => {
     const { user } = await business();
@@ -857,8 +894,18 @@ describe("follow-up sequences", () => {
       { name: "Hal", email: "hal@heron-cafe.example", company: "Heron Cafe" },
       campaign?.id,
     );
+    // Qualified by the user after the first email: the one eligibility rule lets its sequence go on.
+    const qualified = await emailed(
+      user,
+      { name: "Ivy", email: "ivy@ibis-cafe.example", company: "Ibis Cafe" },
+      campaign?.id,
+    );
+    await sql
+      .update(db.leads)
+      .set({ status: "qualified" })
+      .where(eq(db.leads.id, qualified.lead?.id ?? ""));
     const fourDaysAgo = new Date(Date.now() - 4 * 86_400_000).toISOString();
-    for (const sent of [due, answered]) {
+    for (const sent of [due, answered, qualified]) {
       await sql
         .update(db.emailEvents)
         .set({ sent_at: fourDaysAgo })
@@ -879,13 +926,23 @@ describe("follow-up sequences", () => {
       .from(db.emailEvents)
       .where(eq(db.emailEvents.campaign_id, campaign?.id ?? ""));
     const followUps = steps.filter((row) => row.sequence_step === 1);
-    expect(followUps.map((row) => [row.lead_id, row.event_type])).toEqual([[due.lead?.id, "sent"]]);
-    const [followUp] = followUps;
+    expect(
+      followUps
+        .map((row) => [row.lead_id, row.event_type])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    ).toEqual(
+      [
+        [due.lead?.id, "sent"],
+        [qualified.lead?.id, "sent"],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const followUp = followUps.find((row) => row.lead_id === due.lead?.id);
     expect(followUp?.subject).toBe(`Re: ${due.event?.subject}`);
     expect(followUp?.gmail_thread_id).toBe(due.event?.gmail_thread_id);
     const message = account.sent.find((m) => m.id === followUp?.gmail_message_id);
     const parsed = await simpleParser(message?.mime ?? "");
     expect(parsed.inReplyTo).toBe(due.event?.message_id);
+    await expectCompliantMessage(message?.mime ?? "");
     expect(steps.filter((row) => row.lead_id === early.lead?.id)).toHaveLength(1);
     // Written by an outbound-emailer task of the member, with its usage recorded.
     const [task] = await sql

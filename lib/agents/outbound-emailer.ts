@@ -11,7 +11,8 @@ import {
   referencedDomains,
 } from "../email/drafts";
 import { whyNotEmail } from "../email/eligibility";
-import { followUpStatuses, leadsWithStep, sequenceProgress, stepsOf } from "../email/follow-ups";
+import { leadsWithStep, sequenceProgress, stepsOf } from "../email/follow-ups";
+import { senderOf } from "../email/footer";
 import { sendingMailbox } from "../email/mailboxes";
 import { queueEmails } from "../email/send";
 import { ApiError } from "../http/errors";
@@ -430,11 +431,9 @@ async function dueFollowUps(
           ? `step ${step} is not due yet`
           : written.has(lead.id)
             ? `step ${step} was already written`
-            : !(followUpStatuses as readonly string[]).includes(lead.status)
-              ? `the lead is ${lead.status}`
-              : paused && Date.parse(paused) > now
-                ? "the lead is out of office"
-                : undefined;
+            : paused && Date.parse(paused) > now
+              ? "the lead is out of office"
+              : undefined;
     if (reason) {
       skipped.push({ lead_id: lead.id, reason });
     } else {
@@ -447,6 +446,10 @@ async function dueFollowUps(
 
 async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   const { user, workspace, input, task } = ctx;
+  if (input.mode === "send") {
+    // Refused before any model call: a workspace without its postal address cannot send.
+    await senderOf(workspace.id);
+  }
   if (input.event_ids) {
     return approveDrafts(ctx);
   }

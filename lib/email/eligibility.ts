@@ -5,18 +5,17 @@ import { isSuppressed } from "./suppression";
 
 type LeadRow = typeof leads.$inferSelect;
 
-/** Lead statuses that end all email to a lead. */
-export const stoppedStatuses = [
-  "replied",
-  "meeting_booked",
-  "unsubscribed",
-  "bounced",
-  "unqualified",
-] as const;
+/**
+ * The lead statuses email may still go to, first emails and follow-ups alike: an allow-list, so a
+ * status added later stops email until someone decides it should not. `qualified` is a lead the
+ * user judged worth pursuing, so its sequence continues; replied, booked, unsubscribed, bounced and
+ * unqualified leads get nothing more.
+ */
+export const emailableStatuses = ["new", "contacted", "engaged", "qualified"] as const;
 
 /**
- * The one rule for whether a lead may be emailed by its workspace, used when drafting, for
- * follow-ups and again at send time: it has an address, its status does not stop email, the
+ * The one rule for whether a lead may be emailed by its workspace, used when drafting (first emails
+ * and follow-up steps, both outbound-emailer runs) and again at send time: it has an address, its status does not stop email, the
  * workspace's suppression list does not hold the address, and an address found on another domain
  * than its site's is emailed only while the workspace accepts those. Returns why not, or undefined.
  */
@@ -37,7 +36,7 @@ export async function whyNotEmail(lead: LeadRow): Promise<string | undefined> {
   if (await isSuppressed(lead.workspace_id, lead.email)) {
     return "the address is suppressed (unsubscribed, bounced or complained)";
   }
-  if ((stoppedStatuses as readonly string[]).includes(lead.status)) {
+  if (!(emailableStatuses as readonly string[]).includes(lead.status)) {
     return `the lead is ${lead.status}`;
   }
   return undefined;

@@ -18,9 +18,6 @@ export const campaignStep = z.object({
 });
 export const campaignSteps = z.array(campaignStep).max(10);
 
-/** The lead statuses a follow-up still goes to. */
-export const followUpStatuses = ["new", "contacted", "engaged"] as const;
-
 export interface SequenceProgress {
   lead_id: string;
   last_step: number;

@@ -15,8 +15,9 @@ import { acquireLock } from "../lock";
 import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
 import { draftHash } from "./drafts";
 import { whyNotEmail } from "./eligibility";
+import { type Sender, senderOf, withFooter } from "./footer";
 import { type MailboxRow, mailboxById, pacingRules, pauseMailbox, sendingMailbox } from "./mailboxes";
-import { composeEmail, newMessageId } from "./mime";
+import { composeEmail, newMessageId, unsubscribeMailto } from "./mime";
 import { earliestSlot, planSlots } from "./pacing";
 import { unsubscribeUrl } from "./unsubscribe";
 
@@ -111,6 +112,8 @@ export async function queueEmails(
   eventIds: string[],
   approvedBy?: string,
 ): Promise<QueueResult> {
+  // Before anything is queued: a workspace without its postal address sends nothing (CAN-SPAM).
+  await senderOf(workspaceId);
   const db = await serviceDb();
   const mailbox = await sendingMailbox(workspaceId);
   const events = await db
@@ -249,17 +252,12 @@ async function threadOf(event: EmailEvent) {
     : undefined;
 }
 
-function withFooter(event: EmailEvent, url: string) {
-  const text = `${event.body_text ?? ""}\n\n--\nNot interested? Unsubscribe: ${url}\n`;
-  const html = `${event.body_html ?? ""}<hr><p style="font-size:12px;color:#666">Not interested? <a href="${url}">Unsubscribe</a>.</p>`;
-  return { text, html };
-}
-
 async function buildMime(
   event: EmailEvent,
   to: string,
   mailbox: MailboxRow,
   thread: Awaited<ReturnType<typeof threadOf>>,
+  sender: Sender,
 ) {
   const url = unsubscribeUrl({
     workspaceId: event.workspace_id,
@@ -267,7 +265,7 @@ async function buildMime(
     leadId: event.lead_id,
     email: to,
   });
-  const { text, html } = withFooter(event, url);
+  const { text, html } = withFooter({ text: event.body_text, html: event.body_html }, sender, url);
   return composeEmail({
     from: { name: mailbox.display_name ?? undefined, address: mailbox.address },
     to: { address: to },
@@ -275,7 +273,7 @@ async function buildMime(
     text,
     html,
     messageId: event.message_id ?? newMessageId(mailbox.address),
-    unsubscribe: { url, mailto: `mailto:${mailbox.address}?subject=unsubscribe` },
+    unsubscribe: { url, mailto: unsubscribeMailto(mailbox.address) },
     ...(thread ? { inReplyTo: thread.messageId, references: [thread.messageId] } : {}),
   });
 }
@@ -415,6 +413,18 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
       return { outcome: "cancelled", reason };
     }
     const to = lead.email;
+    // The postal address may have been cleared since approval: then nothing goes out without it.
+    const sender = await senderOf(event.workspace_id).catch((error: unknown) => {
+      if (error instanceof ApiError && error.code === "postal_address_required") {
+        return undefined;
+      }
+      throw error;
+    });
+    if (!sender) {
+      const reason = "the workspace has no postal address for the footer";
+      await setEvent(event.id, { event_type: "cancelled", error: reason });
+      return { outcome: "cancelled", reason };
+    }
     const current = await mailboxById(mailbox.id);
     const pausedUntil = current?.paused_until ? timestampMs(current.paused_until) : 0;
     if (pausedUntil > Date.now()) {
@@ -441,7 +451,7 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
       return { outcome: "already_done" };
     }
     const thread = await threadOf(claimed);
-    const mime = await buildMime(claimed, to, mailbox, thread);
+    const mime = await buildMime(claimed, to, mailbox, thread, sender);
     if (mailbox.kind === "outbox" || !connection) {
       const dir = getConfig().OUTBOX_DIR;
       await mkdir(dir, { recursive: true });

@@ -10,6 +10,7 @@ export const errorStatus = {
   method_not_allowed: 405,
   conflict: 409,
   google_reconnect_required: 409,
+  postal_address_required: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable_entity: 422,

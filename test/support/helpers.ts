@@ -19,12 +19,24 @@ export function tokenFor(userId: string, options: TokenOptions = {}): Promise<st
  * A new row in auth.users, as a sign-up would make; its trigger makes the user's personal workspace,
  * whose id is the user's.
  */
+/** The postal address the suites' personal workspaces send under (the footer requires one). */
+export const testPostalAddress = "Test Business Ltd, 1 Quay Street, Bristol BS1 4DB, United Kingdom";
+
+/**
+ * A user, with the personal workspace sign-up gives them; that workspace gets the suites' postal
+ * address unless `postalAddress` is null (a workspace that has not set one yet).
+ */
 export async function createUser(
   email = `user-${randomUUID().slice(0, 8)}@example.test`,
   id: string = randomUUID(),
+  options: { postalAddress?: string | null } = {},
 ): Promise<string> {
   const db = await serviceDb();
   await db.execute(sql`insert into auth.users (id, email) values (${id}, ${email})`);
+  const postalAddress = options.postalAddress === undefined ? testPostalAddress : options.postalAddress;
+  if (postalAddress) {
+    await db.execute(sql`update public.workspaces set postal_address = ${postalAddress} where id = ${id}`);
+  }
   return id;
 }
 
@@ -94,4 +106,25 @@ export async function insertTaskAsFrontend(
     throw new Error("the insert returned nothing");
   }
   return row;
+}
+
+/**
+ * Reads a composed message with a second MIME parser, independent of the one that wrote it (Proton's
+ * port of Thunderbird's JSMime, not nodemailer's family), and asserts what every commercial email
+ * must carry: CRLF line ends only (RFC 5322 §2.3), the sender's postal address in both bodies
+ * (CAN-SPAM), and the one-click unsubscribe headers (RFC 8058). Returns the parsed message.
+ */
+export async function expectCompliantMessage(mime: string | Buffer, postalAddress = testPostalAddress) {
+  const { expect } = await import("vitest");
+  const { parseMail } = await import("@protontech/jsmimeparser");
+  const raw = typeof mime === "string" ? Buffer.from(mime, "utf8") : mime;
+  const text = raw.toString("latin1");
+  expect(text.match(/\r(?!\n)|(?<!\r)\n/g) ?? [], "bare CR or LF in the message").toEqual([]);
+  const parsed = parseMail(new Uint8Array(raw));
+  expect(parsed.body.text).toContain(postalAddress);
+  expect(parsed.body.html).toContain(postalAddress);
+  expect(parsed.headers["list-unsubscribe"]?.[0]).toMatch(/^<https?:\/\/[^>]+>, <mailto:[\x21-\x7e]+>$/);
+  expect(parsed.headers["list-unsubscribe-post"]).toEqual(["List-Unsubscribe=One-Click"]);
+  expect(parsed.headers["message-id"]?.[0]).toMatch(/^<[\x21-\x7e]+>$/);
+  return parsed;
 }
