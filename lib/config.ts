@@ -208,6 +208,22 @@ const configSchema = z
     EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
     EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),
     EMAIL_GAP_JITTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+    EMAIL_SOFT_BOUNCE_LIMIT: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10)
+      .default(3)
+      .describe(
+        "Soft bounces (mailbox full, 4.x.x) of one address after which it is suppressed like a hard bounce",
+      ),
+    EMAIL_SOFT_BOUNCE_RETRY_HOURS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(168)
+      .default(24)
+      .describe("How long after a soft bounce the email is sent again"),
     OUTBOX_DIR: z.string().default(".data/outbox"),
 
     QSTASH_URL: z.url().default("https://qstash.upstash.io"),

@@ -4,6 +4,7 @@ import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { type GoogleAccount, StandInGoogle } from "../dev/stand-ins/google";
+import { dsnArrival } from "./support/dsn";
 import { createUser, expectCompliantMessage, tokenFor } from "./support/helpers";
 import { model } from "./support/model";
 import { newBusiness, startTestStack } from "./support/stack";
@@ -613,15 +614,14 @@ describe("replies by Gmail push", () => {
       headers: { From: "news@example.org", Subject: "Newsletter" },
       snippet: "news",
     });
-    account.receive({
-      threadId: bounced.event?.gmail_thread_id ?? "",
-      headers: {
-        From: "Mail Delivery Subsystem <mailer-daemon@googlemail.com>",
-        Subject: "Delivery Status Notification (Failure)",
-        "Content-Type": "multipart/report; report-type=delivery-status",
-      },
-      snippet: "Address not found",
-    });
+    account.receive(
+      dsnArrival(
+        "gmail-hard-5.1.1.eml",
+        "cy@gone-cafe.example",
+        bounced.event?.message_id ?? "",
+        bounced.event?.gmail_thread_id ?? "",
+      ),
+    );
     account.receive({
       threadId: "unrelated-2",
       headers: { From: "bills@example.org", Subject: "Invoice" },
@@ -661,6 +661,111 @@ describe("replies by Gmail push", () => {
     await dev.broker.settle(200, 10_000);
     expect((await mailboxOf(account))?.history_id).toBe(String(latest));
   }, 60_000);
+
+  // Bounce formats and codes: see test/dsn.test.ts for the sources of each fixture.
+  it("bounces by kind: hard suppresses, soft sends again and suppresses after the limit, a policy block and an out-of-office suppress nothing, Gmail's quota pauses the mailbox", async () => {
+    const { user, account } = await business();
+    const hard = await emailed(user, {
+      name: "Ed",
+      email: "ed@exchange-cafe.example",
+      company: "Exchange Cafe",
+    });
+    const full = await emailed(user, { name: "Flo", email: "flo@full-cafe.example", company: "Full Cafe" });
+    const blocked = await emailed(user, {
+      name: "Gil",
+      email: "gil@strict-cafe.example",
+      company: "Strict Cafe",
+    });
+    const away = await emailed(user, { name: "Hu", email: "hu@away-cafe.example", company: "Away Cafe" });
+    const quota = await emailed(user, { name: "Io", email: "io@quota-cafe.example", company: "Quota Cafe" });
+    await pointCursorAtNow(account);
+    const arrive = (name: string, sent: typeof hard) =>
+      account.receive(
+        dsnArrival(
+          name,
+          sent.lead?.email ?? "",
+          sent.event?.message_id ?? "",
+          sent.event?.gmail_thread_id ?? "",
+        ),
+      );
+    arrive("exchange-hard-5.1.10.eml", hard);
+    arrive("postfix-soft-mailbox-full.eml", full);
+    arrive("postfix-delayed-4.4.1.eml", full);
+    arrive("postfix-blocked-5.7.1.eml", blocked);
+    arrive("exchange-auto-reply.eml", away);
+    arrive("gmail-quota-5.4.5.eml", quota);
+    const pushed = await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox));
+    expect(pushed.status).toBe(200);
+    await dev.broker.settle(200, 20_000);
+
+    const { isSuppressed } = await import("../lib/email/suppression");
+    const sql = await service.serviceDb();
+    const eventOf = async (sent: typeof hard) => (await events([sent.event?.id ?? ""]))[0];
+    const leadRow = async (sent: typeof hard) =>
+      (
+        await sql
+          .select()
+          .from(db.leads)
+          .where(eq(db.leads.id, sent.lead?.id ?? ""))
+      )[0];
+
+    expect(await isSuppressed(user, "ed@exchange-cafe.example")).toBe(true);
+    expect(await eventOf(hard)).toMatchObject({
+      event_type: "bounced",
+      metadata: expect.objectContaining({
+        bounce: expect.objectContaining({ kind: "hard", status: "5.1.10" }),
+      }),
+    });
+    expect((await leadRow(hard))?.status).toBe("bounced");
+
+    // Soft: not suppressed, sent again later (a new Message-ID, queued for the retry hour); the
+    // delayed warning changed nothing.
+    expect(await isSuppressed(user, "flo@full-cafe.example")).toBe(false);
+    const retry = await eventOf(full);
+    expect(retry?.event_type).toBe("queued");
+    expect(retry?.message_id).not.toBe(full.event?.message_id);
+    expect(Date.parse(retry?.scheduled_at ?? "") - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect((await leadRow(full))?.metadata).toMatchObject({ soft_bounces: 1 });
+    expect((await leadRow(full))?.status).toBe("contacted");
+
+    expect(await isSuppressed(user, "gil@strict-cafe.example")).toBe(false);
+    expect((await eventOf(blocked))?.event_type).toBe("bounced");
+    expect((await leadRow(blocked))?.status).toBe("contacted");
+
+    // The out-of-office titled "Undeliverable" is a reply: the lead pauses, nothing is bounced.
+    expect(await isSuppressed(user, "hu@away-cafe.example")).toBe(false);
+    expect((await eventOf(away))?.event_type).toBe("sent");
+
+    const mailbox = await mailboxOf(account);
+    expect(Date.parse(mailbox?.paused_until ?? "") - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(mailbox?.pause_reason).toContain("5.4.5");
+    expect((await eventOf(quota))?.event_type).toBe("queued");
+    expect(await isSuppressed(user, "io@quota-cafe.example")).toBe(false);
+    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.workspace_id, user));
+    expect(alerts.map((alert) => alert.type)).toContain("mailbox.paused");
+
+    // The third soft bounce of the same address suppresses it like a hard one.
+    for (let i = 0; i < 2; i++) {
+      const current = await eventOf(full);
+      await sql
+        .update(db.emailEvents)
+        .set({ event_type: "sent", gmail_thread_id: `soft-${i}`, sent_at: new Date().toISOString() })
+        .where(eq(db.emailEvents.id, full.event?.id ?? ""));
+      account.receive(
+        dsnArrival(
+          "postfix-soft-mailbox-full.eml",
+          "flo@full-cafe.example",
+          current?.message_id ?? "",
+          `soft-${i}`,
+        ),
+      );
+      await push(await gmail.signPushToken(pushClaims), account.pushBody(account.mailbox, randomUUID()));
+      await dev.broker.settle(200, 20_000);
+    }
+    expect(await isSuppressed(user, "flo@full-cafe.example")).toBe(true);
+    expect((await eventOf(full))?.event_type).toBe("bounced");
+    expect((await leadRow(full))?.metadata).toMatchObject({ soft_bounces: 3 });
+  }, 90_000);
 
   // RFC 2369 §3.2 / RFC 8058 §3.2: the List-Unsubscribe mailto is honoured as well as the URL; a
   // mail client sends a new message (subject "unsubscribe") to it, not a reply in our thread.

@@ -38,6 +38,8 @@ export interface InboxMessage {
   labelIds: string[];
   headers: Record<string, string>;
   snippet: string;
+  /** The whole RFC 5322 message, for `format=raw`; without it the headers and the snippet stand for it. */
+  mime?: string;
 }
 export interface SentMessage {
   id: string;
@@ -220,7 +222,12 @@ export class GoogleAccount {
     return [...this.channels.values()].filter((c) => !c.stopped).at(-1);
   }
   /** A message arriving in the mailbox (a reply, a bounce…): a new history record. */
-  receive(message: { threadId: string; headers: Record<string, string>; snippet: string }): InboxMessage {
+  receive(message: {
+    threadId: string;
+    headers: Record<string, string>;
+    snippet: string;
+    mime?: string;
+  }): InboxMessage {
     this.historyId += 1;
     const incoming: InboxMessage = {
       id: randomUUID().replaceAll("-", "").slice(0, 16),
@@ -229,6 +236,7 @@ export class GoogleAccount {
       labelIds: ["INBOX", "UNREAD"],
       headers: message.headers,
       snippet: message.snippet,
+      ...(message.mime ? { mime: message.mime } : {}),
     };
     this.inbox.push(incoming);
     return incoming;
@@ -245,6 +253,7 @@ export class GoogleAccount {
         labelIds: ["SENT"],
         headers: mimeHeaders(m.mime),
         snippet: "",
+        mime: m.mime,
       })),
     ];
   }
@@ -530,13 +539,28 @@ export class GoogleAccount {
       const headers = Object.entries(message.headers)
         .filter(([name]) => format !== "metadata" || asked.length === 0 || asked.includes(name.toLowerCase()))
         .map(([name, value]) => ({ name, value }));
+      // Format RAW: "the full email message data with body content in the raw field as a base64url
+      // encoded string; the payload field is not used" (users.messages Format enum).
+      const raw =
+        format === "raw"
+          ? {
+              raw: Buffer.from(
+                message.mime
+                  ? message.mime
+                  : `${Object.entries(message.headers)
+                      .map(([name, value]) => `${name}: ${value}`)
+                      .join("\r\n")}\r\n\r\n${message.snippet}\r\n`,
+              ).toString("base64url"),
+            }
+          : {};
       reply(200, {
         id: message.id,
         threadId: message.threadId,
         labelIds: message.labelIds,
         snippet: message.snippet,
         historyId: String(message.historyId),
-        ...(format === "minimal" ? {} : { payload: { headers } }),
+        ...raw,
+        ...(format === "minimal" || format === "raw" ? {} : { payload: { headers } }),
       });
       return;
     }

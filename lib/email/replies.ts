@@ -2,7 +2,7 @@ import type { gmail_v1 } from "@googleapis/gmail";
 import { and, desc, eq, inArray, ne, or, sql } from "drizzle-orm";
 import addressparser from "nodemailer/lib/addressparser";
 import { z } from "zod";
-import { raiseAlert } from "../alerts";
+import { alertAdmins, raiseAlert } from "../alerts";
 import { getConfig } from "../config";
 import { rowsOf } from "../db/client";
 import { emailEvents, leads } from "../db/schema";
@@ -12,9 +12,10 @@ import { completeStructured } from "../llm/complete";
 import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
 import { cleanText, fieldCaps } from "../untrusted";
-import type { MailboxRow } from "./mailboxes";
+import { type BounceVerdict, classifyBounce } from "./dsn";
+import { type MailboxRow, pauseMailbox } from "./mailboxes";
 import { asksToUnsubscribe, isUnsubscribeRequest, ownText } from "./reply-text";
-import { leadOf, stopQueuedFor } from "./send";
+import { leadOf, resendLater, stopQueuedFor } from "./send";
 import { suppress } from "./suppression";
 
 /**
@@ -152,6 +153,7 @@ async function recordInbound(
   sent: SentEvent,
   message: { id: string; threadId: string; headers: Headers; snippet: string },
   kind: "replied" | "bounced" | "unsubscribed",
+  extra: Record<string, unknown> = {},
 ): Promise<boolean> {
   const db = await serviceDb();
   const inserted = await db.execute(sql`
@@ -161,10 +163,87 @@ async function recordInbound(
       ${kind}, ${sent.from_email},
       ${cleanText(header(message.headers, "From"), 320)}, ${cleanText(header(message.headers, "Subject"), fieldCaps.subject)},
       ${cleanText(message.snippet, fieldCaps.snippet)}, ${message.id}, ${message.threadId},
-      ${JSON.stringify({ in_reply_to_event: sent.id })}::jsonb)
+      ${JSON.stringify({ in_reply_to_event: sent.id, ...extra })}::jsonb)
     on conflict (mailbox_id, gmail_message_id) where gmail_message_id is not null do nothing
     returning id`);
   return rowsOf(inserted).length > 0;
+}
+
+/**
+ * What a bounce does to the email it answers (dsn.ts says which kind it is):
+ * - hard: the email is bounced, the address suppressed and the lead marked bounced.
+ * - soft: counted on the lead; the email is sent again after EMAIL_SOFT_BOUNCE_RETRY_HOURS, until
+ *   EMAIL_SOFT_BOUNCE_LIMIT soft bounces, after which the address is suppressed like a hard bounce.
+ *   A `delayed` report is only a warning (the remote server still retries): recorded, nothing else.
+ * - blocked and unknown: the email is bounced; the address is not suppressed (the refusal was of
+ *   this sender or message, or is unexplained).
+ * - quota: Gmail refused to send for the account's own limit; the mailbox pauses for a day (Gmail's
+ *   limits are a rolling 24 hours) with an alert, and the email goes again when the pause ends.
+ */
+async function applyBounce(mailbox: MailboxRow, sent: SentEvent, verdict: BounceVerdict, log: Logger) {
+  const db = await serviceDb();
+  const config = getConfig();
+  const markBounced = () =>
+    db
+      .update(emailEvents)
+      .set({
+        event_type: "bounced",
+        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ bounce: verdict })}::jsonb`,
+      })
+      .where(eq(emailEvents.id, sent.id));
+  const suppressAddress = (why: string) =>
+    sent.to_email
+      ? suppress(
+          { workspaceId: sent.workspace_id, userId: sent.user_id },
+          sent.to_email,
+          "bounced",
+          why,
+          sent.lead_id,
+        )
+      : Promise.resolve();
+  log.info({ lead: sent.lead_id, kind: verdict.kind, status: verdict.status }, "bounce recorded");
+  switch (verdict.kind) {
+    case "hard":
+      await markBounced();
+      await suppressAddress(`hard bounce ${verdict.status}`);
+      return;
+    case "soft": {
+      if (verdict.action === "delayed") {
+        return;
+      }
+      const lead = await leadOf(sent);
+      const count = Number((lead?.metadata as { soft_bounces?: number } | undefined)?.soft_bounces ?? 0) + 1;
+      if (lead) {
+        await db
+          .update(leads)
+          .set({ metadata: sql`${leads.metadata} || ${JSON.stringify({ soft_bounces: count })}::jsonb` })
+          .where(eq(leads.id, lead.id));
+      }
+      if (count >= config.EMAIL_SOFT_BOUNCE_LIMIT) {
+        await markBounced();
+        await suppressAddress(`${count} soft bounces, the last ${verdict.status ?? "without a code"}`);
+        return;
+      }
+      await resendLater(sent, Date.now() + config.EMAIL_SOFT_BOUNCE_RETRY_HOURS * 3_600_000, count);
+      return;
+    }
+    case "quota": {
+      const until = new Date(Date.now() + 86_400_000).toISOString();
+      await pauseMailbox(mailbox.id, until, `Gmail refused to send: ${verdict.diagnostic ?? verdict.status}`);
+      await resendLater(sent, Date.parse(until), 1);
+      await alertAdmins({
+        workspaceId: sent.workspace_id,
+        type: "mailbox.paused",
+        severity: "warning",
+        title: `Sending paused for ${mailbox.address}`,
+        message: `Gmail returned an email for the account's sending limit (${verdict.status}). Sending resumes at ${until}; the email goes again then.`,
+        metadata: { mailbox: mailbox.address, until, status: verdict.status },
+      });
+      return;
+    }
+    default:
+      await markBounced();
+  }
 }
 
 export async function handleMessage(
@@ -205,20 +284,15 @@ export async function handleMessage(
   }
   const db = await serviceDb();
   if (isBounce(headers)) {
-    if (await recordInbound(sent, message, "bounced")) {
-      await db.update(emailEvents).set({ event_type: "bounced" }).where(eq(emailEvents.id, sent.id));
-      if (sent.to_email) {
-        await suppress(
-          { workspaceId: sent.workspace_id, userId: sent.user_id },
-          sent.to_email,
-          "bounced",
-          "delivery status notification",
-          sent.lead_id,
-        );
+    const { data: full } = await api.users.messages.get({ userId: "me", id, format: "raw" });
+    const verdict = classifyBounce(new Uint8Array(Buffer.from(full.raw ?? "", "base64url")));
+    if (verdict.kind !== "auto_reply") {
+      if (await recordInbound(sent, message, "bounced", { bounce: verdict })) {
+        await applyBounce(mailbox, sent, verdict, log);
       }
-      log.info({ lead: sent.lead_id }, "bounce recorded");
+      return "bounce";
     }
-    return "bounce";
+    // An automatic reply (an out-of-office saying "undeliverable") is read as the reply it is.
   }
   if (!(await recordInbound(sent, message, "replied"))) {
     return "reply";

@@ -179,6 +179,30 @@ export async function queueEmails(
   return { queued, skipped };
 }
 
+/**
+ * Sends a bounced email again at `atMs` (a soft bounce, Gmail's own quota): queued anew under a new
+ * Message-ID (Sent already holds the first one, and a lost answer is looked up by it), with a job of
+ * its own (`attempt` keeps its deduplication id apart from the first send's).
+ */
+export async function resendLater(event: EmailEvent, atMs: number, attempt: number): Promise<void> {
+  await setEvent(event.id, {
+    event_type: "queued",
+    sent_at: null,
+    gmail_message_id: null,
+    message_id: newMessageId(event.from_email ?? "localhost"),
+    scheduled_at: new Date(atMs).toISOString(),
+  });
+  await publishJob(
+    emailWorkerPath,
+    { event_id: event.id, deferrals: 0 },
+    {
+      deduplicationId: `email-${event.id}-resend${attempt}`,
+      retries: 3,
+      ...(atMs - Date.now() > 1000 ? { delaySeconds: Math.ceil((atMs - Date.now()) / 1000) } : {}),
+    },
+  );
+}
+
 /** Why an email must not go out now, checked at send time: the lead's eligibility, its company, the campaign. */
 async function stopReason(event: EmailEvent, lead: LeadRow | undefined): Promise<string | undefined> {
   if (!lead) {
