@@ -217,6 +217,19 @@ const configSchema = z
       .describe(
         "Soft bounces (mailbox full, 4.x.x) of one address after which it is suppressed like a hard bounce",
       ),
+    EMAIL_BOUNCE_RATE_LIMIT: z.coerce
+      .number()
+      .min(0.001)
+      .max(0.5)
+      .default(0.02)
+      .describe("The bounce rate (over 30 days) at which a mailbox or campaign pauses"),
+    EMAIL_BOUNCE_MIN_SENDS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(20)
+      .describe("Sends a mailbox or campaign needs before its bounce rate can pause it"),
     EMAIL_SOFT_BOUNCE_RETRY_HOURS: z.coerce
       .number()
       .int()

@@ -76,6 +76,7 @@ const session = [{ supabaseSession: [] }];
 async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
   const manage = await import("./workspaces/manage");
   const connections = await import("./workspaces/connections");
+  const mailboxAdmin = await import("./email/mailbox-admin");
   const { workspacePath, memberPath, connectionPath } = await import("./workspaces/api");
   const refused = {
     401: errorResponse("No valid Supabase session"),
@@ -188,6 +189,50 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
           ),
           404: errorResponse("No such member"),
           409: errorResponse("The last owner cannot leave"),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/mailboxes": {
+      get: {
+        operationId: "list_mailboxes",
+        summary:
+          "The workspace's sending mailboxes: caps, whether and why each is paused (Gmail's limit, bounce protection), sends in the last day and the 30-day bounce rate",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.workspacePath },
+        responses: {
+          200: json("The mailboxes", ok(z.array(mailboxAdmin.mailboxView))),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/mailboxes/{mailbox_id}/resume": {
+      post: {
+        operationId: "resume_mailbox",
+        summary: "Ends a mailbox's pause (owners and admins); its bounce rate counts again from now",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.mailboxPath },
+        responses: {
+          200: json("The mailbox", ok(mailboxAdmin.mailboxView)),
+          404: errorResponse("No such mailbox in this workspace"),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/campaigns/{campaign_id}/resume": {
+      post: {
+        operationId: "resume_campaign",
+        summary:
+          "Sets a paused campaign (bounce protection pauses one at 2 % bounces) going again (owners and admins); its bounce rate counts again from now",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.campaignPath },
+        responses: {
+          200: json("The campaign", ok(mailboxAdmin.campaignResumed)),
+          404: errorResponse("No such campaign in this workspace"),
+          409: errorResponse("The campaign is not paused"),
           ...refused,
         },
       },

@@ -119,6 +119,9 @@ async function approvedDraft() {
 const sentTo = (address: string | null) =>
   gmail.accounts.flatMap((account) => account.sent).filter((message) => message.to?.includes(address ?? "?"));
 
+const timestampOf = (value: string | null | undefined) =>
+  value ? Date.parse(value.replace(" ", "T")) : Number.NaN;
+
 async function mailboxOf(account: GoogleAccount) {
   const sql = await service.serviceDb();
   const [mailbox] = await sql.select().from(db.mailboxes).where(eq(db.mailboxes.address, account.mailbox));
@@ -765,6 +768,103 @@ describe("replies by Gmail push", () => {
     expect(await isSuppressed(user, "flo@full-cafe.example")).toBe(true);
     expect((await eventOf(full))?.event_type).toBe("bounced");
     expect((await leadRow(full))?.metadata).toMatchObject({ soft_bounces: 3 });
+  }, 90_000);
+
+  it("bounce protection pauses a mailbox or campaign at 2 % after 20 sends and not before; an admin resumes it and the count restarts", async () => {
+    const { user, account } = await business();
+    // Warm the mailbox row (made on first use) with one real send.
+    await emailed(user, { name: "Jo", email: "jo@first-cafe.example", company: "First Cafe" });
+    const mailbox = await mailboxOf(account);
+    const sql = await service.serviceDb();
+    const campaign = async (name: string) =>
+      (
+        await sql
+          .insert(db.campaigns)
+          .values({ workspace_id: user, user_id: user, name, status: "active" })
+          .returning()
+      )[0];
+    const a = await campaign("Spring A");
+    const b = await campaign("Spring B");
+    const sends = (count: number, type: "sent" | "bounced", campaignId: string | null) =>
+      sql.insert(db.emailEvents).values(
+        Array.from({ length: count }, (_, i) => ({
+          workspace_id: user,
+          user_id: user,
+          mailbox_id: mailbox?.id,
+          campaign_id: campaignId,
+          event_type: type,
+          to_email: `${type}-${i}-${randomUUID().slice(0, 6)}@guard.example`,
+          sent_at: new Date().toISOString(),
+        })),
+      );
+    const { guardBounceRate, untilResumed } = await import("../lib/email/bounce-guard");
+    const guard = (campaignId: string | null) =>
+      guardBounceRate({ workspace_id: user, mailbox_id: mailbox?.id ?? null, campaign_id: campaignId });
+
+    // Under 20 sends a bounce pauses nothing, however high the rate (1 of 5).
+    await sends(4, "sent", a?.id ?? null);
+    await sends(1, "bounced", a?.id ?? null);
+    expect(await guard(a?.id ?? null)).toEqual({ mailbox: false, campaign: false });
+    // Campaign A: 1 of 50 = 2.0 % pauses it; B: 1 of 51 = 1.96 % does not; the mailbox (2 of 102) neither.
+    await sends(45, "sent", a?.id ?? null);
+    await sends(50, "sent", b?.id ?? null);
+    await sends(1, "bounced", b?.id ?? null);
+    expect(await guard(b?.id ?? null)).toEqual({ mailbox: false, campaign: false });
+    expect(await guard(a?.id ?? null)).toEqual({ mailbox: false, campaign: true });
+    const [pausedA] = await sql
+      .select()
+      .from(db.campaigns)
+      .where(eq(db.campaigns.id, a?.id ?? ""));
+    expect(pausedA).toMatchObject({ status: "paused" });
+    expect(pausedA?.pause_reason).toContain("1 of 50 sends");
+    // One more bounce: 3 of 103 = 2.9 % pauses the mailbox until someone resumes it.
+    await sends(1, "bounced", null);
+    expect(await guard(null)).toEqual({ mailbox: true, campaign: false });
+    const { timestampMs } = await import("../lib/db/timestamps");
+    expect(timestampMs((await mailboxOf(account))?.paused_until ?? "")).toBe(Date.parse(untilResumed));
+    const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.workspace_id, user));
+    expect(alerts.map((alert) => alert.type).sort()).toEqual(
+      expect.arrayContaining(["campaign.bounce_paused", "mailbox.bounce_paused"]),
+    );
+
+    const member = await createUser();
+    const { addMember } = await import("./support/helpers");
+    await addMember(user, member, "member");
+    const call = async (who: string, method: string, path: string) => {
+      const response = await fetch(`${dev.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${await tokenFor(who)}` },
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const listed = await call(member, "GET", `/api/workspaces/${user}/mailboxes`);
+    expect(listed.status, JSON.stringify(listed.body)).toBe(200);
+    expect(listed.body.data).toEqual([
+      expect.objectContaining({
+        id: mailbox?.id,
+        status: "paused",
+        paused_until: untilResumed,
+        bounce_rate: { sends: 103, bounces: 3, rate: 3 / 103 },
+      }),
+    ]);
+    const byMember = await call(member, "POST", `/api/workspaces/${user}/mailboxes/${mailbox?.id}/resume`);
+    expect(byMember.status, JSON.stringify(byMember.body)).toBe(403);
+    const resumed = await call(user, "POST", `/api/workspaces/${user}/mailboxes/${mailbox?.id}/resume`);
+    expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
+    expect(resumed.body.data).toMatchObject({
+      status: "active",
+      paused_until: null,
+      bounce_rate: { sends: 0, bounces: 0 },
+    });
+    const campaignResumed = await call(user, "POST", `/api/workspaces/${user}/campaigns/${a?.id}/resume`);
+    expect(campaignResumed.status, JSON.stringify(campaignResumed.body)).toBe(200);
+    expect(campaignResumed.body.data).toMatchObject({ status: "active", bounce_rate: { sends: 0 } });
+    const again = await call(user, "POST", `/api/workspaces/${user}/campaigns/${a?.id}/resume`);
+    expect(again.status, JSON.stringify(again.body)).toBe(409);
+    const elsewhere = await call(user, "POST", `/api/workspaces/${user}/mailboxes/${randomUUID()}/resume`);
+    expect(elsewhere.status, JSON.stringify(elsewhere.body)).toBe(404);
+    // After the resume the old bounces no longer count: the next one alone does not pause again.
+    expect(await guard(null)).toEqual({ mailbox: false, campaign: false });
   }, 90_000);
 
   // RFC 2369 §3.2 / RFC 8058 §3.2: the List-Unsubscribe mailto is honoured as well as the URL; a

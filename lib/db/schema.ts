@@ -135,6 +135,8 @@ export const campaigns = pgTable("campaigns", {
   kpis: json("kpis").notNull().default([]),
   steps: json("steps").notNull().default([]),
   fingerprint: text("fingerprint"),
+  pause_reason: text("pause_reason"),
+  bounce_guard_since: ts("bounce_guard_since"),
 });
 
 export const leads = pgTable("leads", {
@@ -320,6 +322,7 @@ export const mailboxes = pgTable("mailboxes", {
   pause_reason: text("pause_reason"),
   history_id: text("history_id"),
   watch_expires_at: ts("watch_expires_at"),
+  bounce_guard_since: ts("bounce_guard_since"),
   ...serviceTimestamps,
 });
 

@@ -12,6 +12,7 @@ import { completeStructured } from "../llm/complete";
 import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
 import { cleanText, fieldCaps } from "../untrusted";
+import { guardBounceRate } from "./bounce-guard";
 import { type BounceVerdict, classifyBounce } from "./dsn";
 import { type MailboxRow, pauseMailbox } from "./mailboxes";
 import { asksToUnsubscribe, isUnsubscribeRequest, ownText } from "./reply-text";
@@ -183,14 +184,16 @@ async function recordInbound(
 async function applyBounce(mailbox: MailboxRow, sent: SentEvent, verdict: BounceVerdict, log: Logger) {
   const db = await serviceDb();
   const config = getConfig();
-  const markBounced = () =>
-    db
+  const markBounced = async () => {
+    await db
       .update(emailEvents)
       .set({
         event_type: "bounced",
         metadata: sql`${emailEvents.metadata} || ${JSON.stringify({ bounce: verdict })}::jsonb`,
       })
       .where(eq(emailEvents.id, sent.id));
+    await guardBounceRate(sent);
+  };
   const suppressAddress = (why: string) =>
     sent.to_email
       ? suppress(

@@ -67,7 +67,11 @@ async function plannedSends(mailboxId: string): Promise<number[]> {
   return rows.map((row) => timestampMs(`${row.at}`));
 }
 
-function publishEmail(eventId: string, delayMs: number, deferrals: number) {
+/** QStash's longest delay: a later time is reached in hops, each delivery checking again. */
+const maxDelayMs = 7 * day;
+
+function publishEmail(eventId: string, wantedDelayMs: number, deferrals: number) {
+  const delayMs = Math.min(wantedDelayMs, maxDelayMs);
   return publishJob(
     emailWorkerPath,
     { event_id: eventId, deferrals },

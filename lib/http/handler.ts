@@ -29,6 +29,15 @@ export type FunctionExports = Record<HttpMethod | "OPTIONS", (request: Request) 
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{8,128}$/;
 
+/** The route's path parameters through their schema; a bad one is a 400 naming it. */
+export function pathParams<S extends z.ZodObject>(ctx: RequestContext, schema: S): z.output<S> {
+  const parsed = schema.safeParse(ctx.params);
+  if (!parsed.success) {
+    throw fromZodError(parsed.error, "path");
+  }
+  return parsed.data;
+}
+
 export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
   return Response.json(body, { status, headers });
 }

@@ -4,8 +4,7 @@
  */
 import { z } from "zod";
 import type { UserHandler } from "../auth/session";
-import { fromZodError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
+import { json, pathParams, type RequestContext } from "../http/handler";
 import {
   callbackQuery,
   connectQuery,
@@ -31,14 +30,6 @@ import {
 } from "./manage";
 
 const ok = (data: unknown, status = 200) => json({ success: true, data }, status);
-
-function pathParams<S extends z.ZodObject>(ctx: RequestContext, schema: S): z.output<S> {
-  const parsed = schema.safeParse(ctx.params);
-  if (!parsed.success) {
-    throw fromZodError(parsed.error, "path");
-  }
-  return parsed.data;
-}
 
 export const workspacePath = z.object({ workspace_id: z.uuid() });
 export const memberPath = z.object({ workspace_id: z.uuid(), user_id: z.uuid() });
