@@ -119,9 +119,6 @@ async function approvedDraft() {
 const sentTo = (address: string | null) =>
   gmail.accounts.flatMap((account) => account.sent).filter((message) => message.to?.includes(address ?? "?"));
 
-const timestampOf = (value: string | null | undefined) =>
-  value ? Date.parse(value.replace(" ", "T")) : Number.NaN;
-
 async function mailboxOf(account: GoogleAccount) {
   const sql = await service.serviceDb();
   const [mailbox] = await sql.select().from(db.mailboxes).where(eq(db.mailboxes.address, account.mailbox));
