@@ -69,6 +69,8 @@ export function applyDevEnv(secrets: DevSecrets, baseUrl: string): void {
     TASK_WEBHOOK_SECRETS: secrets.taskWebhookSecret,
     TOKEN_ENCRYPTION_KEY: secrets.tokenEncryptionKey,
     PGLITE_DATA_DIR: join(dataDir, "pglite"),
+    // The local stack's stand-in accounts live on domains with no DNS: their checks are shown, not enforced.
+    EMAIL_SENDER_CHECK: "warn",
   };
   for (const [key, value] of Object.entries(defaults)) {
     if (!process.env[key]) {

@@ -149,7 +149,9 @@ const configSchema = z
     DNS_SERVERS: z
       .string()
       .optional()
-      .describe("Resolvers for MX checks (host or host:port, comma-separated); the system's by default"),
+      .describe(
+        "Resolvers for MX and sending-domain checks (host or host:port, comma-separated); the system's by default",
+      ),
 
     GOOGLE_OAUTH_CLIENT_ID: z
       .string()
@@ -217,6 +219,17 @@ const configSchema = z
       .describe(
         "Soft bounces (mailbox full, 4.x.x) of one address after which it is suppressed like a hard bounce",
       ),
+    EMAIL_SENDER_CHECK: z
+      .enum(["enforce", "warn"])
+      .default("enforce")
+      .describe(
+        "enforce: a mailbox whose domain has neither SPF for Google nor a DKIM key cannot send; warn: it sends, and the check is shown (the local stack, whose stand-in accounts have no DNS)",
+      ),
+    EMAIL_DKIM_SELECTOR: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i)
+      .default("google")
+      .describe("The DKIM selector the sending domains sign with (Google Workspace's default is google)"),
     EMAIL_BOUNCE_RATE_LIMIT: z.coerce
       .number()
       .min(0.001)

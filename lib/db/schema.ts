@@ -323,6 +323,8 @@ export const mailboxes = pgTable("mailboxes", {
   history_id: text("history_id"),
   watch_expires_at: ts("watch_expires_at"),
   bounce_guard_since: ts("bounce_guard_since"),
+  sender_check: json("sender_check"),
+  sender_checked_at: ts("sender_checked_at"),
   ...serviceTimestamps,
 });
 

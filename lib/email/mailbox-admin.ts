@@ -35,6 +35,22 @@ export const mailboxView = z.object({
   pause_reason: z.string().nullable(),
   sent_last_24h: z.int(),
   bounce_rate: bounceRate,
+  sender_check: z
+    .object({
+      domain: z.string(),
+      checked_at: z.string(),
+      verdict: z.enum(["ok", "warning", "refused", "unknown"]),
+      problems: z.array(z.string()),
+      mx: z.object({ ok: z.boolean(), hosts: z.array(z.string()) }),
+      spf: z.object({ ok: z.boolean(), result: z.string(), record: z.string().nullable() }),
+      dkim: z.object({ ok: z.boolean(), selector: z.string(), error: z.string().nullable() }),
+      dmarc: z.object({ ok: z.boolean(), policy: z.string().nullable(), record: z.string().nullable() }),
+    })
+    .nullable()
+    .meta({
+      description:
+        "The sending domain's DNS (MX, SPF for Google, DKIM key, DMARC), checked before the first send and daily; refused: neither SPF nor DKIM, nothing is sent",
+    }),
 });
 export type MailboxView = z.infer<typeof mailboxView>;
 
@@ -75,6 +91,7 @@ async function viewOf(row: MailboxRow): Promise<MailboxView> {
     pause_reason: paused ? row.pause_reason : null,
     sent_last_24h: sent?.n ?? 0,
     bounce_rate: await mailboxBounceRate(row.id, row.bounce_guard_since),
+    sender_check: (row.sender_check as MailboxView["sender_check"]) ?? null,
   };
 }
 

@@ -5,12 +5,15 @@
  * mailbox paces only its own sends: one workspace's batch never delays another's mail.
  */
 import { and, asc, eq, inArray, ne, sql } from "drizzle-orm";
+import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
 import { emailEvents, mailboxes } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { timestampMs } from "../db/timestamps";
 import { type Connection, connectionsOf } from "../google/connections";
 import { workspaceRow } from "../workspaces/access";
 import type { PacingRules } from "./pacing";
+import type { SenderCheck } from "./sender-check";
 
 export type MailboxRow = typeof mailboxes.$inferSelect;
 
@@ -162,4 +165,57 @@ export async function liveGmailMailboxes(): Promise<MailboxRow[]> {
     .from(mailboxes)
     .where(and(eq(mailboxes.kind, "gmail"), eq(mailboxes.status, "active")))
     .orderBy(asc(mailboxes.created_at));
+}
+
+const checkMaxAgeMs = 86_400_000;
+
+/**
+ * The mailbox's sending-domain check, run again when missing or a day old (lib/email/sender-check.ts,
+ * loaded only then) and stored on the mailbox. The outbox never sends, so it has none. A check that
+ * turns to refused alerts the workspace's admins once, with what to fix.
+ */
+export async function senderCheckOf(mailbox: MailboxRow): Promise<SenderCheck | undefined> {
+  if (mailbox.kind !== "gmail") {
+    return undefined;
+  }
+  const stored = mailbox.sender_check as SenderCheck | null;
+  if (
+    stored &&
+    mailbox.sender_checked_at &&
+    Date.now() - timestampMs(mailbox.sender_checked_at) < checkMaxAgeMs
+  ) {
+    return stored;
+  }
+  const { checkSendingDomain } = await import("./sender-check");
+  const check = await checkSendingDomain(mailbox.address);
+  const db = await serviceDb();
+  await db
+    .update(mailboxes)
+    .set({ sender_check: check, sender_checked_at: check.checked_at })
+    .where(eq(mailboxes.id, mailbox.id));
+  if (check.verdict === "refused" && stored?.verdict !== "refused") {
+    await alertAdmins({
+      workspaceId: mailbox.workspace_id,
+      type: "mailbox.sender_check_failed",
+      severity: "critical",
+      title: `${check.domain} cannot send: no SPF for Google and no DKIM key`,
+      message: `${check.problems.join(". ")}. Gmail and Yahoo refuse mail that has neither; ${mailbox.address} sends nothing until the domain publishes one.`,
+      metadata: { mailbox_id: mailbox.id, check },
+    });
+  }
+  return check;
+}
+
+/** Whether the sending domain's check stops this mailbox now (EMAIL_SENDER_CHECK=enforce). */
+export function senderRefusal(check: SenderCheck | undefined): string | undefined {
+  if (!check || getConfig().EMAIL_SENDER_CHECK !== "enforce") {
+    return undefined;
+  }
+  if (check.verdict === "refused") {
+    return `${check.domain} fails the sender checks: ${check.problems.join("; ")}`;
+  }
+  if (check.verdict === "unknown") {
+    return `${check.domain} could not be checked yet: ${check.problems.join("; ")}`;
+  }
+  return undefined;
 }

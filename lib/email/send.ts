@@ -16,7 +16,15 @@ import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
 import { draftHash } from "./drafts";
 import { whyNotEmail } from "./eligibility";
 import { type Sender, senderOf, withFooter } from "./footer";
-import { type MailboxRow, mailboxById, pacingRules, pauseMailbox, sendingMailbox } from "./mailboxes";
+import {
+  type MailboxRow,
+  mailboxById,
+  pacingRules,
+  pauseMailbox,
+  senderCheckOf,
+  senderRefusal,
+  sendingMailbox,
+} from "./mailboxes";
 import { composeEmail, newMessageId, unsubscribeMailto } from "./mime";
 import { earliestSlot, planSlots } from "./pacing";
 import { unsubscribeUrl } from "./unsubscribe";
@@ -120,6 +128,12 @@ export async function queueEmails(
   await senderOf(workspaceId);
   const db = await serviceDb();
   const mailbox = await sendingMailbox(workspaceId);
+  const refusal = senderRefusal(await senderCheckOf(mailbox));
+  if (refusal) {
+    throw new ApiError("sender_not_authenticated", refusal, {
+      details: { mailbox: mailbox.address, check: (await mailboxById(mailbox.id))?.sender_check ?? null },
+    });
+  }
   const events = await db
     .select()
     .from(emailEvents)
@@ -457,6 +471,12 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
     const pausedUntil = current?.paused_until ? timestampMs(current.paused_until) : 0;
     if (pausedUntil > Date.now()) {
       return deferred(pausedUntil, current?.pause_reason ?? "paused");
+    }
+    // Checked again when a day old: a domain that lost its SPF and DKIM since approval waits (the
+    // check runs again the next day), it does not send unauthenticated mail.
+    const refusal = current ? senderRefusal(await senderCheckOf(current)) : undefined;
+    if (refusal) {
+      return deferred(Date.now() + day, refusal);
     }
     const now = Date.now();
     const slot = earliestSlot(await recentSends(mailbox.id, now - day), now, pacingRules(mailbox));

@@ -11,6 +11,7 @@ export const errorStatus = {
   conflict: 409,
   google_reconnect_required: 409,
   postal_address_required: 409,
+  sender_not_authenticated: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable_entity: 422,

@@ -1,5 +1,4 @@
-import { Resolver, resolveMx } from "node:dns/promises";
-import { getConfig } from "../config";
+import { dnsResolver } from "../dns";
 import { isRoleAddress } from "./contacts";
 
 export interface EmailCheck {
@@ -15,7 +14,7 @@ const syntax = /^[a-z0-9._%+-]{1,64}@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[
 /** Syntax, MX records of the domain (cached per domain for the run), and shared-inbox flag. */
 export async function checkEmails(
   addresses: string[],
-  lookupMx: (domain: string) => Promise<{ exchange: string }[]> = resolveMx,
+  lookupMx: (domain: string) => Promise<{ exchange: string }[]> = mxLookup(),
 ): Promise<EmailCheck[]> {
   const domains = new Map<string, Promise<boolean | null>>();
   const mxOf = (domain: string) => {
@@ -43,16 +42,8 @@ export async function checkEmails(
   );
 }
 
-/** MX lookups through `DNS_SERVERS` when set (host or host:port), else the system's resolver. */
+/** MX lookups through the one resolver (`DNS_SERVERS` when set). */
 export function mxLookup(): (domain: string) => Promise<{ exchange: string }[]> {
-  const servers = (getConfig().DNS_SERVERS ?? "")
-    .split(",")
-    .map((server) => server.trim())
-    .filter(Boolean);
-  if (servers.length === 0) {
-    return resolveMx;
-  }
-  const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers(servers);
+  const resolver = dnsResolver();
   return (domain) => resolver.resolveMx(domain);
 }

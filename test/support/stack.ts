@@ -1,5 +1,6 @@
 import type { DevServer } from "../../dev/server";
 import { connectThroughConsent, type GoogleAccount, type StandInGoogle } from "../../dev/stand-ins/google";
+import { startDnsStandIn } from "../stand-ins/dns";
 import { createUser, secrets, tokenFor } from "./helpers";
 
 /**
@@ -12,8 +13,21 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
   delete process.env.APP_URL;
   delete process.env.QSTASH_URL;
   process.env.TMPDIR ??= "/tmp";
+  // DNS never leaves the machine: without a zone of its own a suite gets an empty one (every name
+  // NXDOMAIN, as the public DNS answers for the stand-ins' made-up domains), whatever this machine's
+  // resolver does.
+  const dns = env.DNS_SERVERS ? undefined : await startDnsStandIn({});
+  if (dns) {
+    process.env.DNS_SERVERS = dns.server;
+  }
   const { startDevServer } = await import("../../dev/server");
-  return startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20 });
+  const dev = await startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20 });
+  const close = dev.close.bind(dev);
+  dev.close = async () => {
+    await close();
+    await dns?.close();
+  };
+  return dev;
 }
 
 /** A weekday at least `daysAhead` days from now, at the given UTC hour. */
