@@ -27,14 +27,23 @@ describe("delivery-status notifications", () => {
     ["postfix-delayed-4.4.1.eml", "soft", "4.4.1", "delayed"],
     ["postfix-blocked-5.7.1.eml", "blocked", "5.7.1", "failed"],
     ["gmail-quota-5.4.5.eml", "quota", "5.4.5", "failed"],
-  ])("%s is %s (%s)", (name, kind, status, action) => {
-    const verdict = classifyBounce(fixture(name));
+  ])("%s is %s (%s)", async (name, kind, status, action) => {
+    const verdict = await classifyBounce(fixture(name));
     expect(verdict).toMatchObject({ kind, status, action, recipient: "jane@example-recipient.com" });
     expect(verdict.diagnostic).toBeTruthy();
   });
 
-  it("an automatic reply is never a bounce, whatever its subject says", () => {
-    expect(classifyBounce(fixture("exchange-auto-reply.eml")).kind).toBe("auto_reply");
+  it("a message that cannot be parsed, or a report without a code, is unknown (it suppresses nobody)", async () => {
+    const broken = new Uint8Array([0xff, 0xfe, 0x00, 0x0d, 0x0a, 0x0d, 0x0a, 0x80]);
+    expect(["unknown", "auto_reply"]).toContain((await classifyBounce(broken)).kind);
+    const bare = dsnFixture("postfix-blocked-5.7.1.eml", "jane@example-recipient.com", "m-1@x.example")
+      .replace(/^Status: 5\.7\.1\r\n/m, "")
+      .replace(/^Diagnostic-Code: .*\r\n/m, "");
+    expect((await classifyBounce(new Uint8Array(Buffer.from(bare)))).kind).toBe("unknown");
+  });
+
+  it("an automatic reply is never a bounce, whatever its subject says", async () => {
+    expect((await classifyBounce(fixture("exchange-auto-reply.eml"))).kind).toBe("auto_reply");
   });
 
   it("reads folded fields and every recipient block (RFC 3464 §2.1)", () => {

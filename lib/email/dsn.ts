@@ -15,7 +15,6 @@
  *   bounce, however its subject reads; it is read as a reply.
  * - `unknown`: a report without a status code this table knows, treated like a soft bounce.
  */
-import { parseMail } from "@protontech/jsmimeparser";
 
 export type BounceKind = "hard" | "soft" | "blocked" | "quota" | "auto_reply" | "unknown";
 
@@ -99,19 +98,30 @@ const autoReplyHeaders = (header: (name: string) => string) =>
 
 const cut = (text: string | undefined | null, max = 500) => (text ? text.slice(0, max) : null);
 
-/** Classifies a message Gmail put in the inbox that looks like a bounce (its raw RFC 5322 bytes). */
-export function classifyBounce(raw: Uint8Array): BounceVerdict {
-  const parsed = parseMail(raw);
-  const header = (name: string) => parsed.headers[name.toLowerCase()]?.[0] ?? "";
+/**
+ * Classifies a message Gmail put in the inbox that looks like a bounce (its raw RFC 5322 bytes),
+ * parsed with postal-mime (loaded only here: most syncs never see a bounce). A message the parser
+ * cannot read is `unknown`: it ends its email without suppressing anyone, and never stops the
+ * mailbox's sync.
+ */
+export async function classifyBounce(raw: Uint8Array): Promise<BounceVerdict> {
+  const { default: PostalMime } = await import("postal-mime");
+  let parsed: Awaited<ReturnType<typeof PostalMime.parse>>;
+  try {
+    parsed = await PostalMime.parse(raw);
+  } catch {
+    return { kind: "unknown", status: null, action: null, recipient: null, diagnostic: null };
+  }
+  const header = (name: string) => parsed.headers.find((h) => h.key === name.toLowerCase())?.value ?? "";
   const report = parsed.attachments.find((part) =>
-    /^message\/(global-)?delivery-status/i.test(part.contentType ?? ""),
+    /^message\/(global-)?delivery-status/i.test(part.mimeType ?? ""),
   );
   if (!report) {
     if (autoReplyHeaders(header) || !/mailer-daemon|postmaster/i.test(header("from"))) {
       return { kind: "auto_reply", status: null, action: null, recipient: null, diagnostic: null };
     }
     // A bounce without a report (older MTAs): the first enhanced status code in its text, if any.
-    const text = parsed.body.text ?? "";
+    const text = parsed.text ?? "";
     const status = statusCode.exec(text)?.[0] ?? null;
     return {
       kind: status ? kindOfStatus(status) : "unknown",
@@ -121,7 +131,9 @@ export function classifyBounce(raw: Uint8Array): BounceVerdict {
       diagnostic: cut(text.trim()),
     };
   }
-  const blocks = deliveryStatusBlocks(new TextDecoder().decode(report.content));
+  const content = report.content;
+  const body = typeof content === "string" ? content : new TextDecoder().decode(content);
+  const blocks = deliveryStatusBlocks(body);
   // The first recipient block that failed or was delayed; a report may also list delivered ones.
   const recipients = blocks.filter((block) => block["final-recipient"] || block["original-recipient"]);
   const failed =

@@ -1,7 +1,7 @@
 // mailauth ships types for its public API only; these two internals (a DKIM key record lookup and
 // validation, and DMARC record discovery with the organisational-domain fallback) are what the
 // sending-domain check needs without a message to verify. Shapes as the modules define them.
-declare module "mailauth/lib/tools" {
+declare module "mailauth/lib/tools.js" {
   export function getPublicKey(
     type: "DKIM",
     name: string,
@@ -9,7 +9,7 @@ declare module "mailauth/lib/tools" {
     resolver: (name: string, type: string) => Promise<unknown>,
   ): Promise<{ publicKey: Buffer; rr: string; modulusLength?: number }>;
 }
-declare module "mailauth/lib/dmarc/get-dmarc-record" {
+declare module "mailauth/lib/dmarc/get-dmarc-record.js" {
   function getDmarcRecord(
     domain: string,
     resolver: (name: string, type: string) => Promise<unknown>,

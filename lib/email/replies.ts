@@ -288,7 +288,7 @@ export async function handleMessage(
   const db = await serviceDb();
   if (isBounce(headers)) {
     const { data: full } = await api.users.messages.get({ userId: "me", id, format: "raw" });
-    const verdict = classifyBounce(new Uint8Array(Buffer.from(full.raw ?? "", "base64url")));
+    const verdict = await classifyBounce(new Uint8Array(Buffer.from(full.raw ?? "", "base64url")));
     if (verdict.kind !== "auto_reply") {
       if (await recordInbound(sent, message, "bounced", { bounce: verdict })) {
         await applyBounce(mailbox, sent, verdict, log);

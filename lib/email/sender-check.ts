@@ -67,9 +67,9 @@ async function lookUpSendingDomain(
   const lookup: Lookup = (name, type) => resolver.resolve(name, type as "TXT");
   // Loaded here only: the check runs once a day per mailbox, not on every send.
   const [{ spf }, { getPublicKey }, { default: getDmarcRecord }] = await Promise.all([
-    import("mailauth/lib/spf"),
-    import("mailauth/lib/tools"),
-    import("mailauth/lib/dmarc/get-dmarc-record"),
+    import("mailauth/lib/spf/index.js"),
+    import("mailauth/lib/tools.js"),
+    import("mailauth/lib/dmarc/get-dmarc-record.js"),
   ]);
   const problems: string[] = [];
 
