@@ -227,13 +227,17 @@ async function applyBounce(mailbox: MailboxRow, sent: SentEvent, verdict: Bounce
         await suppressAddress(`${count} soft bounces, the last ${verdict.status ?? "without a code"}`);
         return;
       }
-      await resendLater(sent, Date.now() + config.EMAIL_SOFT_BOUNCE_RETRY_HOURS * 3_600_000, count);
+      await resendLater(sent, Date.now() + config.EMAIL_SOFT_BOUNCE_RETRY_HOURS * 3_600_000, `soft${count}`);
       return;
     }
     case "quota": {
       const until = new Date(Date.now() + 86_400_000).toISOString();
       await pauseMailbox(mailbox.id, until, `Gmail refused to send: ${verdict.diagnostic ?? verdict.status}`);
-      await resendLater(sent, Date.parse(until), 1);
+      await resendLater(
+        sent,
+        Date.parse(until),
+        `quota-${(sent.message_id ?? sent.id).replace(/[^A-Za-z0-9-]/g, "")}`,
+      );
       await alertAdmins({
         workspaceId: sent.workspace_id,
         type: "mailbox.paused",

@@ -200,9 +200,10 @@ export async function queueEmails(
 /**
  * Sends a bounced email again at `atMs` (a soft bounce, Gmail's own quota): queued anew under a new
  * Message-ID (Sent already holds the first one, and a lost answer is looked up by it), with a job of
- * its own (`attempt` keeps its deduplication id apart from the first send's).
+ * its own (`attempt` names why and which time, keeping its deduplication id apart from the first
+ * send's and from any other resend's: a quota resend after a soft one must not be deduplicated away).
  */
-export async function resendLater(event: EmailEvent, atMs: number, attempt: number): Promise<void> {
+export async function resendLater(event: EmailEvent, atMs: number, attempt: string): Promise<void> {
   await setEvent(event.id, {
     event_type: "queued",
     sent_at: null,
