@@ -206,8 +206,28 @@ const configSchema = z
       .max(2_592_000)
       .default(604_800)
       .describe("The lifetime asked for each Calendar push channel (Google may grant less)"),
-    EMAIL_DAILY_CAP: z.coerce.number().int().min(1).max(2000).default(50),
-    EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(12),
+    EMAIL_DAILY_CAP: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2000)
+      .default(30)
+      .describe("A new mailbox's daily cap, reached at the end of its ramp (about 30 a day for cold email)"),
+    EMAIL_HOURLY_CAP: z.coerce.number().int().min(1).max(500).default(8),
+    EMAIL_RAMP_START: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2000)
+      .default(5)
+      .describe("What a new mailbox may send on its first day (it rises by EMAIL_RAMP_STEP a day to its cap)"),
+    EMAIL_RAMP_STEP: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(2000)
+      .default(2)
+      .describe("How much a ramping mailbox's daily cap rises each day"),
     EMAIL_MIN_GAP_SECONDS: z.coerce.number().int().min(0).max(86_400).default(90),
     EMAIL_GAP_JITTER_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
     EMAIL_SOFT_BOUNCE_LIMIT: z.coerce

@@ -14,11 +14,12 @@ import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
 import { googleStatus } from "../google/errors";
 import { ApiError } from "../http/errors";
+import { parseWorkingHours } from "../local-time";
 import type { Logger } from "../log";
 import { workspaceRow } from "../workspaces/access";
 import { type ConnectedCalendar, withCalendar, workspaceCalendar } from "./calendars";
 import { ensureReminder } from "./reminders";
-import { freeSlots, parseWorkingHours, withinWorkingHours } from "./slots";
+import { freeSlots, withinWorkingHours } from "./slots";
 
 type LeadRow = typeof leads.$inferSelect;
 type MeetingRow = typeof calendarEvents.$inferSelect;

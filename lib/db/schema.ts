@@ -42,6 +42,8 @@ export const leadStatuses = [
   "bounced",
   "unsubscribed",
 ] as const;
+/** Where a lead's time zone came from (lib/email/lead-zone.ts). */
+export type TimeZoneSource = "explicit" | "address" | "phone" | "domain" | "workspace";
 export const campaignStatuses = ["draft", "active", "paused", "completed", "archived"] as const;
 export const insightPriorities = ["low", "medium", "high", "critical"] as const;
 export const alertSeverities = ["info", "warning", "critical"] as const;
@@ -72,6 +74,9 @@ export const workspaces = pgTable("workspaces", {
   time_zone: text("time_zone").notNull().default("UTC"),
   working_hours: text("working_hours").notNull().default("09:00-17:00"),
   working_days: text("working_days").notNull().default("1-5"),
+  sending_hours: text("sending_hours").notNull().default("09:00-17:00"),
+  sending_days: text("sending_days").notNull().default("1-5"),
+  skip_holidays: boolean("skip_holidays").notNull().default(true),
   token_budget_daily: integer("token_budget_daily"),
   member_token_budget_daily: integer("member_token_budget_daily"),
   usd_budget_daily: numeric("usd_budget_daily"),
@@ -137,6 +142,7 @@ export const campaigns = pgTable("campaigns", {
   fingerprint: text("fingerprint"),
   pause_reason: text("pause_reason"),
   bounce_guard_since: ts("bounce_guard_since"),
+  mailbox_ids: uuid("mailbox_ids").array().notNull().default([]),
 });
 
 export const leads = pgTable("leads", {
@@ -158,6 +164,9 @@ export const leads = pgTable("leads", {
   lead_key: text("lead_key"),
   notes: text("notes"),
   tags: text("tags").array().notNull().default([]),
+  time_zone: text("time_zone"),
+  time_zone_source: text("time_zone_source").$type<TimeZoneSource>(),
+  country: text("country"),
 });
 
 export const emailEvents = pgTable("email_events", {
@@ -315,8 +324,8 @@ export const mailboxes = pgTable("mailboxes", {
   status: text("status").$type<"active" | "disconnected">().notNull().default("active"),
   address: text("address").notNull(),
   display_name: text("display_name"),
-  daily_cap: integer("daily_cap").notNull().default(50),
-  hourly_cap: integer("hourly_cap").notNull().default(12),
+  daily_cap: integer("daily_cap").notNull().default(30),
+  hourly_cap: integer("hourly_cap").notNull().default(8),
   min_gap_seconds: integer("min_gap_seconds").notNull().default(90),
   paused_until: ts("paused_until"),
   pause_reason: text("pause_reason"),
@@ -325,6 +334,9 @@ export const mailboxes = pgTable("mailboxes", {
   bounce_guard_since: ts("bounce_guard_since"),
   sender_check: json("sender_check"),
   sender_checked_at: ts("sender_checked_at"),
+  ramp_start: integer("ramp_start").notNull().default(5),
+  ramp_step: integer("ramp_step").notNull().default(2),
+  ramp_started_at: ts("ramp_started_at").notNull().defaultNow(),
   ...serviceTimestamps,
 });
 

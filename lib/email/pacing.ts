@@ -1,6 +1,7 @@
 /**
- * Per-mailbox pacing over rolling windows: at most `dailyCap` sends in any 24 hours, `hourlyCap`
- * in any hour, and `minGapMs` (plus jitter) between two sends. Pure functions over the send times,
+ * Per-mailbox pacing over rolling windows: at most `dailyCap` sends in any 24 hours (a ramping
+ * mailbox's cap of the day, `dailyCapAt`, for the 24 hours ending at a send), `hourlyCap` in any
+ * hour, and `minGapMs` (plus jitter) between two sends. Pure functions over the send times,
  * used both to plan a batch when it is queued and to check again, under the mailbox's lock, at the
  * moment of sending.
  */
@@ -9,7 +10,11 @@ export interface PacingRules {
   hourlyCap: number;
   minGapMs: number;
   jitterMs: number;
+  /** The daily cap at an instant, when it changes over time (a mailbox's ramp); else `dailyCap`. */
+  dailyCapAt?: (at: number) => number;
 }
+
+const dailyCapAt = (rules: PacingRules, at: number) => rules.dailyCapAt?.(at) ?? rules.dailyCap;
 
 const hour = 3_600_000;
 const day = 24 * hour;
@@ -26,7 +31,7 @@ export function earliestSlot(sent: readonly number[], from: number, rules: Pacin
     }
     for (const [window, cap] of [
       [hour, rules.hourlyCap],
-      [day, rules.dailyCap],
+      [day, dailyCapAt(rules, slot)],
     ] as const) {
       const inWindow = times.filter((t) => t > slot - window && t <= slot);
       if (inWindow.length >= cap) {
@@ -87,7 +92,7 @@ export function pacingViolations(sent: readonly number[], rules: PacingRules): s
     if (i - startHour + 1 > rules.hourlyCap) {
       problems.push(`${i - startHour + 1} sends within an hour ending at send ${i}`);
     }
-    if (i - startDay + 1 > rules.dailyCap) {
+    if (i - startDay + 1 > dailyCapAt(rules, t)) {
       problems.push(`${i - startDay + 1} sends within a day ending at send ${i}`);
     }
   }

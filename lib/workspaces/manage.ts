@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { isValidTimeZone } from "../booking/slots";
+import { isValidTimeZone } from "../local-time";
 import { getConfig } from "../config";
 import { rowsOf } from "../db/client";
 import { type WorkspaceRole, workspaceInvitations, workspaceMembers, workspaces } from "../db/schema";
