@@ -69,7 +69,7 @@ export async function checkVercelConfig(root = projectRoot): Promise<CheckResult
   const { schedules } = await import("../lib/schedules");
   const { agentWorkerPath, taskWebhookPath } = await import("../lib/tasks/dispatch");
   const { scrapeWorkerPath, scrapeWebhookPath } = await import("../lib/scrape/jobs");
-  const { emailWorkerPath } = await import("../lib/email/send");
+  const { emailWorkerPath } = await import("../lib/email/queueing");
   const { calendarWorkerPath } = await import("../lib/booking/reminders");
   const { calendarWebhookPath } = await import("../lib/booking/channels");
   for (const rewrite of config.rewrites) {

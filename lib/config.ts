@@ -220,7 +220,18 @@ const configSchema = z
       .min(1)
       .max(2000)
       .default(5)
-      .describe("What a new mailbox may send on its first day (it rises by EMAIL_RAMP_STEP a day to its cap)"),
+      .describe(
+        "What a new mailbox may send on its first day (it rises by EMAIL_RAMP_STEP a day to its cap)",
+      ),
+    EMAIL_PLAN_AHEAD_HOURS: z.coerce
+      .number()
+      .int()
+      .min(2)
+      .max(168)
+      .default(24)
+      .describe(
+        "How far ahead approved emails get their sending slots; the rest wait, approved, for the hourly planning (follow-ups go first)",
+      ),
     EMAIL_RAMP_STEP: z.coerce
       .number()
       .int()

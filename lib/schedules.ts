@@ -17,7 +17,8 @@ export const schedules = [
     id: "follow-ups",
     path: "/api/cron/follow-ups",
     cron: "5 * * * *",
-    purpose: "write and queue due campaign follow-ups for leads that have not replied",
+    purpose:
+      "write and queue due campaign follow-ups for leads that have not replied; give approved emails waiting for a slot the ones that freed up",
   },
   {
     id: "gmail-watch",

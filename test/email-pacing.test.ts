@@ -50,7 +50,7 @@ describe("outbox mode (no Gmail credentials)", () => {
     try {
       const { serviceDb } = await import("../lib/db/service");
       const { emailEvents, leads } = await import("../lib/db/schema");
-      const { deliverEmail } = await import("../lib/email/send");
+      const { deliverEmail } = await import("../lib/email/deliver");
       const { eq } = await import("drizzle-orm");
       const user = await createUser();
       const db = await serviceDb();

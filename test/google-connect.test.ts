@@ -267,7 +267,7 @@ describe("a refused refresh and a disconnect", () => {
         message_id: `<${randomUUID()}@stand-in-google.example>`,
       })
       .returning();
-    const { deliverEmail } = await import("../lib/email/send");
+    const { deliverEmail } = await import("../lib/email/deliver");
     const held = await deliverEmail(event?.id ?? "");
     expect(held).toMatchObject({ outcome: "deferred", reason: "the Google account must be reconnected" });
 

@@ -33,6 +33,7 @@ beforeAll(async () => {
     EMAIL_GAP_JITTER_SECONDS: "0",
     EMAIL_HOURLY_CAP: "500",
     EMAIL_DAILY_CAP: "2000",
+    EMAIL_RAMP_START: "2000",
     GMAIL_PUSH_TOPIC: "projects/stand-in/topics/gmail-push",
     GMAIL_PUSH_AUDIENCE: "https://app.example.com/webhook/email",
     GMAIL_PUSH_SERVICE_ACCOUNT: "gmail-push@stand-in.iam.gserviceaccount.com",
@@ -203,7 +204,7 @@ describe("outbound email", () => {
     // Approved after the click: the enqueue does not check, the send does.
     const sql = await service.serviceDb();
     await sql.update(db.emailEvents).set({ event_type: "approved" }).where(eq(db.emailEvents.id, id));
-    const { queueEmails } = await import("../lib/email/send");
+    const { queueEmails } = await import("../lib/email/queueing");
     await queueEmails(user, [id]);
     await dev.broker.settle(200, 10_000);
     const [row] = await events([id]);
@@ -290,7 +291,7 @@ describe("outbound email", () => {
   it("a send whose answer was lost is found in Sent by its Message-ID and not sent again", async () => {
     const { user, account, lead, id } = await approvedDraft();
     account.fail("lost_answer");
-    const { queueEmails } = await import("../lib/email/send");
+    const { queueEmails } = await import("../lib/email/queueing");
     await queueEmails(user, [id]);
     await dev.broker.settle(200, 20_000);
     const [row] = await events([id]);
@@ -344,7 +345,7 @@ describe("outbound email", () => {
   it("Gmail answering 500 twice: QStash delivers the job again until it is sent, once", async () => {
     const { user, account, lead, id } = await approvedDraft();
     account.fail("server_error", "server_error");
-    const { queueEmails } = await import("../lib/email/send");
+    const { queueEmails } = await import("../lib/email/queueing");
     await queueEmails(user, [id]);
     await dev.broker.settle(200, 20_000);
     const [row] = await events([id]);

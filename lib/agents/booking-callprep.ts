@@ -1,10 +1,10 @@
 import { and, desc, eq, sql } from "drizzle-orm";
 import { z } from "zod";
 import { type BookingTarget, book, existingMeeting } from "../booking/book";
-import { isValidTimeZone } from "../local-time";
 import { asUser } from "../db/as-user";
 import { callScripts, emailEvents, leads, productInsights } from "../db/schema";
 import { serviceDb } from "../db/service";
+import { isValidTimeZone } from "../local-time";
 import {
   type AgentDefinition,
   type AgentOutcome,

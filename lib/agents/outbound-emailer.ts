@@ -13,8 +13,8 @@ import {
 import { whyNotEmail } from "../email/eligibility";
 import { leadsWithStep, sequenceProgress, stepsOf } from "../email/follow-ups";
 import { senderOf } from "../email/footer";
-import { sendingMailbox } from "../email/mailboxes";
-import { queueEmails } from "../email/send";
+import { sendingMailbox, sendingMailboxes } from "../email/mailboxes";
+import { queueEmails } from "../email/queueing";
 import { ApiError } from "../http/errors";
 import { noModelCall } from "../llm/complete";
 import { atLeast } from "../workspaces/access";
@@ -197,7 +197,8 @@ function draftText(draft: Pick<DraftRow, "subject" | "body_text" | "body_html">)
 }
 
 async function workspaceDomains(workspaceId: string): Promise<string[]> {
-  return allowedDomains([(await sendingMailbox(workspaceId)).address]).filter((d) => d !== "outbox.invalid");
+  const addresses = (await sendingMailboxes(workspaceId)).map((mailbox) => mailbox.address);
+  return allowedDomains(addresses).filter((d) => d !== "outbox.invalid");
 }
 
 /**
@@ -285,11 +286,19 @@ async function approveDrafts(ctx: RunContext<OutboundRequest>): Promise<AgentOut
       details: { skipped },
     });
   }
-  const { queued, skipped: notQueued } = await queueEmails(workspace.id, approvable, user.id);
+  const { queued, waiting, skipped: notQueued } = await queueEmails(workspace.id, approvable, user.id);
+  const plural = (n: number) => `${n} email${n === 1 ? "" : "s"}`;
   return {
     result: {
-      response: `Queued ${queued.length} email${queued.length === 1 ? "" : "s"} for sending, paced for the mailbox.`,
-      emails: queued,
+      response: [
+        `Queued ${plural(queued.length)} for sending, paced per mailbox and in each lead's sending hours.`,
+        waiting.length
+          ? `${plural(waiting.length)} approved and waiting: the mailboxes' next day is full; the hourly planning gives them the slots that free up.`
+          : "",
+      ]
+        .filter(Boolean)
+        .join(" "),
+      emails: [...queued, ...waiting.map((item) => ({ ...item, scheduled_at: null, status: "approved" }))],
       skipped: [...skipped, ...notQueued.map((item) => ({ ...item, status: "drafted" }))],
     },
     usage: noModelCall(),
@@ -502,14 +511,14 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
   }
   // Drafts whose claims the lead data does not support are kept for review, never sent unread.
   const sendable = drafted.filter((row) => !(row.metadata as { needs_review: boolean }).needs_review);
-  const { queued } =
+  const { queued, waiting } =
     input.mode === "send"
       ? await queueEmails(
           workspace.id,
           sendable.map((row) => row.id),
           user.id,
         )
-      : { queued: [] };
+      : { queued: [], waiting: [] };
   const review = drafted.length - sendable.length;
   return {
     result: {
@@ -525,7 +534,11 @@ async function run(ctx: RunContext<OutboundRequest>): Promise<AgentOutcome> {
         lead_id: row.lead_id,
         to: row.to_email,
         subject: row.subject,
-        status: queued.some((q) => q.id === row.id) ? "queued" : row.event_type,
+        status: queued.some((q) => q.id === row.id)
+          ? "queued"
+          : waiting.some((w) => w.id === row.id)
+            ? "approved"
+            : row.event_type,
         facts_used: (row.metadata as { facts_used: string[] }).facts_used,
         needs_review: (row.metadata as { needs_review: boolean }).needs_review,
         foreign_references: (row.metadata as { foreign_references: string[] }).foreign_references,

@@ -1,8 +1,9 @@
 /**
  * Mailbox state, per workspace: the one writer of `mailboxes`. A workspace sends from the Gmail
- * mailbox of its Google connection; one without (or whose every connection was disconnected) writes
- * to the outbox through a mailbox of kind `outbox`, so pacing and threading behave the same. Each
- * mailbox paces only its own sends: one workspace's batch never delays another's mail.
+ * mailboxes of its Google connections (any number; campaigns rotate between them); one without (or
+ * whose every connection was disconnected) writes to the outbox through a mailbox of kind `outbox`,
+ * so pacing and threading behave the same. Each mailbox paces only its own sends, under its own caps
+ * and ramp: one workspace's batch never delays another's mail.
  */
 import { and, asc, eq, inArray, ne, sql } from "drizzle-orm";
 import { alertAdmins } from "../alerts";
@@ -28,10 +29,13 @@ async function upsertMailbox(values: typeof mailboxes.$inferInsert): Promise<Mai
   // another workspace connects the same account later.
   await db.execute(sql`
     insert into ${mailboxes} (workspace_id, connection_id, kind, status, address, display_name, daily_cap,
-      hourly_cap, min_gap_seconds)
+      hourly_cap, min_gap_seconds, ramp_start, ramp_step, ramp_started_at)
     values (${values.workspace_id}, ${values.connection_id ?? null}, ${values.kind ?? "gmail"}, 'active',
       ${address}, ${values.display_name ?? null}, ${config.EMAIL_DAILY_CAP}, ${config.EMAIL_HOURLY_CAP},
-      ${config.EMAIL_MIN_GAP_SECONDS})
+      ${config.EMAIL_MIN_GAP_SECONDS}, ${Math.min(config.EMAIL_RAMP_START, config.EMAIL_DAILY_CAP)},
+      ${config.EMAIL_RAMP_STEP},
+      -- The outbox reaches no one, so it has no reputation to build: it starts at its cap.
+      ${values.kind === "outbox" ? sql`now() - interval '3650 days'` : sql`now()`})
     on conflict (lower(address)) do update set
       workspace_id = excluded.workspace_id,
       connection_id = excluded.connection_id,
@@ -66,15 +70,27 @@ export async function mailboxOfConnection(connection: Connection): Promise<Mailb
 }
 
 /**
- * The mailbox a workspace's new emails go out from: the first connected account's, else the
- * workspace's outbox. A connection waiting to be reconnected still owns the mail (it waits for it).
+ * The mailboxes a workspace's new emails may go out from: one per connected account, oldest first,
+ * else the workspace's outbox. A connection waiting to be reconnected still owns its mailbox (its
+ * mail waits for it).
  */
-export async function sendingMailbox(workspaceId: string): Promise<MailboxRow> {
-  const [connection] = await connectionsOf(workspaceId);
-  if (connection) {
-    return mailboxOfConnection(connection);
+export async function sendingMailboxes(workspaceId: string): Promise<MailboxRow[]> {
+  const connections = await connectionsOf(workspaceId);
+  if (connections.length > 0) {
+    return Promise.all(connections.map((connection) => mailboxOfConnection(connection)));
   }
-  return upsertMailbox({ workspace_id: workspaceId, kind: "outbox", address: outboxAddress(workspaceId) });
+  return [
+    await upsertMailbox({ workspace_id: workspaceId, kind: "outbox", address: outboxAddress(workspaceId) }),
+  ];
+}
+
+/** The workspace's first mailbox: the sender of its notices (invitations), and the drafts' signature. */
+export async function sendingMailbox(workspaceId: string): Promise<MailboxRow> {
+  const [first] = await sendingMailboxes(workspaceId);
+  if (!first) {
+    throw new Error(`workspace ${workspaceId} has no mailbox`);
+  }
+  return first;
 }
 
 export async function mailboxById(id: string): Promise<MailboxRow | undefined> {
@@ -83,12 +99,34 @@ export async function mailboxById(id: string): Promise<MailboxRow | undefined> {
   return row;
 }
 
+type RampFields = Pick<MailboxRow, "daily_cap" | "ramp_start" | "ramp_step" | "ramp_started_at">;
+
+/**
+ * A mailbox's daily cap at an instant: `ramp_start` on its first day, `ramp_step` more each day after,
+ * never above `daily_cap`. Days count from `ramp_started_at` in whole 24-hour periods.
+ */
+export function dailyCapAt(mailbox: RampFields, at: number): number {
+  const days = Math.max(0, Math.floor((at - timestampMs(mailbox.ramp_started_at)) / 86_400_000));
+  return Math.max(1, Math.min(mailbox.daily_cap, mailbox.ramp_start + mailbox.ramp_step * days));
+}
+
+/** When the ramp reaches the cap; null when it never does (no step and a start below the cap). */
+export function rampEndsAt(mailbox: RampFields): number | null {
+  const short = Math.max(0, mailbox.daily_cap - mailbox.ramp_start);
+  if (short > 0 && mailbox.ramp_step === 0) {
+    return null;
+  }
+  const days = short === 0 ? 0 : Math.ceil(short / mailbox.ramp_step);
+  return timestampMs(mailbox.ramp_started_at) + days * 86_400_000;
+}
+
 export function pacingRules(mailbox: MailboxRow): PacingRules {
   return {
     dailyCap: mailbox.daily_cap,
     hourlyCap: mailbox.hourly_cap,
     minGapMs: mailbox.min_gap_seconds * 1000,
     jitterMs: getConfig().EMAIL_GAP_JITTER_SECONDS * 1000,
+    dailyCapAt: (at) => dailyCapAt(mailbox, at),
   };
 }
 

@@ -13,10 +13,12 @@ import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
 import { cleanText, fieldCaps } from "../untrusted";
 import { guardBounceRate } from "./bounce-guard";
+import { resendLater } from "./deliver";
 import { type BounceVerdict, classifyBounce } from "./dsn";
 import { type MailboxRow, pauseMailbox } from "./mailboxes";
+import { leadOf } from "./policy";
+import { stopQueuedFor } from "./queueing";
 import { asksToUnsubscribe, isUnsubscribeRequest, ownText } from "./reply-text";
-import { leadOf, resendLater, stopQueuedFor } from "./send";
 import { suppress } from "./suppression";
 
 /**

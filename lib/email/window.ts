@@ -106,6 +106,15 @@ async function makeHolidayCheck(country: string): Promise<(localDate: string) =>
   };
 }
 
+/** Names a lead's window: leads with the same key have the same openings. */
+export function windowKey(
+  workspace: WorkspaceWindow,
+  zone: { timeZone: string; country: string | null },
+): string {
+  const country = workspace.skip_holidays ? zone.country : null;
+  return `${zone.timeZone}|${workspace.sending_hours}|${workspace.sending_days}|${country ?? ""}`;
+}
+
 /** A lead's window from the workspace's settings and the lead's zone and country. */
 export async function leadWindow(
   workspace: WorkspaceWindow,
@@ -117,6 +126,6 @@ export async function leadWindow(
     timeZone: zone.timeZone,
     hours,
     ...(country ? { isHoliday: await holidayCheck(country) } : {}),
-    key: `${zone.timeZone}|${workspace.sending_hours}|${workspace.sending_days}|${country ?? ""}`,
+    key: windowKey(workspace, zone),
   };
 }

@@ -1,4 +1,4 @@
-import { emailWorkerPath } from "../email/send";
+import { emailWorkerPath } from "../email/queueing";
 import { gmailNotification, pushBody, verifyPushToken } from "../google/push";
 import { ApiError, fromZodError } from "../http/errors";
 import { json, type RequestContext } from "../http/handler";

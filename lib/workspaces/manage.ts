@@ -6,7 +6,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { isValidTimeZone } from "../local-time";
 import { getConfig } from "../config";
 import { rowsOf } from "../db/client";
 import { type WorkspaceRole, workspaceInvitations, workspaceMembers, workspaces } from "../db/schema";
@@ -14,6 +13,7 @@ import { serviceDb } from "../db/service";
 import { isoTimestamp } from "../db/timestamps";
 import { sendNotice } from "../email/notices";
 import { ApiError } from "../http/errors";
+import { isValidTimeZone } from "../local-time";
 import { atLeast, membershipsOf, resolveWorkspace, roleIn, workspaceRow } from "./access";
 
 const invitationDays = 7;

@@ -24,18 +24,25 @@ export const testPostalAddress = "Test Business Ltd, 1 Quay Street, Bristol BS1 
 
 /**
  * A user, with the personal workspace sign-up gives them; that workspace gets the suites' postal
- * address unless `postalAddress` is null (a workspace that has not set one yet).
+ * address unless `postalAddress` is null (a workspace that has not set one yet). Its sending window
+ * is every hour of every day, so a suite does not depend on the hour it runs at, unless
+ * `defaultWindow` keeps the product's (weekdays 09:00–17:00 in each lead's zone, holidays skipped).
  */
 export async function createUser(
   email = `user-${randomUUID().slice(0, 8)}@example.test`,
   id: string = randomUUID(),
-  options: { postalAddress?: string | null } = {},
+  options: { postalAddress?: string | null; defaultWindow?: boolean } = {},
 ): Promise<string> {
   const db = await serviceDb();
   await db.execute(sql`insert into auth.users (id, email) values (${id}, ${email})`);
   const postalAddress = options.postalAddress === undefined ? testPostalAddress : options.postalAddress;
   if (postalAddress) {
     await db.execute(sql`update public.workspaces set postal_address = ${postalAddress} where id = ${id}`);
+  }
+  if (!options.defaultWindow) {
+    await db.execute(
+      sql`update public.workspaces set sending_hours = '00:00-24:00', sending_days = '1-7', skip_holidays = false where id = ${id}`,
+    );
   }
   return id;
 }

@@ -1,21 +1,25 @@
+/**
+ * Gmail delivery and reconciliation: one queued email sent at most once, from the mailbox it was
+ * queued on, after the send-time policy (lib/email/policy.ts), the lead's window and the mailbox's
+ * pacing said yes; a lost outcome looked up in Sent by Message-ID; Gmail's refusals classified
+ * (rate limit, daily sending limit, transient, permanent).
+ */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { and, asc, desc, eq, gt, inArray, isNotNull, or, sql } from "drizzle-orm";
-import { z } from "zod";
+import { and, eq, gt, inArray, isNotNull, sql } from "drizzle-orm";
 import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
-import { campaigns, emailEvents, leads } from "../db/schema";
+import { emailEvents, leads } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
 import { type Connection, connectionById, withGoogle } from "../google/connections";
 import { classifyGmailError, type GmailFailure } from "../google/errors";
 import { ApiError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
 import { acquireLock } from "../lock";
-import { invalidJob, publishJob, type QStashDelivery, readJob } from "../queue";
-import { draftHash } from "./drafts";
-import { whyNotEmail } from "./eligibility";
-import { type Sender, senderOf, withFooter } from "./footer";
+import { publishJob } from "../queue";
+import { workspaceRow } from "../workspaces/access";
+import { buildMime, threadOf } from "./compose";
+import { senderOf } from "./footer";
 import {
   type MailboxRow,
   mailboxById,
@@ -23,19 +27,14 @@ import {
   pauseMailbox,
   senderCheckOf,
   senderRefusal,
-  sendingMailbox,
 } from "./mailboxes";
-import { composeEmail, newMessageId, unsubscribeMailto } from "./mime";
-import { earliestSlot, planSlots } from "./pacing";
-import { unsubscribeUrl } from "./unsubscribe";
+import { newMessageId } from "./mime";
+import { earliestSlot } from "./pacing";
+import { leadOf, leadPausedUntil, stopReason, windowsOf } from "./policy";
+import { emailWorkerPath } from "./queueing";
+import { nextOpening } from "./window";
 
-export const emailWorkerPath = "/api/workers/email";
-const sendJob = z.object({ event_id: z.uuid(), deferrals: z.int().min(0).max(200).default(0) });
-const syncJob = z.object({ sync_mailbox: z.email(), history_id: z.string().optional() });
-/** The email worker's two jobs: send one email, or process a mailbox's changes after a push. */
-export const emailJob = z.union([sendJob, syncJob]);
 type EmailEvent = typeof emailEvents.$inferSelect;
-type LeadRow = typeof leads.$inferSelect;
 
 /** A claim older than this with no outcome is taken to have died mid-send: Sent is searched first. */
 const claimStaleMs = 60_000;
@@ -43,7 +42,7 @@ const claimStaleMs = 60_000;
 const reconnectWaitMs = 3_600_000;
 const day = 86_400_000;
 
-/** Send times of the mailbox in the last day (sent, outboxed or being sent). */
+/** Send times of the mailbox since `since` (sent, outboxed or being sent). */
 async function recentSends(mailboxId: string, since: number): Promise<number[]> {
   const db = await serviceDb();
   const rows = await db
@@ -57,144 +56,6 @@ async function recentSends(mailboxId: string, since: number): Promise<number[]> 
       ),
     );
   return rows.map((row) => timestampMs(`${row.at}`));
-}
-
-/** Planned slots of queued emails of the mailbox, so a new batch is placed after them. */
-async function plannedSends(mailboxId: string): Promise<number[]> {
-  const db = await serviceDb();
-  const rows = await db
-    .select({ at: emailEvents.scheduled_at })
-    .from(emailEvents)
-    .where(
-      and(
-        eq(emailEvents.mailbox_id, mailboxId),
-        eq(emailEvents.event_type, "queued"),
-        isNotNull(emailEvents.scheduled_at),
-      ),
-    );
-  return rows.map((row) => timestampMs(`${row.at}`));
-}
-
-/** QStash's longest delay: a later time is reached in hops, each delivery checking again. */
-const maxDelayMs = 7 * day;
-
-function publishEmail(eventId: string, wantedDelayMs: number, deferrals: number) {
-  const delayMs = Math.min(wantedDelayMs, maxDelayMs);
-  return publishJob(
-    emailWorkerPath,
-    { event_id: eventId, deferrals },
-    {
-      // The email event id is the deduplication id; a deferral is a new step of the same email.
-      deduplicationId: deferrals === 0 ? `email-${eventId}` : `email-${eventId}-d${deferrals}`,
-      retries: 3,
-      ...(delayMs > 1000 ? { delaySeconds: Math.ceil(delayMs / 1000) } : {}),
-    },
-  );
-}
-
-/** The lead an email is for, in the email's own workspace (never another workspace's row). */
-export async function leadOf(
-  event: Pick<EmailEvent, "lead_id" | "workspace_id">,
-): Promise<LeadRow | undefined> {
-  if (!event.lead_id) {
-    return undefined;
-  }
-  const db = await serviceDb();
-  const [lead] = await db
-    .select()
-    .from(leads)
-    .where(and(eq(leads.id, event.lead_id), eq(leads.workspace_id, event.workspace_id)));
-  return lead;
-}
-
-export interface QueueResult {
-  queued: { id: string; to: string | null; scheduled_at: string }[];
-  skipped: { id: string; reason: string }[];
-}
-
-/**
- * Queues drafts of a workspace for sending. What goes out is re-derived from trusted rows: the
- * recipient is the lead's current address in the workspace, the text must be the text that passed
- * its check (an edited draft is checked again first), and the sender is the workspace's mailbox.
- * Each email gets its Message-ID and a slot from that mailbox's pacing (follow-ups before first
- * emails), and one QStash job delayed to that slot.
- */
-export async function queueEmails(
-  workspaceId: string,
-  eventIds: string[],
-  approvedBy?: string,
-): Promise<QueueResult> {
-  // Before anything is queued: a workspace without its postal address sends nothing (CAN-SPAM).
-  await senderOf(workspaceId);
-  const db = await serviceDb();
-  const mailbox = await sendingMailbox(workspaceId);
-  const refusal = senderRefusal(await senderCheckOf(mailbox));
-  if (refusal) {
-    throw new ApiError("sender_not_authenticated", refusal, {
-      details: { mailbox: mailbox.address, check: (await mailboxById(mailbox.id))?.sender_check ?? null },
-    });
-  }
-  const events = await db
-    .select()
-    .from(emailEvents)
-    .where(
-      and(
-        eq(emailEvents.workspace_id, workspaceId),
-        inArray(emailEvents.id, eventIds),
-        inArray(emailEvents.event_type, ["drafted", "approved"]),
-      ),
-    )
-    .orderBy(desc(emailEvents.sequence_step), asc(emailEvents.created_at));
-  const skipped: QueueResult["skipped"] = [];
-  const ready: { event: EmailEvent; to: string }[] = [];
-  for (const event of events) {
-    const meta = event.metadata as { checked_hash?: string; needs_review?: boolean };
-    const lead = await leadOf(event);
-    if (meta.checked_hash !== draftHash(event)) {
-      skipped.push({ id: event.id, reason: "the text changed since its check; check it again" });
-    } else if (!lead?.email) {
-      skipped.push({ id: event.id, reason: "the lead has no address in this workspace" });
-    } else {
-      ready.push({ event, to: lead.email });
-    }
-  }
-  const now = Date.now();
-  const taken = [...(await recentSends(mailbox.id, now - day)), ...(await plannedSends(mailbox.id))];
-  const slots = planSlots(taken, ready.length, now, pacingRules(mailbox));
-  const queued: QueueResult["queued"] = [];
-  for (const [index, { event, to }] of ready.entries()) {
-    const slot = slots[index] ?? now;
-    const [row] = await db
-      .update(emailEvents)
-      .set({
-        event_type: "queued",
-        mailbox_id: mailbox.id,
-        from_email: mailbox.address,
-        to_email: to,
-        message_id: event.message_id ?? newMessageId(mailbox.address),
-        scheduled_at: new Date(slot).toISOString(),
-        metadata: sql`${emailEvents.metadata} || ${JSON.stringify({
-          approved_at: new Date().toISOString(),
-          ...(approvedBy ? { approved_by: approvedBy } : {}),
-        })}::jsonb`,
-      })
-      .where(
-        and(
-          eq(emailEvents.id, event.id),
-          inArray(emailEvents.event_type, ["drafted", "approved"]),
-          // Unchanged since it was read: an edit in between sends it back to review instead.
-          sql`${emailEvents.updated_at} = ${event.updated_at}::timestamptz`,
-        ),
-      )
-      .returning();
-    if (row) {
-      await publishEmail(row.id, slot - now, 0);
-      queued.push({ id: row.id, to: row.to_email, scheduled_at: new Date(slot).toISOString() });
-    } else {
-      skipped.push({ id: event.id, reason: "the draft changed while it was being queued" });
-    }
-  }
-  return { queued, skipped };
 }
 
 /**
@@ -220,105 +81,6 @@ export async function resendLater(event: EmailEvent, atMs: number, attempt: stri
       ...(atMs - Date.now() > 1000 ? { delaySeconds: Math.ceil((atMs - Date.now()) / 1000) } : {}),
     },
   );
-}
-
-/** Why an email must not go out now, checked at send time: the lead's eligibility, its company, the campaign. */
-async function stopReason(event: EmailEvent, lead: LeadRow | undefined): Promise<string | undefined> {
-  if (!lead) {
-    return "the lead is gone";
-  }
-  const ineligible = await whyNotEmail(lead);
-  if (ineligible) {
-    return ineligible;
-  }
-  const db = await serviceDb();
-  if (lead.company || lead.website) {
-    // A reply from anyone at the company stops the sequence for all of it.
-    const sameCompany = or(
-      lead.website ? eq(leads.website, lead.website) : undefined,
-      lead.company ? sql`lower(${leads.company}) = ${lead.company.toLowerCase()}` : undefined,
-    );
-    const [colleague] = await db
-      .select({ id: leads.id })
-      .from(leads)
-      .where(
-        and(
-          eq(leads.workspace_id, lead.workspace_id),
-          inArray(leads.status, ["replied", "meeting_booked"]),
-          sameCompany,
-        ),
-      )
-      .limit(1);
-    if (colleague) {
-      return `someone at ${lead.company ?? lead.website} replied`;
-    }
-  }
-  if (event.campaign_id) {
-    const [campaign] = await db
-      .select({ status: campaigns.status })
-      .from(campaigns)
-      .where(and(eq(campaigns.id, event.campaign_id), eq(campaigns.workspace_id, event.workspace_id)));
-    if (campaign && ["paused", "completed", "archived"].includes(campaign.status)) {
-      return `the campaign is ${campaign.status}`;
-    }
-  }
-  return undefined;
-}
-
-/** An out-of-office reply pauses the lead until its return date; its emails wait, they are not dropped. */
-function leadPausedUntil(lead: LeadRow | undefined): number {
-  const until = (lead?.metadata as { paused_until?: string } | undefined)?.paused_until;
-  return until ? Date.parse(until) || 0 : 0;
-}
-
-/** The earlier message of this lead's thread from the same mailbox, for a follow-up's threading headers. */
-async function threadOf(event: EmailEvent) {
-  if (event.sequence_step === 0 || !event.lead_id || !event.mailbox_id) {
-    return undefined;
-  }
-  const db = await serviceDb();
-  const [first] = await db
-    .select()
-    .from(emailEvents)
-    .where(
-      and(
-        eq(emailEvents.lead_id, event.lead_id),
-        eq(emailEvents.mailbox_id, event.mailbox_id),
-        event.campaign_id ? eq(emailEvents.campaign_id, event.campaign_id) : sql`true`,
-        inArray(emailEvents.event_type, ["sent", "outboxed"]),
-      ),
-    )
-    .orderBy(asc(emailEvents.sent_at))
-    .limit(1);
-  return first?.message_id
-    ? { messageId: first.message_id, threadId: first.gmail_thread_id ?? undefined }
-    : undefined;
-}
-
-async function buildMime(
-  event: EmailEvent,
-  to: string,
-  mailbox: MailboxRow,
-  thread: Awaited<ReturnType<typeof threadOf>>,
-  sender: Sender,
-) {
-  const url = unsubscribeUrl({
-    workspaceId: event.workspace_id,
-    userId: event.user_id,
-    leadId: event.lead_id,
-    email: to,
-  });
-  const { text, html } = withFooter({ text: event.body_text, html: event.body_html }, sender, url);
-  return composeEmail({
-    from: { name: mailbox.display_name ?? undefined, address: mailbox.address },
-    to: { address: to },
-    subject: event.subject ?? "",
-    text,
-    html,
-    messageId: event.message_id ?? newMessageId(mailbox.address),
-    unsubscribe: { url, mailto: unsubscribeMailto(mailbox.address) },
-    ...(thread ? { inReplyTo: thread.messageId, references: [thread.messageId] } : {}),
-  });
 }
 
 /** Google's Gmail client, loaded only where a send needs it: queuing mail never loads it. */
@@ -479,9 +241,17 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
     if (refusal) {
       return deferred(Date.now() + day, refusal);
     }
+    // The lead's local window, read now: a delivery that came late (or a window changed since it
+    // was planned) waits for the next opening instead of arriving at night.
+    const window = (await windowsOf(await workspaceRow(event.workspace_id), [lead])).get(lead.id);
+    const opening = window ? nextOpening(Date.now(), window) : Date.now();
+    if (opening > Date.now()) {
+      return deferred(opening, "outside the lead's sending window");
+    }
     const now = Date.now();
-    const slot = earliestSlot(await recentSends(mailbox.id, now - day), now, pacingRules(mailbox));
-    if (slot > now + 1000) {
+    // Strictly: a send a second early would make the hour or the day one send too many.
+    const slot = earliestSlot(await recentSends(mailbox.id, now - day), now, pacingRules(current ?? mailbox));
+    if (slot > now) {
       return deferred(slot, "pacing");
     }
 
@@ -584,52 +354,4 @@ async function afterFailedSend(
       });
       return { outcome: "failed", reason: failure.message };
   }
-}
-
-/** `POST /api/workers/email`: one email; a deferral publishes the job again for its new slot. */
-export async function runEmailJob(ctx: RequestContext & { delivery: QStashDelivery }): Promise<Response> {
-  const job = await readJob(ctx, emailJob, "email");
-  if (!job) {
-    return invalidJob();
-  }
-  if ("sync_mailbox" in job) {
-    const { syncMailbox } = await import("./inbound");
-    const synced = await syncMailbox(job.sync_mailbox, ctx.log);
-    if (synced === "busy") {
-      throw new ApiError("conflict", "The mailbox is being synced", { headers: { "retry-after": "20" } });
-    }
-    return json({ success: true, data: synced });
-  }
-  const result = await deliverEmail(job.event_id, ctx.delivery.messageId);
-  if (result.outcome === "deferred") {
-    if (job.deferrals >= 200) {
-      await setEvent(job.event_id, {
-        event_type: "cancelled",
-        error: `put off too often (${result.reason})`,
-      });
-      return json({ success: true, data: { outcome: "cancelled", reason: result.reason } });
-    }
-    await publishEmail(job.event_id, Date.parse(result.until) - Date.now(), job.deferrals + 1);
-  }
-  return json({ success: true, data: result });
-}
-
-/** Stops a workspace's unsent emails to these leads (a company-wide stop after a reply). */
-export async function stopQueuedFor(workspaceId: string, leadIds: string[], reason: string): Promise<number> {
-  if (leadIds.length === 0) {
-    return 0;
-  }
-  const db = await serviceDb();
-  const stopped = await db
-    .update(emailEvents)
-    .set({ event_type: "cancelled", error: reason })
-    .where(
-      and(
-        eq(emailEvents.workspace_id, workspaceId),
-        inArray(emailEvents.lead_id, leadIds),
-        inArray(emailEvents.event_type, ["drafted", "approved", "queued"]),
-      ),
-    )
-    .returning({ id: emailEvents.id });
-  return stopped.length;
 }
