@@ -207,6 +207,54 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
         },
       },
     },
+    "/api/workspaces/{workspace_id}/mailboxes/{mailbox_id}": {
+      patch: {
+        operationId: "update_mailbox",
+        summary:
+          "A mailbox's caps (daily, hourly, least gap) and ramp (start, step; restart_ramp starts it again today), owners and admins",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.mailboxPath },
+        requestBody: { content: { "application/json": { schema: mailboxAdmin.mailboxSettings } } },
+        responses: {
+          200: json("The mailbox", ok(mailboxAdmin.mailboxView)),
+          404: errorResponse("No such mailbox in this workspace"),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/mailboxes/{mailbox_id}/pause": {
+      post: {
+        operationId: "pause_mailbox",
+        summary:
+          "Pauses a mailbox with the reason, until a time or until resumed (owners and admins); its mail waits",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.mailboxPath },
+        requestBody: { content: { "application/json": { schema: mailboxAdmin.pauseBody } } },
+        responses: {
+          200: json("The mailbox", ok(mailboxAdmin.mailboxView)),
+          404: errorResponse("No such mailbox in this workspace"),
+          ...refused,
+        },
+      },
+    },
+    "/api/workspaces/{workspace_id}/campaigns/{campaign_id}/mailboxes": {
+      put: {
+        operationId: "set_campaign_mailboxes",
+        summary:
+          "The mailboxes a campaign's first emails rotate between (owners and admins); empty: all of the workspace's. A follow-up always goes from its thread's mailbox",
+        tags: ["Workspaces"],
+        security: session,
+        requestParams: { path: mailboxAdmin.campaignPath },
+        requestBody: { content: { "application/json": { schema: mailboxAdmin.campaignMailboxesBody } } },
+        responses: {
+          200: json("The campaign's mailbox set", ok(mailboxAdmin.campaignMailboxes)),
+          404: errorResponse("No such campaign in this workspace"),
+          ...refused,
+        },
+      },
+    },
     "/api/workspaces/{workspace_id}/mailboxes/{mailbox_id}/resume": {
       post: {
         operationId: "resume_mailbox",

@@ -245,7 +245,9 @@ describe("resources of one workspace are not another's", () => {
     expect(slotted.length).toBeLessThanOrEqual(50);
     expect(
       queued.filter((row) => row.event_type === "approved"),
-      JSON.stringify(queued.filter((row) => !["queued", "sending", "sent", "approved"].includes(row.event_type))),
+      JSON.stringify(
+        queued.filter((row) => !["queued", "sending", "sent", "approved"].includes(row.event_type)),
+      ),
     ).toHaveLength(100 - slotted.length);
     const latest = Math.max(
       ...slotted.map((row) => Date.parse(`${row.scheduled_at}`.replace(" ", "T").replace(/\+00$/, "Z"))),

@@ -36,6 +36,26 @@ export const workspaceSettings = z.object({
     .string()
     .regex(/^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$/)
     .meta({ description: "ISO weekdays meetings may be booked on (1 = Monday), e.g. 1-5" }),
+  sending_hours: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/)
+    .refine((hours) => {
+      const [from = "", to = ""] = hours.split("-");
+      return from < to;
+    }, "the window must end after it starts")
+    .meta({
+      description: "When emails may arrive, in each lead's local time (HH:MM-HH:MM; default 09:00-17:00)",
+    }),
+  sending_days: z
+    .string()
+    .regex(/^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$/)
+    .meta({
+      description: "ISO weekdays emails may arrive on, in the lead's local time (1 = Monday; default 1-5)",
+    }),
+  skip_holidays: z.boolean().meta({
+    description:
+      "Send nothing on a public holiday of the lead's country, when its country is known (default true)",
+  }),
   accept_foreign_contacts: z.boolean().meta({
     description:
       "Keep and email addresses a scraped site lists on another domain (default false: they are dropped)",
@@ -56,6 +76,9 @@ export const workspaceView = z
     time_zone: z.string(),
     working_hours: z.string(),
     working_days: z.string(),
+    sending_hours: z.string(),
+    sending_days: z.string(),
+    skip_holidays: z.boolean(),
     accept_foreign_contacts: z.boolean(),
     members: z.number().int(),
     created_at: z.string(),
@@ -106,6 +129,9 @@ async function view(userId: string, workspaceId: string): Promise<WorkspaceView>
     time_zone: row.time_zone,
     working_hours: row.working_hours,
     working_days: row.working_days,
+    sending_hours: row.sending_hours,
+    sending_days: row.sending_days,
+    skip_holidays: row.skip_holidays,
     accept_foreign_contacts: row.accept_foreign_contacts,
     members: members?.n ?? 0,
     created_at: isoTimestamp(row.created_at),
