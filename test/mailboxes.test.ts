@@ -202,7 +202,7 @@ describe("several mailboxes per workspace", () => {
     const waiting = (await events(batch.map((d) => d.id))).filter((row) => row.event_type === "approved");
     expect(waiting).toHaveLength(3);
     expect(waiting.every((row) => row.mailbox_id === null && row.scheduled_at === null)).toBe(true);
-    expect((waiting[0]?.metadata as { approved_by?: string }).approved_by).toBe(user);
+    expect((waiting[0]?.metadata as { approved_by?: string } | undefined)?.approved_by).toBe(user);
 
     const listed = await api(user, "GET", `/api/workspaces/${user}/mailboxes`);
     expect(listed.status).toBe(200);
