@@ -5,7 +5,7 @@
  *  - the query endpoints' latency with 100k rows in each queried table, the model cache, and model
  *    spend under concurrency against a small budget (bench/budget.ts);
  *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
- *  - email pacing over a simulated week (bench/pacing.ts);
+ *  - email pacing over a simulated week, and planning over a simulated month (bench/pacing.ts);
  *  - load on 127.0.0.1: webhook ingest against raw inserts, queries under 50 sessions at 1M rows,
  *    a soak (bench/load.ts; `--soak=SECONDS`, default 600, 30 with --quick).
  * Prints a table and writes bench/results.json.
@@ -26,7 +26,7 @@ import { buildFunctions, traceFunction } from "../dev/functions";
 import type { StandInModel } from "../test/stand-ins/openrouter";
 import { benchBudget } from "./budget";
 import { benchLoad } from "./load";
-import { benchPacing } from "./pacing";
+import { benchMonth, benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
 
 const root = join(import.meta.dirname, "..");
@@ -329,6 +329,11 @@ async function main() {
     console.log("email pacing: a simulated week, 10,000 emails over 5 mailboxes…");
     results.pacing = benchPacing();
     console.table([results.pacing]);
+    console.log(
+      "email planning: a simulated month, 3 mailboxes (one new), 5,000 leads in 8 zones, across DST changes…",
+    );
+    results.month = await benchMonth();
+    console.table([results.month]);
   }
 
   if (only.has("toon")) {

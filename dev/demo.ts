@@ -141,10 +141,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         workspaces.length === 1 && workspaces[0]?.id === user && workspaces[0].role === "owner",
         `expected one workspace the user owns, got ${JSON.stringify(workspaces)}`,
       );
+      // The demo sends at once whatever the hour it runs; a business keeps the default window
+      // (weekdays 09:00-17:00 in each lead's local time).
       await api("PATCH", `/api/workspaces/${user}`, {
         postal_address: "Brightcup Ltd, 4 Mill Lane, Bath BA1 1AA, United Kingdom",
+        sending_hours: "00:00-24:00",
+        sending_days: "1-7",
       });
-      return [`user ${user}`, `workspace "${workspaces[0]?.name}" (${user}), owner`];
+      return [
+        `user ${user}`,
+        `workspace "${workspaces[0]?.name}" (${user}), owner`,
+        "sending window: every hour of every day, in each lead's local time (the demo's; the default is weekdays 09:00-17:00)",
+      ];
     });
 
     await step("2. Connect the business's Google account (OAuth consent, PKCE, sealed token)", async () => {

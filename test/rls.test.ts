@@ -215,7 +215,7 @@ describe("reading: every table, every persona", () => {
 });
 
 /** A literal of the column's type that differs from any value the fixtures hold. */
-function literal(column: { columnType: string; name: string }): string {
+function literal(column: { columnType: string; name: string; baseColumn?: { columnType: string } }): string {
   switch (column.columnType) {
     case "PgUUID":
       return `'${randomUUID()}'`;
@@ -230,7 +230,7 @@ function literal(column: { columnType: string; name: string }): string {
     case "PgTimestampString":
       return "now() - interval '1 day'";
     case "PgArray":
-      return "'{forged}'";
+      return column.baseColumn?.columnType === "PgUUID" ? `'{${randomUUID()}}'` : "'{forged}'";
     default:
       return column.name.includes("email") ? "'victim@anywhere.example'" : "'forged'";
   }
@@ -239,7 +239,8 @@ function literal(column: { columnType: string; name: string }): string {
 /** What the browser may write, per table and command (everything else is the service's). */
 const writable: Record<string, { update: string[] }> = {
   agent_tasks: { update: [] },
-  leads: { update: ["status", "notes", "tags"] },
+  // time_zone: a member's explicit zone (a trigger records it as such and checks it; test/mailboxes.test.ts).
+  leads: { update: ["status", "notes", "tags", "time_zone"] },
   email_events: { update: ["subject", "body_text", "body_html"] },
   alerts: { update: ["read"] },
   workspaces: {
@@ -249,6 +250,9 @@ const writable: Record<string, { update: string[] }> = {
       "time_zone",
       "working_hours",
       "working_days",
+      "sending_hours",
+      "sending_days",
+      "skip_holidays",
       "accept_foreign_contacts",
     ],
   },
@@ -266,7 +270,7 @@ describe("writing: every column the browser must not write, refused and without 
   );
 
   it.each(forbiddenUpdates)("%s.%s: an update as the owner is refused", async (table, name) => {
-    const column = getTableColumns(tableOf(table))[name as never] as { columnType: string; name: string };
+    const column = getTableColumns(tableOf(table))[name as never] as Parameters<typeof literal>[0];
     const id = table === "workspaces" ? workspace : (rows[table]?.here ?? "");
     const before = await service(`select * from public.${table} where id = '${id}'`);
     const result = await as(

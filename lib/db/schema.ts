@@ -327,6 +327,7 @@ export const mailboxes = pgTable("mailboxes", {
   daily_cap: integer("daily_cap").notNull().default(30),
   hourly_cap: integer("hourly_cap").notNull().default(8),
   min_gap_seconds: integer("min_gap_seconds").notNull().default(90),
+  gap_jitter_seconds: integer("gap_jitter_seconds").notNull().default(60),
   paused_until: ts("paused_until"),
   pause_reason: text("pause_reason"),
   history_id: text("history_id"),

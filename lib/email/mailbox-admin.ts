@@ -34,6 +34,9 @@ export const mailboxView = z.object({
   daily_cap: z.int(),
   hourly_cap: z.int(),
   min_gap_seconds: z.int(),
+  gap_jitter_seconds: z
+    .int()
+    .meta({ description: "Up to this much more than min_gap_seconds, drawn at random per send" }),
   ramp_start: z.int().meta({ description: "What it may send on its ramp's first day" }),
   ramp_step: z.int().meta({ description: "How much more it may send each day after, up to daily_cap" }),
   ramp_started_at: z.string(),
@@ -76,6 +79,7 @@ export const mailboxSettings = z
     daily_cap: z.int().min(1).max(2000),
     hourly_cap: z.int().min(1).max(500),
     min_gap_seconds: z.int().min(0).max(86_400),
+    gap_jitter_seconds: z.int().min(0).max(3600),
     ramp_start: z.int().min(1).max(2000),
     ramp_step: z.int().min(0).max(2000),
     restart_ramp: z.literal(true),
@@ -143,6 +147,7 @@ async function viewOf(row: MailboxRow): Promise<MailboxView> {
     daily_cap: row.daily_cap,
     hourly_cap: row.hourly_cap,
     min_gap_seconds: row.min_gap_seconds,
+    gap_jitter_seconds: row.gap_jitter_seconds,
     ramp_start: row.ramp_start,
     ramp_step: row.ramp_step,
     ramp_started_at: new Date(timestampMs(row.ramp_started_at)).toISOString(),

@@ -29,10 +29,10 @@ async function upsertMailbox(values: typeof mailboxes.$inferInsert): Promise<Mai
   // another workspace connects the same account later.
   await db.execute(sql`
     insert into ${mailboxes} (workspace_id, connection_id, kind, status, address, display_name, daily_cap,
-      hourly_cap, min_gap_seconds, ramp_start, ramp_step, ramp_started_at)
+      hourly_cap, min_gap_seconds, gap_jitter_seconds, ramp_start, ramp_step, ramp_started_at)
     values (${values.workspace_id}, ${values.connection_id ?? null}, ${values.kind ?? "gmail"}, 'active',
       ${address}, ${values.display_name ?? null}, ${config.EMAIL_DAILY_CAP}, ${config.EMAIL_HOURLY_CAP},
-      ${config.EMAIL_MIN_GAP_SECONDS}, ${Math.min(config.EMAIL_RAMP_START, config.EMAIL_DAILY_CAP)},
+      ${config.EMAIL_MIN_GAP_SECONDS}, ${config.EMAIL_GAP_JITTER_SECONDS}, ${Math.min(config.EMAIL_RAMP_START, config.EMAIL_DAILY_CAP)},
       ${config.EMAIL_RAMP_STEP},
       -- The outbox reaches no one, so it has no reputation to build: it starts at its cap.
       ${values.kind === "outbox" ? sql`now() - interval '3650 days'` : sql`now()`})
@@ -125,7 +125,7 @@ export function pacingRules(mailbox: MailboxRow): PacingRules {
     dailyCap: mailbox.daily_cap,
     hourlyCap: mailbox.hourly_cap,
     minGapMs: mailbox.min_gap_seconds * 1000,
-    jitterMs: getConfig().EMAIL_GAP_JITTER_SECONDS * 1000,
+    jitterMs: mailbox.gap_jitter_seconds * 1000,
     dailyCapAt: (at) => dailyCapAt(mailbox, at),
   };
 }

@@ -10,6 +10,8 @@ alter table public.mailboxes add column ramp_step integer not null default 2
   check (ramp_step between 0 and 2000);
 alter table public.mailboxes add column ramp_started_at timestamptz not null default now();
 update public.mailboxes set ramp_started_at = created_at - interval '365 days';
+alter table public.mailboxes add column gap_jitter_seconds integer not null default 60
+  check (gap_jitter_seconds between 0 and 3600);
 alter table public.mailboxes alter column daily_cap set default 30;
 alter table public.mailboxes alter column hourly_cap set default 8;
 
@@ -24,6 +26,8 @@ alter table public.workspaces add column sending_hours text not null default '09
 alter table public.workspaces add column sending_days text not null default '1-5'
   check (sending_days ~ '^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$');
 alter table public.workspaces add column skip_holidays boolean not null default true;
+-- Settings, like the working hours: owners and admins change them (the workspace's update policy).
+grant update (sending_hours, sending_days, skip_holidays) on table public.workspaces to authenticated;
 
 -- A lead's time zone and country, with where they came from: 'explicit' (set by a member), or
 -- inferred by the service from the lead's 'address', 'phone' or web 'domain', else the 'workspace's.
