@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { createUser, tokenFor } from "./support/helpers";
+import { seeded } from "./support/random";
 import { qstashDestinations, startTestStack } from "./support/stack";
 
 /**
@@ -39,16 +40,7 @@ afterAll(async () => {
   await dev?.close();
 });
 
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const prng = seeded;
 
 const hostileValues: unknown[] = [
   null,

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { StandInGoogle } from "../dev/stand-ins/google";
 import { localTime } from "../lib/local-time";
-import { addMember, createUser, tokenFor } from "./support/helpers";
-import { connectGoogle, startTestStack } from "./support/stack";
+import { addMember, createUser } from "./support/helpers";
+import { connectGoogle, sessionApi, startTestStack } from "./support/stack";
 
 /**
  * Several mailboxes per workspace, on the engine: first emails rotate between the workspace's
@@ -106,14 +106,7 @@ async function mailboxIds(user: string) {
   return new Map(rows.map((row) => [row.address, row.id]));
 }
 
-const api = async (user: string, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: response.status, body: await response.json() };
-};
+const api = (...args: Parameters<ReturnType<typeof sessionApi>>) => sessionApi(dev)(...args);
 
 async function campaign(user: string) {
   const sqlDb = await service.serviceDb();

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DevServer } from "../dev/server";
 import { StandInGoogle } from "../dev/stand-ins/google";
 import { startDnsStandIn } from "./stand-ins/dns";
-import { createUser, tokenFor } from "./support/helpers";
-import { connectGoogle, startTestStack } from "./support/stack";
+import { createUser } from "./support/helpers";
+import { connectGoogle, sessionApi, startTestStack } from "./support/stack";
 
 /**
  * EMAIL_SENDER_CHECK=enforce over HTTP: a workspace whose Google account is on a domain with SPF for
@@ -71,14 +71,7 @@ async function businessOn(address: string) {
   return { user, account, lead };
 }
 
-const api = async (user: string, method: string, path: string, body?: unknown) => {
-  const response = await fetch(`${dev.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: response.status, body: await response.json() };
-};
+const api = (...args: Parameters<ReturnType<typeof sessionApi>>) => sessionApi(dev)(...args);
 
 describe("sender checks, enforced", () => {
   it("a domain with SPF for Google sends; one with neither SPF nor DKIM is refused with the findings and alerts", async () => {
@@ -129,5 +122,34 @@ describe("sender checks, enforced", () => {
     });
     const [row] = await sql.select().from(db.emailEvents).where(eq(db.emailEvents.id, ids[0]));
     expect(row?.event_type).toBe("drafted");
+  }, 90_000);
+
+  it("a workspace with a refused mailbox and a good one sends from the good one only", async () => {
+    const mixed = await businessOn("ann@bare-roasters.example");
+    const goodAccount = google.addAccount("ann@good-roasters.example");
+    const landed = await connectGoogle(dev, google, goodAccount, mixed.user);
+    expect(landed.searchParams.get("google")).toBe("connected");
+    const service = await import("../lib/db/service");
+    const db = await import("../lib/db/schema");
+    const sql = await service.serviceDb();
+    const [second] = await sql
+      .insert(db.leads)
+      .values({
+        workspace_id: mixed.user,
+        user_id: mixed.user,
+        name: "Joe",
+        email: `joe-${randomUUID().slice(0, 6)}@bistro.example`,
+        company: "Bistro",
+      })
+      .returning();
+    const sent = await api(mixed.user, "POST", "/api/agents/outbound-emailer", {
+      user_id: mixed.user,
+      lead_ids: [mixed.lead?.id, second?.id],
+      mode: "send",
+    });
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    await dev.broker.settle(200, 20_000);
+    expect(goodAccount.sent).toHaveLength(2);
+    expect(mixed.account.sent).toHaveLength(0);
   }, 90_000);
 });

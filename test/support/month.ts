@@ -14,6 +14,7 @@ import type { PacingRules } from "../../lib/email/pacing";
 import { earliestSlot } from "../../lib/email/pacing";
 import { type PlanEmail, planBatch } from "../../lib/email/plan";
 import { type LeadWindow, leadWindow, nextOpening } from "../../lib/email/window";
+import { seeded } from "./random";
 
 const day = 86_400_000;
 /** How far ahead queuing gives approved emails their slots (EMAIL_PLAN_AHEAD_HOURS' default). */
@@ -29,18 +30,6 @@ export const monthZones = [
   { timeZone: "Asia/Tokyo", country: "JP" },
   { timeZone: "Australia/Sydney", country: "AU" },
 ];
-
-/** A small seeded generator, so a failing run can be repeated exactly. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export interface MonthSend {
   lead: number;

@@ -86,3 +86,16 @@ export async function newBusiness(
   }
   return { user, account };
 }
+
+/** Calls the dev server over HTTP with a user's session; answers the status and the parsed body. */
+export function sessionApi(dev: DevServer) {
+  return async (user: string, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${dev.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: each test reads the envelope's fields it asserts
+    return { status: response.status, body: (await response.json()) as any };
+  };
+}
