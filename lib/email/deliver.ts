@@ -30,7 +30,7 @@ import {
 } from "./mailboxes";
 import { newMessageId } from "./mime";
 import { earliestSlot } from "./pacing";
-import { leadOf, leadPausedUntil, stopReason, windowsOf } from "./policy";
+import { leadOf, leadPausedUntil, sendWindowOf, stopReason } from "./policy";
 import { emailWorkerPath } from "./queueing";
 import { nextOpening } from "./window";
 
@@ -243,8 +243,8 @@ export async function deliverEmail(eventId: string, deliveryId = ""): Promise<De
     }
     // The lead's local window, read now: a delivery that came late (or a window changed since it
     // was planned) waits for the next opening instead of arriving at night.
-    const window = (await windowsOf(await workspaceRow(event.workspace_id), [lead])).get(lead.id);
-    const opening = window ? nextOpening(Date.now(), window) : Date.now();
+    const window = await sendWindowOf(await workspaceRow(event.workspace_id), lead);
+    const opening = nextOpening(Date.now(), window);
     if (opening > Date.now()) {
       return deferred(opening, "outside the lead's sending window");
     }

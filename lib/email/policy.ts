@@ -81,16 +81,16 @@ export function leadPausedUntil(lead: LeadRow | undefined): number {
 
 /**
  * The sending window of each lead: its zone and country (explicit, else inferred from its address,
- * phone or domain, else the workspace's), recorded on the lead when they changed so a person sees
- * where its emails' hours come from. An explicit zone is never overwritten.
+ * phone or domain, else the workspace's), recorded on the lead when they changed, in one statement,
+ * so a person sees where its emails' hours come from. An explicit zone is never overwritten.
  */
 export async function windowsOf(
   workspace: WorkspaceRow,
   rows: readonly LeadRow[],
 ): Promise<Map<string, LeadWindow>> {
   const zones = await loadLeadZones();
-  const db = await serviceDb();
   const windows = new Map<string, LeadWindow>();
+  const changed: { id: string; tz: string; source: string; country: string | null }[] = [];
   for (const lead of rows) {
     const zone = zones.infer(lead, workspace.time_zone);
     if (
@@ -99,19 +99,31 @@ export async function windowsOf(
         lead.time_zone_source !== zone.source ||
         lead.country !== zone.country)
     ) {
-      await db
-        .update(leads)
-        .set({ time_zone: zone.timeZone, time_zone_source: zone.source, country: zone.country })
-        .where(
-          and(
-            eq(leads.id, lead.id),
-            eq(leads.workspace_id, workspace.id),
-            // A member's explicit zone set meanwhile stays.
-            sql`${leads.time_zone_source} is distinct from 'explicit'`,
-          ),
-        );
+      changed.push({ id: lead.id, tz: zone.timeZone, source: zone.source, country: zone.country });
     }
     windows.set(lead.id, await leadWindow(workspace, zone));
   }
+  if (changed.length > 0) {
+    const db = await serviceDb();
+    await db.execute(sql`
+      update ${leads} set time_zone = v.tz, time_zone_source = v.source, country = v.country
+      from jsonb_to_recordset(${JSON.stringify(changed)}::jsonb) as v(id uuid, tz text, source text, country text)
+      where ${leads.id} = v.id and ${leads.workspace_id} = ${workspace.id}
+        -- A member's explicit zone set meanwhile stays.
+        and ${leads.time_zone_source} is distinct from 'explicit'`);
+  }
   return windows;
+}
+
+/**
+ * A lead's window at send time: the zone planning recorded on it (the workspace's current zone when
+ * that is where it came from), inferred only when none is recorded, so the worker loads the
+ * gazetteer and the phone metadata only for a lead that was never planned.
+ */
+export async function sendWindowOf(workspace: WorkspaceRow, lead: LeadRow): Promise<LeadWindow> {
+  if (lead.time_zone && lead.time_zone_source) {
+    const timeZone = lead.time_zone_source === "workspace" ? workspace.time_zone : lead.time_zone;
+    return leadWindow(workspace, { timeZone, country: lead.country });
+  }
+  return (await windowsOf(workspace, [lead])).get(lead.id) as LeadWindow;
 }

@@ -21,8 +21,11 @@ alter table public.campaigns add column mailbox_ids uuid[] not null default '{}'
 
 -- When a workspace's emails may arrive, in each lead's local time; public holidays of the lead's
 -- country are skipped unless turned off.
+-- The window must end after it starts (HH:MM compares as text): one that never opens would hold
+-- every email for ever, and the browser writes this column directly.
 alter table public.workspaces add column sending_hours text not null default '09:00-17:00'
-  check (sending_hours ~ '^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$');
+  check (sending_hours ~ '^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$'
+    and split_part(sending_hours, '-', 1) collate "C" < split_part(sending_hours, '-', 2) collate "C");
 alter table public.workspaces add column sending_days text not null default '1-5'
   check (sending_days ~ '^[1-7](-[1-7])?(,[1-7](-[1-7])?)*$');
 alter table public.workspaces add column skip_holidays boolean not null default true;
