@@ -1,7 +1,8 @@
 // GET /api/health – database, Redis and queue configuration; 200 when all are up, 503 naming what is down
-import { checkHealth } from "../lib/health";
+import { checkHealth, healthAnswer } from "../lib/health";
 import { ApiError } from "../lib/http/errors";
-import { ok, route } from "../lib/http/handler";
+import { route } from "../lib/http/handler";
+import { reply } from "../lib/http/responses";
 
 export const { GET, POST, PUT, PATCH, DELETE, OPTIONS } = route("/api/health", {
   GET: async () => {
@@ -12,8 +13,8 @@ export const { GET, POST, PUT, PATCH, DELETE, OPTIONS } = route("/api/health", {
         headers: { "retry-after": "10", "cache-control": "no-store" },
       });
     }
-    const response = ok({ status: "ok", checks: health.checks });
-    response.headers.set("cache-control", "no-store");
-    return response;
+    return reply(healthAnswer, { success: true, data: { status: "ok", checks: health.checks } }, 200, {
+      "cache-control": "no-store",
+    });
   },
 });

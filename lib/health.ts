@@ -1,13 +1,17 @@
+import { z } from "zod";
 import { getConfig } from "./config";
 import { pingDatabase } from "./db/service";
+import { okEnvelope } from "./http/responses";
 import { pingRedis } from "./kv";
 import { log } from "./log";
 
-export interface CheckResult {
-  ok: boolean;
-  ms: number;
-  detail?: string;
-}
+const checkResult = z.object({ ok: z.boolean(), ms: z.number(), detail: z.string().optional() });
+export type CheckResult = z.output<typeof checkResult>;
+
+/** `GET /api/health`'s 200 answer (the OpenAPI document declares this schema). */
+export const healthAnswer = okEnvelope(
+  z.object({ status: z.literal("ok"), checks: z.record(z.string(), checkResult) }),
+).meta({ id: "Health" });
 
 const timeout = (ms: number) =>
   new Promise<never>((_, reject) =>

@@ -2,25 +2,14 @@ import type { PgTable, TableConfig } from "drizzle-orm/pg-core";
 import { createSelectSchema } from "drizzle-zod";
 import { z } from "zod";
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject } from "zod-openapi";
-import { errorStatus } from "./http/errors";
+import { errorEnvelope, okEnvelope } from "./http/responses";
 import { resources } from "./queries/resources";
 
 /**
- * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests (query
- * parameters) and from the tables the rows come from. Later endpoints add their operations here.
+ * The OpenAPI 3.1 document, generated from the same zod schemas that validate requests and that
+ * type the handlers' answers (`reply(schema, body)`, lib/http/responses.ts), and from the tables the
+ * rows come from. A response shape is imported from beside its handler, never written here again.
  */
-const errorEnvelope = z
-  .object({
-    success: z.literal(false),
-    error: z.object({
-      code: z.enum(Object.keys(errorStatus) as [keyof typeof errorStatus, ...(keyof typeof errorStatus)[]]),
-      message: z.string(),
-      requestId: z.string(),
-      details: z.unknown().optional(),
-    }),
-  })
-  .meta({ id: "Error" });
-
 const errorResponse = (description: string) => ({
   description,
   content: { "application/json": { schema: errorEnvelope } },
@@ -65,7 +54,7 @@ function listOperation(resource: (typeof resources)[number]): ZodOpenApiOperatio
   };
 }
 
-const ok = <S extends z.ZodType>(schema: S) => z.object({ success: z.literal(true), data: schema });
+const ok = okEnvelope;
 const json = (description: string, schema: z.ZodType) => ({
   description,
   content: { "application/json": { schema } },
@@ -183,10 +172,7 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
         security: session,
         requestParams: { path: memberPath },
         responses: {
-          200: json(
-            "Removed",
-            ok(z.object({ removed: z.literal(true), workspace_id: z.uuid(), user_id: z.uuid() })),
-          ),
+          200: json("Removed", ok(manage.memberRemoved)),
           404: errorResponse("No such member"),
           409: errorResponse("The last owner cannot leave"),
           ...refused,
@@ -294,7 +280,7 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
         security: session,
         requestParams: { query: connections.connectQuery },
         responses: {
-          200: json("The consent screen's URL, to navigate to", ok(z.object({ url: z.url() }))),
+          200: json("The consent screen's URL, to navigate to", ok(connections.consentUrl)),
           302: { description: "Redirect to the consent screen" },
           ...refused,
           503: errorResponse("No Google OAuth client is configured"),
@@ -346,7 +332,7 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
 }
 
 async function agentOperations(): Promise<ZodOpenApiPathsObject> {
-  const { taskSummary } = await import("./tasks/store");
+  const { taskAccepted, taskCompleted } = await import("./agents/responses");
   const { hasAgent, loadAgent, titles } = await import("./agents/registry");
   const { agentNames } = await import("./db/schema");
   const paths: ZodOpenApiPathsObject = {};
@@ -372,17 +358,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
             : {
                 200: {
                   description: "The task and the agent's result (`result.response` is the text answer)",
-                  content: {
-                    "application/json": {
-                      schema: z.object({
-                        success: z.literal(true),
-                        data: z.object({
-                          task: taskSummary,
-                          result: z.object({ response: z.string() }).catchall(z.unknown()),
-                        }),
-                      }),
-                    },
-                  },
+                  content: { "application/json": { schema: taskCompleted } },
                 },
               }),
           202: {
@@ -390,11 +366,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
               agent.kind === "fan-out"
                 ? "The task, processing in the background (a retry with the same key answers the same task); progress in metadata, the result in output, through Realtime on agent_tasks"
                 : "`async: true`: the queued task; follow it through Realtime on agent_tasks",
-            content: {
-              "application/json": {
-                schema: z.object({ success: z.literal(true), data: z.object({ task: taskSummary }) }),
-              },
-            },
+            content: { "application/json": { schema: taskAccepted } },
           },
           400: errorResponse("The body or Idempotency-Key is invalid"),
           401: errorResponse("No valid Supabase session or agent token"),
@@ -414,7 +386,8 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
     };
   }
   const { taskEvent } = await import("./webhooks/task-events");
-  const { callbackOutcome, callbackPayload } = await import("./queue");
+  const { callbackPayload } = await import("./queue");
+  const { callbackAnswer, pushAnswer, taskWebhookAnswer } = await import("./webhooks/responses");
   paths["/webhook/task"] = {
     post: {
       operationId: "task_event",
@@ -431,17 +404,10 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       },
       requestBody: { content: { "application/json": { schema: taskEvent } } },
       responses: {
-        200: {
-          description: "Applied, ignored, or a duplicate of an event already applied",
-          content: {
-            "application/json": {
-              schema: z.object({
-                success: z.literal(true),
-                data: z.object({ outcome: callbackOutcome }),
-              }),
-            },
-          },
-        },
+        200: json(
+          "Applied, ignored, a duplicate of an event already applied, or refused (a queued task whose input its agent's schema rejects fails for good)",
+          taskWebhookAnswer,
+        ),
         400: errorResponse("A verified event of an unknown shape"),
         401: errorResponse("Missing or invalid signature, or a timestamp outside the tolerance"),
         409: errorResponse("The same event is being processed; retry later"),
@@ -512,14 +478,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
       responses: {
         200: {
           description: "Recorded (the mailbox's history is processed in the background) or a duplicate",
-          content: {
-            "application/json": {
-              schema: z.object({
-                success: z.literal(true),
-                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
-              }),
-            },
-          },
+          content: { "application/json": { schema: pushAnswer } },
         },
         400: errorResponse("Not a Pub/Sub push of a Gmail notification"),
         401: errorResponse("Missing or invalid OIDC token, wrong audience or service account"),
@@ -539,14 +498,7 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
         200: {
           description:
             "Applied (a sync is queued), acknowledged (`sync`), ignored (a replaced channel) or a duplicate",
-          content: {
-            "application/json": {
-              schema: z.object({
-                success: z.literal(true),
-                data: z.object({ outcome: z.enum(["processed", "ignored", "duplicate"]) }),
-              }),
-            },
-          },
+          content: { "application/json": { schema: pushAnswer } },
         },
         400: errorResponse("Headers that are not a Calendar notification"),
         401: errorResponse("Missing or forged channel token, or a resource the channel does not watch"),
@@ -568,24 +520,12 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
         }),
       },
       requestBody: {
-        content: {
-          "application/json": {
-            schema: callbackPayload,
-          },
-        },
+        description:
+          "QStash's callback; its `body` is the base64 of the scrape worker's answer (ScrapeWorkerAnswer)",
+        content: { "application/json": { schema: callbackPayload } },
       },
       responses: {
-        200: {
-          description: "Applied, ignored, or a duplicate of a callback already applied",
-          content: {
-            "application/json": {
-              schema: z.object({
-                success: z.literal(true),
-                data: z.object({ outcome: callbackOutcome }),
-              }),
-            },
-          },
-        },
+        200: json("Applied, ignored, or a duplicate of a callback already applied", callbackAnswer),
         400: errorResponse("Not a QStash callback"),
         401: errorResponse("Missing or invalid Upstash-Signature"),
         409: errorResponse("The same callback is being processed; retry later"),
@@ -596,6 +536,8 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
 }
 
 export async function buildOpenApiDocument(serverUrl: string) {
+  const { healthAnswer } = await import("./health");
+  const { scrapeWorkerAnswer } = await import("./scrape/report");
   const paths: ZodOpenApiPathsObject = {
     "/api/health": {
       get: {
@@ -603,17 +545,7 @@ export async function buildOpenApiDocument(serverUrl: string) {
         summary: "Database, Redis and queue configuration",
         tags: ["Operations"],
         responses: {
-          200: {
-            description: "Everything is up",
-            content: {
-              "application/json": {
-                schema: z.object({
-                  success: z.literal(true),
-                  data: z.object({ status: z.literal("ok"), checks: z.record(z.string(), z.unknown()) }),
-                }),
-              },
-            },
-          },
+          200: json("Everything is up", healthAnswer),
           503: errorResponse("Something is down; `error.message` names it"),
         },
       },
@@ -635,6 +567,9 @@ export async function buildOpenApiDocument(serverUrl: string) {
     },
     servers: [{ url: serverUrl }],
     components: {
+      // The scrape worker is called by QStash alone (no operation here), but its answer is what
+      // /webhook/scrape's callback carries, base64 in `body`.
+      schemas: { ScrapeWorkerAnswer: scrapeWorkerAnswer },
       securitySchemes: {
         supabaseSession: {
           type: "http",

@@ -127,16 +127,18 @@ export function withQStash(handler: QStashHandler, publicPath?: string): Handler
 }
 
 /** The part of QStash's callback body the product reads (the OpenAPI document uses this schema). */
-export const callbackPayload = z.object({
-  status: z.number().meta({ description: "The destination's status for the attempt (0: unreachable)" }),
-  header: z.record(z.string(), z.array(z.string())).optional(),
-  sourceMessageId: z.string().min(1),
-  sourceBody: z.string().meta({ description: "base64 of the published job" }),
-  body: z.string().optional().meta({ description: "base64 of the destination's answer" }),
-  retried: z.number().optional(),
-  maxRetries: z.number().optional(),
-  dlqId: z.string().optional().meta({ description: "Only in the failure callback" }),
-});
+export const callbackPayload = z
+  .object({
+    status: z.number().meta({ description: "The destination's status for the attempt (0: unreachable)" }),
+    header: z.record(z.string(), z.array(z.string())).optional(),
+    sourceMessageId: z.string().min(1),
+    sourceBody: z.string().meta({ description: "base64 of the published job" }),
+    body: z.string().optional().meta({ description: "base64 of the destination's answer" }),
+    retried: z.number().optional(),
+    maxRetries: z.number().optional(),
+    dlqId: z.string().optional().meta({ description: "Only in the failure callback" }),
+  })
+  .meta({ id: "QStashCallback" });
 
 /** What a callback delivery is answered with. */
 export const callbackOutcome = z.enum(["processed", "ignored", "duplicate", "attempt_will_be_retried"]);

@@ -131,18 +131,84 @@ describe("background runs", () => {
     expect(await db.select().from(calendarEvents).where(eq(calendarEvents.user_id, user))).toHaveLength(1);
   }, 60_000);
 
-  it("a frontend task refused at admission fails at once with its error code, never retried", async () => {
+  it("a frontend task with an invalid input fails at the trigger's admission: invalid_input, nothing run", async () => {
     const user = await createUser();
     const modelCalls = model.requests.length;
+    // Neither user_id nor workspace_id in the input (the row's are used); the prompt is empty.
     const invalid = await insertTaskAsFrontend(user, { agent_name: "engineer", input: { prompt: "" } });
     const done = await finished(invalid.id);
     expect(done.status).toBe("failed");
-    expect(done.metadata).toMatchObject({ error_code: "bad_request", retryable: false });
-    expect(done.error).toMatch(/input\.prompt/);
-    const message = [...dev.broker.messages.values()].find(
+    expect(done.metadata).toMatchObject({ error_code: "invalid_input", retryable: false });
+    // The message the endpoint's own schema gives for the same body as a 400, naming the first bad path.
+    const api = await fetch(`${dev.url}/api/agents/engineer`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(user)}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user, prompt: "" }),
+    });
+    expect(api.status).toBe(400);
+    const refusal = (await api.json()).error as { code: string; message: string };
+    expect(refusal.message).toMatch(/^body\.prompt: /);
+    expect(done.error).toBe(refusal.message.replace(/^body\./, "input."));
+    expect(done.error).not.toMatch(/Internal server error/);
+    // Never published to the worker, so never run, never retried; the model was not asked.
+    await dev.broker.settle(100, 5000);
+    const jobs = [...dev.broker.messages.values()].filter(
       (m) => m.url.endsWith("/api/workers/agent") && m.body.includes(invalid.id),
     );
-    expect(message?.attempts.map((attempt) => attempt.status)).toEqual([200]);
+    expect(jobs).toEqual([]);
+    expect(model.requests.length).toBe(modelCalls);
+    expect((await alertsOf(invalid.id)).map((alert) => alert.type)).toEqual(["task.failed"]);
+
+    // The same agent with a good input, still without user_id in it, runs to completed.
+    const good = await insertTaskAsFrontend(user, {
+      agent_name: "engineer",
+      input: { prompt: `Write add() ${randomUUID()}` },
+    });
+    const ran = await finished(good.id);
+    expect(ran.status, JSON.stringify(ran)).toBe("completed");
+    expect(ran.user_id).toBe(user);
+    expect(ran.input).not.toHaveProperty("user_id");
+    expect(model.requests.length).toBeGreaterThan(modelCalls);
+  }, 60_000);
+
+  it("the row's member and workspace win over what the browser wrote in the input", async () => {
+    const user = await createUser();
+    const other = await createUser();
+    const task = await insertTaskAsFrontend(user, {
+      agent_name: "engineer",
+      input: { user_id: other, workspace_id: other, prompt: `Write sub() ${randomUUID()}` },
+    });
+    const done = await finished(task.id);
+    expect(done.status, JSON.stringify(done)).toBe("completed");
+    expect(done).toMatchObject({ user_id: user, workspace_id: user });
+  }, 60_000);
+
+  it("a validation error later in the worker is permanent: invalid_input, one delivery, no retry", async () => {
+    const user = await createUser();
+    const modelCalls = model.requests.length;
+    const db = await serviceDb();
+    // A task admitted by the API whose stored input its agent's schema refuses when the worker reads it.
+    const [row] = await db
+      .insert(agentTasks)
+      .values({
+        workspace_id: user,
+        user_id: user,
+        agent_name: "engineer",
+        status: "queued",
+        input: { prompt: "x", language: "x".repeat(41) },
+        metadata: { admitted_at: new Date().toISOString(), admitted_by: "api" },
+      })
+      .returning();
+    const { dispatchTask } = await import("../lib/tasks/dispatch");
+    await dispatchTask(row?.id ?? "");
+    const done = await finished(row?.id ?? "");
+    expect(done.status).toBe("failed");
+    expect(done.metadata).toMatchObject({ error_code: "invalid_input", retryable: false });
+    expect(done.error).toMatch(/^input\.language: /);
+    const job = [...dev.broker.messages.values()].find(
+      (m) => m.url.endsWith("/api/workers/agent") && m.body.includes(row?.id ?? "-"),
+    );
+    expect(job?.attempts.map((attempt) => attempt.status)).toEqual([200]);
     expect(model.requests.length).toBe(modelCalls);
   }, 60_000);
 
@@ -187,6 +253,9 @@ describe("background runs", () => {
     model.fallback = (await import("./stand-ins/canned")).cannedReply;
     const done = await finished(data.task.id);
     expect(done.status).toBe("completed");
+    // Between the attempts the task was only put back in the queue: it carries no error or its code.
+    expect(done.error).toBeNull();
+    expect(done.metadata).not.toHaveProperty("error_code");
     // QStash called back after the failed attempt too; that callback changed nothing, and the
     // user heard of the task once, as completed.
     await dev.broker.settle(200, 10_000);

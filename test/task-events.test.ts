@@ -259,6 +259,57 @@ describe("what each event does", () => {
   });
 });
 
+describe("a queued task the frontend inserts with an invalid input", () => {
+  /** Inserts as the browser does through PostgREST and returns the signed event its trigger emitted. */
+  async function insertedEvent(values: { agent_name: string; input: Record<string, unknown> }) {
+    const engine = await getEngine();
+    const received: string[] = [];
+    const unlisten = await engine.listen("task_events", (payload) => received.push(payload));
+    const task = await insertTaskAsFrontend(user, values);
+    for (let i = 0; i < 250 && received.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await unlisten();
+    const event = JSON.parse(received[0] ?? "{}") as { headers: Record<string, string>; body: string };
+    return { task, event };
+  }
+
+  async function row(id: string) {
+    const db = await serviceDb();
+    const [found] = await db.select().from(agentTasks).where(eq(agentTasks.id, id));
+    return found;
+  }
+
+  it.each([
+    ["engineer", { prompt: "" }, /^input\.prompt: /],
+    [
+      "booking-callprep",
+      { lead_id: "00000000-0000-4000-8000-000000000000", duration_minutes: 5 },
+      /^input\.duration_minutes: /,
+    ],
+    ["leadgen-scraper", { criteria: { industries: ["coffee"] } }, /^input\.target_urls: /],
+  ])(
+    "%s: failed at the event with invalid_input and the schema's message; answered 200, nothing published",
+    async (agent, input, message) => {
+      const { task, event } = await insertedEvent({ agent_name: agent, input });
+      // QStash is unreachable in this file: publishing the task would have answered 503.
+      const res = await post(event);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.data).toMatchObject({ outcome: "refused", error: { code: "invalid_input" } });
+      const failed = await row(task.id);
+      expect(failed?.status).toBe("failed");
+      expect(failed?.metadata).toMatchObject({ error_code: "invalid_input", retryable: false });
+      expect(failed?.error).toMatch(message);
+      expect(failed?.error).toBe((res.body.data as { error: { message: string } }).error.message);
+      expect((await alertsFor(task.id)).map((a) => [a.type, a.message])).toEqual([
+        ["task.failed", failed?.error],
+      ]);
+      // A redelivery of the event changes nothing.
+      expect((await post(event)).body.data).toEqual({ outcome: "duplicate" });
+    },
+  );
+});
+
 describe("QStash callbacks of background runs", () => {
   const broker = new QStashBroker({ token: "unused", currentSigningKey: secrets.qstashCurrentSigningKey });
 

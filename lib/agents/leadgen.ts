@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { raiseAlert } from "../alerts";
 import { ApiError, toApiError } from "../http/errors";
+import { modelConfigured } from "../llm/client";
 import { noModelCall } from "../llm/complete";
 import type { Logger } from "../log";
 import { staticUrlProblem } from "../scrape/address-guard";
@@ -14,7 +15,7 @@ import { siteOf } from "../scrape/url";
 import { type SiteStates, sitesOf } from "../tasks/metadata";
 import { completeTask, startFanOut, type TaskRow } from "../tasks/store";
 import { workspaceRow } from "../workspaces/access";
-import { agentRequest, askModel, type FanOutAgent } from "./runtime";
+import { agentRequest, askModel, type FanOutAgent, taskInput } from "./runtime";
 
 const maxSites = 20;
 export const maxPagesPerSite = 10;
@@ -89,13 +90,34 @@ You judge contacts found on real websites against the user's ideal-customer prof
 facts in the context (names, roles, company, location, page excerpts); never invent a fact. Give each
 candidate 0–20 points with a one-sentence reason. Reply with JSON only, matching the schema.`;
 
-async function judge(task: TaskRow, input: LeadgenRequest, candidates: Candidate[], log: Logger) {
+/** Why the model's judgement is missing when no model is configured; the rules' score stands. */
+export const noModelNote =
+  "no model is configured (OPENROUTER_API_KEY or LLM_BASE_URL), so the leads are scored by the rules only";
+
+interface Judgement {
+  byRef: Map<string, { points: number; reason: string }>;
+  summary: string;
+  usage: ReturnType<typeof noModelCall>;
+  /** Set when the model was wanted but could not judge: why. */
+  unavailable?: string;
+}
+
+/**
+ * The model's judgement of the candidates against the criteria: optional enrichment on top of the
+ * rule score. Without a model configured, or when it is refused or down, the leads keep their rule
+ * score and say why the judgement is missing.
+ */
+async function judge(
+  task: TaskRow,
+  input: LeadgenRequest,
+  candidates: Candidate[],
+  log: Logger,
+): Promise<Judgement> {
   if (candidates.length === 0) {
-    return {
-      byRef: new Map<string, { points: number; reason: string }>(),
-      summary: "",
-      usage: noModelCall(),
-    };
+    return { byRef: new Map(), summary: "", usage: noModelCall() };
+  }
+  if (!modelConfigured()) {
+    return { byRef: new Map(), summary: "", usage: noModelCall(), unavailable: noModelNote };
   }
   const sites = new Map<string, string>();
   for (const candidate of candidates) {
@@ -175,7 +197,9 @@ async function start({ task, input }: { task: TaskRow; input: LeadgenRequest }):
 
 /** Every site has reported: contacts → checked, scored, judged → leads; the task completes. */
 async function finish(task: TaskRow, log: Logger): Promise<void> {
-  const input = leadgenRequest.parse({ ...(task.input as object), user_id: task.user_id });
+  // The member and the workspace from the row, as at admission; an input the schema refuses now
+  // (say, a target no longer allowed) fails the task for good as `invalid_input`, not as a 500 retried.
+  const input = taskInput({ input: leadgenRequest }, task);
   const sites = sitesOf(task.metadata);
   const candidates: Candidate[] = [];
   const foreignDropped: string[] = [];
@@ -253,6 +277,7 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
     foreignDropped.length
       ? `Left out ${foreignDropped.length} address${foreignDropped.length === 1 ? "" : "es"} on other domains than the site's (the workspace does not accept those).`
       : "",
+    judged.unavailable ? `The model did not judge these leads: ${judged.unavailable}.` : "",
     judged.summary,
   ]
     .filter(Boolean)
@@ -277,6 +302,11 @@ async function finish(task: TaskRow, log: Logger): Promise<void> {
         refused_requests: state.refused ?? {},
       })),
       foreign_addresses_left_out: foreignDropped,
+      // Whether the model's judgement is part of the scores; when it is not, why.
+      model_judgement: {
+        used: candidates.length > 0 && !judged.unavailable,
+        note: judged.unavailable ?? (candidates.length === 0 ? "no contacts to judge" : null),
+      },
     },
     usage: judged.usage,
     metadata: { progress: 100, progress_message: "done" },

@@ -13,6 +13,13 @@ const loaders: Partial<Record<AgentName, () => Promise<Agent>>> = {
   "booking-callprep": async () => (await import("./booking-callprep")).bookingCallprep as AgentDefinition,
 };
 
+/**
+ * Agents that run without a model: lead generation crawls and scores by its rules, and the model's
+ * judgement is enrichment it does without (it says so in its result). Every other agent's answer is
+ * the model's, so without one it is refused (503 `llm_not_configured`) at admission.
+ */
+export const modelOptional: ReadonlySet<AgentName> = new Set<AgentName>(["leadgen-scraper"]);
+
 export function hasAgent(name: string): name is AgentName {
   return name in loaders;
 }

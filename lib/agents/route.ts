@@ -1,6 +1,7 @@
 import { verifySession } from "../auth/session";
 import { ApiError, toApiError } from "../http/errors";
-import { type FunctionExports, json, type RequestContext, route } from "../http/handler";
+import { type FunctionExports, type RequestContext, route } from "../http/handler";
+import { reply } from "../http/responses";
 import { dispatchTask } from "../tasks/dispatch";
 import {
   claimTask,
@@ -13,6 +14,7 @@ import {
 } from "../tasks/store";
 import { admitRun } from "./admission";
 import { type AgentCaller, isAgentToken, verifyAgentToken } from "./internal-jwt";
+import { type AgentResult, taskAccepted, taskCompleted } from "./responses";
 import { type AgentDefinition, type AgentRequest, executeTask, type FanOutAgent } from "./runtime";
 
 /** Who is calling: a signed-in user (Supabase session) or another agent acting for one. */
@@ -72,7 +74,7 @@ function fanOutRoute<I extends AgentRequest>(agent: FanOutAgent<I>): FunctionExp
     POST: async (ctx) => {
       const { body, limits, claim, workspace } = await admit(ctx, agent);
       if (claim.kind === "replay") {
-        return json({ success: true, data: { task: publicTask(claim.task) } }, 202, {
+        return reply(taskAccepted, { success: true, data: { task: publicTask(claim.task) } }, 202, {
           ...limits,
           ...replayed,
         });
@@ -91,7 +93,12 @@ function fanOutRoute<I extends AgentRequest>(agent: FanOutAgent<I>): FunctionExp
         throw error;
       }
       const task = await loadTask(claim.task.id);
-      return json({ success: true, data: { task: publicTask(task ?? claim.task) } }, 202, limits);
+      return reply(
+        taskAccepted,
+        { success: true, data: { task: publicTask(task ?? claim.task) } },
+        202,
+        limits,
+      );
     },
   });
 }
@@ -118,11 +125,13 @@ export function agentRoute<I extends AgentRequest>(
             headers: replayed,
           });
         }
-        return json(
-          { success: true, data: { task: publicTask(claim.task), result: claim.task.output } },
-          200,
-          { ...limits, ...replayed },
-        );
+        // A completed task's output is the result it was completed with (executeTask stores it), so
+        // the stored JSON has the result's type; replaying it must not re-judge an old answer.
+        const result = claim.task.output as AgentResult;
+        return reply(taskCompleted, { success: true, data: { task: publicTask(claim.task), result } }, 200, {
+          ...limits,
+          ...replayed,
+        });
       }
 
       if (body.async) {
@@ -132,11 +141,11 @@ export function agentRoute<I extends AgentRequest>(
           await failTask(claim.task.id, error as ApiError);
           throw error;
         }
-        return json({ success: true, data: { task: publicTask(claim.task) } }, 202, limits);
+        return reply(taskAccepted, { success: true, data: { task: publicTask(claim.task) } }, 202, limits);
       }
 
       const { task, result } = await executeTask(agent, claim.task, workspace, ctx.log);
-      return json({ success: true, data: { task: publicTask(task), result } }, 200, limits);
+      return reply(taskCompleted, { success: true, data: { task: publicTask(task), result } }, 200, limits);
     },
   });
 }

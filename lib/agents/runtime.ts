@@ -9,11 +9,11 @@ import {
   leads,
   productInsights,
 } from "../db/schema";
-import { ApiError, toApiError } from "../http/errors";
+import { ApiError } from "../http/errors";
 import { type ChatMessage, completeStructured, type Usage } from "../llm/complete";
 import { dataBlock } from "../llm/prompt";
 import type { Logger } from "../log";
-import { completeTask, failTask, type TaskRow } from "../tasks/store";
+import { completeTask, failTask, InvalidTaskInput, type TaskRow, taskError } from "../tasks/store";
 import { type EncodedContext, encodeContext } from "../toon";
 import type { WorkspaceAccess } from "../workspaces/access";
 
@@ -77,15 +77,21 @@ export interface FanOutAgent<I extends AgentRequest = AgentRequest> {
 export type Agent = AgentDefinition | FanOutAgent;
 
 /**
- * A task's input as its agent reads it: the stored input with the member and the workspace taken from
- * the row, whatever the input says (a frontend insert's input cannot speak for anyone else).
+ * A task's input as its agent reads it, validated by the agent's endpoint schema: the stored input
+ * with the member and the workspace taken from the row, whatever the input says (a frontend insert's
+ * input cannot speak for anyone else, and need not name them). A refusal is `InvalidTaskInput`,
+ * permanent for the task.
  */
 export function taskInput<I extends AgentRequest>(agent: { input: z.ZodType<I> }, task: TaskRow): I {
-  return agent.input.parse({
+  const parsed = agent.input.safeParse({
     ...(task.input as Record<string, unknown>),
     user_id: task.user_id,
     workspace_id: task.workspace_id,
   });
+  if (!parsed.success) {
+    throw new InvalidTaskInput(parsed.error);
+  }
+  return parsed.data;
 }
 
 /** What the task records of how its context was encoded. */
@@ -103,12 +109,17 @@ export function contextMetadata(context: EncodedContext | undefined) {
     : {};
 }
 
-/** Runs a claimed task to its end: completed with its output and usage, or failed with the reason. */
+/**
+ * Runs a claimed task to its end: completed with its output and usage, or failed with the reason.
+ * `recordTransient: false` leaves a failure a retry could fix unrecorded (the worker puts the task
+ * back in the queue for QStash's next delivery, so the task never shows failed in between).
+ */
 export async function executeTask<I extends AgentRequest>(
   agent: AgentDefinition<I>,
   task: TaskRow,
   workspace: WorkspaceAccess,
   log: Logger,
+  options: { recordTransient?: boolean } = {},
 ): Promise<{ task: TaskRow; result: AgentOutcome["result"] }> {
   try {
     const input = taskInput(agent, task);
@@ -126,9 +137,11 @@ export async function executeTask<I extends AgentRequest>(
     });
     return { task: done, result: outcome.result };
   } catch (thrown) {
-    const error = toApiError(thrown);
+    const error = taskError(thrown);
     log.warn({ taskId: task.id, code: error.code, err: thrown }, "task failed");
-    await failTask(task.id, error);
+    if (!error.retryable || options.recordTransient !== false) {
+      await failTask(task.id, error);
+    }
     throw error;
   }
 }

@@ -12,6 +12,7 @@ import {
   returnToQueue,
   type TaskRow,
   takeQueuedTask,
+  taskError,
 } from "../tasks/store";
 import { resolveWorkspace, type WorkspaceAccess } from "../workspaces/access";
 import { admitQueuedTask } from "./admission";
@@ -90,10 +91,14 @@ export async function runAgentJob(ctx: RequestContext & { delivery: QStashDelive
       });
       return json({ success: true, data: { outcome: "started", task_id: claimed.id } });
     }
-    const { task } = await executeTask(agent, claimed, workspace, ctx.log);
+    // A transient failure is recorded only on the last delivery; before it, the task goes back to queued.
+    const { task } = await executeTask(agent, claimed, workspace, ctx.log, {
+      recordTransient: ctx.delivery.retried >= dispatchRetries,
+    });
     return json({ success: true, data: { outcome: "completed", task_id: task.id } });
   } catch (thrown) {
-    const error = toApiError(thrown);
+    // A zod failure anywhere in the run is invalid input: permanent, never retried.
+    const error = taskError(thrown);
     if (error.retryable && ctx.delivery.retried < dispatchRetries) {
       // Back in the queue for the next delivery, which QStash makes because of the 503.
       await returnToQueue(taskId);
@@ -138,7 +143,7 @@ async function finishFanOut(taskId: string, ctx: RequestContext & { delivery: QS
     await agent.finish(task, ctx.log.child({ taskId }));
     return json({ success: true, data: { outcome: "completed", task_id: taskId } });
   } catch (thrown) {
-    const error = toApiError(thrown);
+    const error = taskError(thrown);
     if (error.retryable && ctx.delivery.retried < dispatchRetries) {
       throw new ApiError("service_unavailable", `Transient failure, will retry: ${error.message}`, {
         headers: { "retry-after": "30" },

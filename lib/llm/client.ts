@@ -6,13 +6,19 @@ let client: OpenAI | undefined;
 
 export const openRouterUrl = "https://openrouter.ai/api/v1";
 
+/** Whether a model provider is configured (what `getLlm` needs to not refuse with `llm_not_configured`). */
+export function modelConfigured(): boolean {
+  const config = getConfig();
+  return Boolean(config.OPENROUTER_API_KEY || config.LLM_BASE_URL);
+}
+
 /** The model provider: OpenRouter, or any OpenAI-compatible server at LLM_BASE_URL. */
 export function getLlm(): OpenAI {
   if (client) {
     return client;
   }
   const config = getConfig();
-  if (!config.OPENROUTER_API_KEY && !config.LLM_BASE_URL) {
+  if (!modelConfigured()) {
     throw new ApiError(
       "llm_not_configured",
       "No model provider is configured: set OPENROUTER_API_KEY, or LLM_BASE_URL (and LLM_API_KEY if it needs one)",

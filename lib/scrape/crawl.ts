@@ -11,46 +11,16 @@ import type { SiteJob } from "./jobs";
 import { pageContent } from "./markdown";
 import { cachedPage, type ScrapeRow, savePage } from "./pages";
 import { waitForTurn } from "./politeness";
+import type { Deferral, PageReport, SiteReport } from "./report";
 import { type RequestPolicy, requestPolicy } from "./request-policy";
 import { type RobotsVerdict, userAgent } from "./robots";
 import { robotsFor } from "./robots-fetch";
 import { normalizeUrl, sameSite, siteOf } from "./url";
 import { TransientScrapeError, type Visit, visit } from "./visit";
 
+// The report's shape is the worker's declared answer (./report), which the webhook parses.
+export type { Deferral, PageReport, SiteReport };
 export { TransientScrapeError };
-
-export interface PageReport {
-  url: string;
-  url_key: string;
-  status: "completed" | "failed" | "skipped";
-  http_status: number | null;
-  reason: string | null;
-  cached: boolean;
-}
-
-export interface SiteReport {
-  outcome: "done";
-  site: string;
-  status: "completed" | "failed";
-  reason: string | null;
-  pages: PageReport[];
-  /** Requests the guard refused (address, scheme, port), by any page of the site. */
-  blocked: { url: string; reason: string }[];
-  /** Requests page scripts made that the crawler would not make for them (at most 50 listed). */
-  refused: { url: string; reason: string }[];
-  /** All of them, by reason. */
-  refused_counts: Record<string, number>;
-  /** When each page fetch held the domain: the politeness log. */
-  visits: { url: string; started_at: number; ended_at: number }[];
-  crawl_delay_seconds: number | null;
-}
-
-export interface Deferral {
-  outcome: "deferred";
-  site: string;
-  until: string;
-  reason: string;
-}
 
 /** Links whose path or text suggests contacts, best first. */
 const contactHints: RegExp[] = [

@@ -1,9 +1,11 @@
 import { ApiError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
+import type { RequestContext } from "../http/handler";
+import { reply } from "../http/responses";
 import { invalidJob, type QStashDelivery, readJob } from "../queue";
 import { launchBrowser, openSiteSession } from "./browser";
 import { crawlSite, type SiteReport, TransientScrapeError } from "./crawl";
 import { maxDeferrals, publishSiteJob, siteJob } from "./jobs";
+import { scrapeWorkerAnswer } from "./report";
 
 /** What one invocation may spend before it puts the rest of the site off (the function has 300 s). */
 const budgetMs = 200_000;
@@ -47,11 +49,11 @@ export async function runScrapeJob(ctx: RequestContext & { delivery: QStashDeliv
         visits: [],
         crawl_delay_seconds: null,
       };
-      return json({ success: true, data: gaveUp });
+      return reply(scrapeWorkerAnswer, { success: true, data: gaveUp });
     }
     const delaySeconds = Math.max(1, (Date.parse(outcome.until) - Date.now()) / 1000);
     await publishSiteJob({ ...job, deferrals: job.deferrals + 1 }, delaySeconds);
     ctx.log.info({ site: job.site, until: outcome.until, reason: outcome.reason }, "scrape deferred");
   }
-  return json({ success: true, data: outcome });
+  return reply(scrapeWorkerAnswer, { success: true, data: outcome });
 }

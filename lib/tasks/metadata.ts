@@ -29,7 +29,10 @@ export const contextTokens = z.object({
 
 export const taskMetadata = z
   .object({
-    /** Why the task failed, as an error code of the API, and whether a retry could help. */
+    /**
+     * Why the task failed, as an error code of the API or `invalid_input` (its input fails its
+     * agent's schema), and whether a retry could help.
+     */
     error_code: z.string().optional(),
     retryable: z.boolean().optional(),
     /** The QStash message whose delivery runs the task (a redelivery of it may take over). */

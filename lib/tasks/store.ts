@@ -12,10 +12,45 @@ import { z } from "zod";
 import { type AgentName, agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
-import { ApiError, type ErrorCode, errorStatus } from "../http/errors";
+import { ApiError, type ErrorCode, errorStatus, fromZodError, toApiError } from "../http/errors";
 import { type SiteState, sitesOf, type TaskMetadata } from "./metadata";
 
 export type TaskRow = typeof agentTasks.$inferSelect;
+type TaskStatus = TaskRow["status"];
+
+/** `metadata.error_code` of a task whose input its agent's schema refuses. */
+export const invalidInputCode = "invalid_input";
+
+/**
+ * A task whose input its agent's schema refuses, wherever that is found (at the trigger's admission,
+ * in the worker, when a fan-out finishes): no retry can change the stored input, so the task fails for
+ * good, recorded as `invalid_input` with the message the API's 400 would give (the first bad path).
+ * To a caller of the API it is a 400 `bad_request`.
+ */
+export class InvalidTaskInput extends ApiError {
+  constructor(error: z.ZodError) {
+    const described = fromZodError(error, "input");
+    super("bad_request", described.message, { retryable: false, details: described.details, cause: error });
+    this.name = "InvalidTaskInput";
+  }
+}
+
+/**
+ * Anything a task's run threw, as the error the task records: a zod failure escaping from anywhere
+ * in a run is invalid input (permanent), not the generic 500 that `toApiError` makes of unknown
+ * errors (which is retried as possibly transient).
+ */
+export function taskError(thrown: unknown): ApiError {
+  if (thrown instanceof z.ZodError) {
+    return new InvalidTaskInput(thrown);
+  }
+  return toApiError(thrown);
+}
+
+/** The code a failure is recorded under in `metadata.error_code`. */
+function recordedCode(error: ApiError): string {
+  return error instanceof InvalidTaskInput ? invalidInputCode : error.code;
+}
 
 /** Token and cost figures of a run (the model layer's usage, as the store records it). */
 export interface TaskUsage {
@@ -198,13 +233,19 @@ export async function takeQueuedTask(taskId: string, messageId: string): Promise
 
 /**
  * Back in the queue for the next delivery of its message (a transient failure): a run that recorded
- * its failure is reopened, without the error, since the next delivery may still succeed.
+ * its failure is reopened, without the error or its code, since the next delivery may still succeed
+ * (a queued task never shows an error).
  */
 export async function returnToQueue(taskId: string): Promise<void> {
   const db = await serviceDb();
   await db
     .update(agentTasks)
-    .set({ status: "queued", error: null, completed_at: null })
+    .set({
+      status: "queued",
+      error: null,
+      completed_at: null,
+      metadata: sql`${agentTasks.metadata} - 'error_code' - 'retryable'`,
+    })
     .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, ["processing", "failed"])));
 }
 
@@ -250,7 +291,15 @@ export async function completeTask(taskId: string, outcome: TaskOutcome): Promis
   return task;
 }
 
-export async function failTask(taskId: string, error: ApiError): Promise<TaskRow | undefined> {
+/**
+ * Fails a task with the error's message and code. `onlyWhile` limits it to a task still in one of
+ * those statuses (a refusal that must not overwrite a run another delivery has started).
+ */
+export async function failTask(
+  taskId: string,
+  error: ApiError,
+  onlyWhile?: readonly TaskStatus[],
+): Promise<TaskRow | undefined> {
   const db = await serviceDb();
   const [task] = await db
     .update(agentTasks)
@@ -258,9 +307,9 @@ export async function failTask(taskId: string, error: ApiError): Promise<TaskRow
       status: "failed",
       error: error.message,
       completed_at: new Date().toISOString(),
-      metadata: merged({ error_code: error.code, retryable: error.retryable }),
+      metadata: merged({ error_code: recordedCode(error), retryable: error.retryable }),
     })
-    .where(eq(agentTasks.id, taskId))
+    .where(and(eq(agentTasks.id, taskId), onlyWhile ? inArray(agentTasks.status, [...onlyWhile]) : undefined))
     .returning();
   return task;
 }
@@ -378,7 +427,12 @@ export async function stuckFanOuts(agent: AgentName, before: Date): Promise<Task
 /** The stored outcome of a failed task, as the error it was. */
 export function storedError(task: TaskRow): ApiError {
   const code = (task.metadata as TaskMetadata).error_code;
-  const known = code && code in errorStatus ? (code as ErrorCode) : "internal_error";
+  const known =
+    code === invalidInputCode
+      ? "bad_request"
+      : code && code in errorStatus
+        ? (code as ErrorCode)
+        : "internal_error";
   return new ApiError(known, task.error ?? "The task failed", { details: { task_id: task.id } });
 }
 

@@ -2,9 +2,11 @@ import { z } from "zod";
 import { findChannel, verifyChannelToken } from "../booking/channels";
 import { calendarWorkerPath } from "../booking/reminders";
 import { ApiError, fromZodError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
+import type { RequestContext } from "../http/handler";
+import { reply } from "../http/responses";
 import { publishJob } from "../queue";
 import { processOnce } from "./dedupe";
+import { pushAnswer } from "./responses";
 
 /** The headers Google Calendar sends with each push notification (the body is empty). */
 export const calendarPushHeaders = z.object({
@@ -44,7 +46,7 @@ export async function handleCalendarPush(ctx: RequestContext): Promise<Response>
   }
   if (channel.status !== "active") {
     // A replaced channel can still deliver for a moment; its successor reports the same changes.
-    return json({ success: true, data: { outcome: "ignored" } });
+    return reply(pushAnswer, { success: true, data: { outcome: "ignored" } });
   }
   const state = notification["x-goog-resource-state"];
   const messageNumber = notification["x-goog-message-number"];
@@ -67,5 +69,5 @@ export async function handleCalendarPush(ctx: RequestContext): Promise<Response>
       return "processed";
     },
   );
-  return json({ success: true, data: { outcome } });
+  return reply(pushAnswer, { success: true, data: { outcome } });
 }

@@ -1,9 +1,11 @@
 import { emailWorkerPath } from "../email/queueing";
 import { gmailNotification, pushBody, verifyPushToken } from "../google/push";
 import { ApiError, fromZodError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
+import type { RequestContext } from "../http/handler";
+import { reply } from "../http/responses";
 import { publishJob } from "../queue";
 import { processOnce } from "./dedupe";
+import { pushAnswer } from "./responses";
 
 /**
  * `POST /webhook/email`: Gmail's Pub/Sub push. The OIDC token is verified before the body is read;
@@ -49,5 +51,5 @@ export async function handleEmailPush(ctx: RequestContext): Promise<Response> {
       return "processed";
     },
   );
-  return json({ success: true, data: { outcome } });
+  return reply(pushAnswer, { success: true, data: { outcome } });
 }

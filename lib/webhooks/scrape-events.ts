@@ -1,33 +1,12 @@
-import { z } from "zod";
-import { json, type RequestContext } from "../http/handler";
+import type { RequestContext } from "../http/handler";
+import { reply } from "../http/responses";
 import { readQStashCallback } from "../queue";
 import { scrapeWebhookPath, siteJob } from "../scrape/jobs";
+import { scrapeWorkerAnswer } from "../scrape/report";
 import { dispatchFinish } from "../tasks/dispatch";
 import { recordSiteReport } from "../tasks/store";
 import { processOnce } from "./dedupe";
-
-const siteReport = z.discriminatedUnion("outcome", [
-  z.object({
-    outcome: z.literal("done"),
-    site: z.string(),
-    status: z.enum(["completed", "failed"]),
-    reason: z.string().nullable(),
-    pages: z.array(
-      z.object({
-        url: z.string(),
-        url_key: z.string(),
-        status: z.enum(["completed", "failed", "skipped"]),
-        reason: z.string().nullable(),
-      }),
-    ),
-    blocked: z.array(z.unknown()),
-    refused_counts: z.record(z.string(), z.number()).default({}),
-  }),
-  z.object({ outcome: z.literal("deferred"), until: z.string() }),
-  z.object({ outcome: z.literal("invalid_job") }),
-]);
-
-const workerAnswer = z.object({ success: z.literal(true), data: siteReport });
+import { callbackAnswer } from "./responses";
 
 /**
  * `POST /webhook/scrape`: QStash's callback (after each attempt) and failure callback (every retry
@@ -39,11 +18,11 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
   const callback = await readQStashCallback(ctx, scrapeWebhookPath);
   const job = siteJob.safeParse(callback.source);
   if (!job.success) {
-    return json({ success: true, data: { outcome: "ignored" } });
+    return reply(callbackAnswer, { success: true, data: { outcome: "ignored" } });
   }
   if (callback.kind === "retrying") {
     // QStash delivers the job again; only the last attempt's failure fails the site.
-    return json({ success: true, data: { outcome: "attempt_will_be_retried" } });
+    return reply(callbackAnswer, { success: true, data: { outcome: "attempt_will_be_retried" } });
   }
   const { task_id: taskId, site, user_id: userId } = job.data;
   const outcome = await processOnce(
@@ -62,7 +41,7 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
           reason: `the site could not be read after ${callback.retried + 1} attempts (last status ${callback.status})`,
         });
       } else {
-        const answer = workerAnswer.safeParse(callback.response);
+        const answer = scrapeWorkerAnswer.safeParse(callback.response);
         if (!answer.success || answer.data.data.outcome !== "done") {
           return "ignored";
         }
@@ -88,5 +67,5 @@ export async function handleScrapeWebhook(ctx: RequestContext): Promise<Response
       return "processed";
     },
   );
-  return json({ success: true, data: { outcome } });
+  return reply(callbackAnswer, { success: true, data: { outcome } });
 }

@@ -3,11 +3,13 @@ import { titles } from "../agents/registry";
 import { raiseAlert } from "../alerts";
 import { agentNames } from "../db/schema";
 import { fromZodError } from "../http/errors";
-import { json, type RequestContext } from "../http/handler";
+import type { RequestContext } from "../http/handler";
+import { reply } from "../http/responses";
 import { readQStashCallback } from "../queue";
 import { dispatchTask, taskWebhookPath } from "../tasks/dispatch";
-import { finishUnfinished, loadTask, setProgress } from "../tasks/store";
+import { failTask, finishUnfinished, invalidInputCode, loadTask, setProgress } from "../tasks/store";
 import { processOnce } from "./dedupe";
+import { taskWebhookAnswer } from "./responses";
 import { verifyStandardWebhook } from "./standard";
 
 export const taskEvent = z.discriminatedUnion("type", [
@@ -63,35 +65,55 @@ async function alertOutcome(taskId: string): Promise<void> {
 }
 
 /**
- * Applies one verified task event. A queued task (the frontend's insert) is published to the agent
- * worker, which admits it like an API call before anything runs.
+ * What applying an event did. `refused`: the queued task's input failed its agent's schema and the
+ * task failed for good (the event itself was handled: nothing about it would change on a retry).
  */
-export async function applyTaskEvent(event: TaskEvent): Promise<"processed" | "ignored"> {
+export type TaskEventOutcome =
+  | { outcome: "processed" | "ignored" }
+  | { outcome: "refused"; error: { code: string; message: string } };
+
+/**
+ * Applies one verified task event. A queued task (the frontend's insert) is admitted in two steps:
+ * here its input is validated with the schema of its agent's endpoint (an invalid one fails the task
+ * at once, `invalid_input`, and nothing is published); then the agent worker runs the rest of the
+ * admission (caps, rate limit, budget) before anything runs.
+ */
+export async function applyTaskEvent(event: TaskEvent): Promise<TaskEventOutcome> {
   const taskId = event.data.task_id;
   const task = await loadTask(taskId);
   if (!task) {
-    return "ignored";
+    return { outcome: "ignored" };
   }
   switch (event.type) {
-    case "task.queued":
+    case "task.queued": {
       if (task.status !== "queued") {
-        return "ignored";
+        return { outcome: "ignored" };
+      }
+      // Loaded here, not at the top: only this event needs the agents' schemas (and what they import).
+      const { refusedInput } = await import("../agents/admission");
+      const refused = await refusedInput(task);
+      if (refused) {
+        if (await failTask(task.id, refused, ["queued"])) {
+          await alertOutcome(task.id);
+        }
+        return { outcome: "refused", error: { code: invalidInputCode, message: refused.message } };
       }
       await dispatchTask(task.id);
-      return "processed";
+      return { outcome: "processed" };
+    }
     case "task.progress":
       await setProgress(taskId, event.data.progress, event.data.message);
-      return "processed";
+      return { outcome: "processed" };
     case "task.completed":
       if (await finishUnfinished(taskId, { status: "completed", output: event.data.output })) {
         await alertOutcome(taskId);
       }
-      return "processed";
+      return { outcome: "processed" };
     case "task.failed":
       if (await finishUnfinished(taskId, { status: "failed", error: event.data.error })) {
         await alertOutcome(taskId);
       }
-      return "processed";
+      return { outcome: "processed" };
   }
 }
 
@@ -104,11 +126,11 @@ async function applyCallback(ctx: RequestContext): Promise<Response> {
   const callback = await readQStashCallback(ctx, taskWebhookPath);
   const source = z.object({ task_id: z.uuid() }).safeParse(callback.source);
   if (!source.success) {
-    return json({ success: true, data: { outcome: "ignored" } });
+    return reply(taskWebhookAnswer, { success: true, data: { outcome: "ignored" } });
   }
   if (callback.kind === "retrying") {
     // An attempt QStash will make again: nothing is decided until the last one.
-    return json({ success: true, data: { outcome: "attempt_will_be_retried" } });
+    return reply(taskWebhookAnswer, { success: true, data: { outcome: "attempt_will_be_retried" } });
   }
   const taskId = source.data.task_id;
   const failed = callback.failed;
@@ -130,7 +152,7 @@ async function applyCallback(ctx: RequestContext): Promise<Response> {
       return "processed";
     },
   );
-  return json({ success: true, data: { outcome } });
+  return reply(taskWebhookAnswer, { success: true, data: { outcome } });
 }
 
 /** `POST /webhook/task`: signed task events (Standard Webhooks) and QStash callbacks of async runs. */
@@ -143,12 +165,18 @@ export async function handleTaskWebhook(ctx: RequestContext): Promise<Response> 
   if (!parsed.success) {
     throw fromZodError(parsed.error, "body");
   }
+  let applied: TaskEventOutcome | undefined;
   const outcome = await processOnce(
     { source: "task", eventId: verified.id, eventType: parsed.data.type, payload: parsed.data },
-    () => applyTaskEvent(parsed.data),
+    async () => {
+      applied = await applyTaskEvent(parsed.data);
+      // A refused task is a handled event: recorded as processed, so a redelivery changes nothing.
+      return applied.outcome === "ignored" ? "ignored" : "processed";
+    },
   );
-  if (outcome === "duplicate") {
-    return json({ success: true, data: { outcome: "duplicate" } });
+  if (outcome === "duplicate" || !applied) {
+    return reply(taskWebhookAnswer, { success: true, data: { outcome: "duplicate" } });
   }
-  return json({ success: true, data: { outcome } });
+  // 200 either way: the sender (pg_net, the local relay) must not retry a refusal, which is final.
+  return reply(taskWebhookAnswer, { success: true, data: applied });
 }

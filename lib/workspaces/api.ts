@@ -5,10 +5,12 @@
 import { z } from "zod";
 import type { UserHandler } from "../auth/session";
 import { json, pathParams, type RequestContext } from "../http/handler";
+import { okEnvelope, reply } from "../http/responses";
 import {
   callbackQuery,
   connectQuery,
   connectUrl,
+  consentUrl,
   disconnect,
   finishConnect,
   listConnections,
@@ -23,6 +25,7 @@ import {
   invite,
   inviteBody,
   listWorkspaces,
+  memberRemoved,
   removeMember,
   roleBody,
   updateWorkspace,
@@ -30,6 +33,8 @@ import {
 } from "./manage";
 
 const ok = (data: unknown, status = 200) => json({ success: true, data }, status);
+const removedAnswer = okEnvelope(memberRemoved);
+const consentAnswer = okEnvelope(consentUrl);
 
 export const workspacePath = z.object({ workspace_id: z.uuid() });
 export const memberPath = z.object({ workspace_id: z.uuid(), user_id: z.uuid() });
@@ -58,7 +63,10 @@ export const setRole: UserHandler = async (ctx) => {
 };
 export const remove: UserHandler = async (ctx) => {
   const path = pathParams(ctx, memberPath);
-  return ok(await removeMember(ctx.user.id, path.workspace_id, path.user_id));
+  return reply(removedAnswer, {
+    success: true,
+    data: await removeMember(ctx.user.id, path.workspace_id, path.user_id),
+  });
 };
 
 /**
@@ -68,7 +76,7 @@ export const remove: UserHandler = async (ctx) => {
 export const connect: UserHandler = async (ctx) => {
   const url = await connectUrl(ctx.user, ctx.query(connectQuery));
   if ((ctx.request.headers.get("accept") ?? "").includes("application/json")) {
-    return ok({ url });
+    return reply(consentAnswer, { success: true, data: { url } });
   }
   return new Response(null, { status: 302, headers: { location: url, "cache-control": "no-store" } });
 };
