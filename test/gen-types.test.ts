@@ -1,0 +1,178 @@
+import { readFileSync } from "node:fs";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { openPglite } from "../dev/db/pglite";
+import { engineQuery, readCatalog } from "../dev/types/catalog";
+import { formatTypes, generateTypes, typesFile, typesOf } from "../dev/types/generate";
+import { renderTypes } from "../dev/types/render";
+import type { SqlEngine } from "../lib/db/client";
+import { getEngine } from "../lib/db/client";
+import type { Constants, Database, Tables, TablesInsert, TablesUpdate } from "../supabase/database.types";
+
+/** One member's block (`name: { … }`) of the generated text, found by its indentation. */
+function block(text: string, name: string, indent: number): string {
+  const lines = text.split("\n");
+  const pad = " ".repeat(indent);
+  const start = lines.indexOf(`${pad}${name}: {`);
+  expect(start, `${name} at indent ${indent}`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((line, index) => index > start && line === `${pad}}`);
+  return lines.slice(start, end + 1).join("\n");
+}
+
+describe("supabase/database.types.ts", () => {
+  it("is what the migrations give (run `npm run gen:types` after changing a migration)", async () => {
+    const generated = await generateTypes();
+    expect(readFileSync(typesFile, "utf8") === generated, "supabase/database.types.ts is stale").toBe(true);
+  });
+
+  it("reads the same from this run's database (PostgreSQL when DATABASE_URL is set) as from PGlite", async () => {
+    expect(await typesOf(await getEngine())).toBe(readFileSync(typesFile, "utf8"));
+  });
+
+  it("types agent_tasks: nullable columns, defaults optional on insert, everything optional on update", () => {
+    const text = readFileSync(typesFile, "utf8");
+    const tasks = block(text, "agent_tasks", 6);
+    expect(block(tasks, "Row", 8)).toContain("error: string | null\n");
+    expect(block(tasks, "Row", 8)).toContain("workspace_id: string\n");
+    expect(block(tasks, "Row", 8)).toContain("metadata: Json\n");
+    expect(block(tasks, "Insert", 8)).toContain("agent_name: string\n");
+    expect(block(tasks, "Insert", 8)).toContain("id?: string\n");
+    expect(block(tasks, "Update", 8)).toContain("agent_name?: string\n");
+    expect(tasks).toContain(`{
+            foreignKeyName: "agent_tasks_workspace_fkey"
+            columns: ["workspace_id"]
+            isOneToOne: false
+            referencedRelation: "workspaces"
+            referencedColumns: ["id"]
+          }`);
+    // auth.users is outside the generated schemas, so the CLI lists no relationship to it.
+    expect(tasks).not.toContain('referencedRelation: "users"');
+
+    expectTypeOf<Tables<"agent_tasks">["error"]>().toEqualTypeOf<string | null>();
+    expectTypeOf<Tables<"agent_tasks">["cost_usd"]>().toEqualTypeOf<number>();
+    expectTypeOf<Pick<TablesInsert<"agent_tasks">, "id" | "workspace_id" | "error">>().toEqualTypeOf<{
+      id?: string;
+      workspace_id: string;
+      error?: string | null;
+    }>();
+    expectTypeOf<TablesUpdate<"agent_tasks">>().toEqualTypeOf<Partial<TablesUpdate<"agent_tasks">>>();
+    expectTypeOf<Tables<"campaigns">["mailbox_ids"]>().toEqualTypeOf<string[]>();
+    expectTypeOf<keyof (typeof Constants)["public"]["Enums"]>().toEqualTypeOf<never>();
+  });
+
+  it("types a supabase-js client: selects, embeds through a foreign key, refuses a bad insert", () => {
+    // Compiled by tsc, never run: the builders only describe requests.
+    const typed = (client: SupabaseClient<Database>) => {
+      const tasks = client
+        .from("agent_tasks")
+        .select("id, status, error, workspaces(name)")
+        .eq("status", "queued")
+        .limit(10);
+      expectTypeOf<Awaited<typeof tasks>["data"]>().toEqualTypeOf<
+        { id: string; status: string; error: string | null; workspaces: { name: string } }[] | null
+      >();
+      // @ts-expect-error workspace_id is required and has no default
+      void client.from("agent_tasks").insert({ agent_name: "engineer", input: {} });
+      // @ts-expect-error cost_usd is a number
+      void client.from("agent_tasks").update({ cost_usd: "free" });
+      return tasks;
+    };
+    expect(typeof typed).toBe("function");
+  });
+});
+
+describe("the generator's rules", () => {
+  let engine: SqlEngine;
+  let text: string;
+  beforeAll(async () => {
+    engine = await openPglite("memory://");
+    await engine.exec(`
+      create schema extra;
+      create type extra.mood as enum ('sad', 'ok');
+      create type public.task_status as enum ('queued', 'running', 'done');
+      create type public.money as (amount numeric, currency text);
+      create table public.owners (id bigint generated always as identity primary key, name varchar(40));
+      create table public.profiles (
+        owner_id bigint primary key references public.owners (id),
+        seq int generated by default as identity,
+        status public.task_status not null default 'queued',
+        history public.task_status[] not null,
+        mood extra.mood,
+        price public.money,
+        born date,
+        flags jsonb not null,
+        tags text[],
+        doubled bigint generated always as (owner_id * 2) stored,
+        weird tsvector
+      );
+      create table public.notes (
+        id uuid primary key default gen_random_uuid(),
+        owner_id bigint not null references public.owners (id),
+        body text not null
+      );
+      create view public.note_bodies as select id, body from public.notes;
+      create function public.add(a int, b int default 1) returns int language sql as 'select a + b';
+      create function public.notes_of(owner bigint) returns setof public.notes language sql stable
+        as 'select * from public.notes where owner_id = owner';
+      create function public.ping() returns void language sql as 'select';
+      create function public.summary(public.notes) returns text language sql as 'select $1.body';
+      create function public.unreachable(int) returns int language sql as 'select $1';
+      create function public.touch() returns trigger language plpgsql as 'begin return new; end';
+    `);
+    text = formatTypes(renderTypes(await readCatalog(engineQuery(engine), ["public"])));
+  });
+  afterAll(async () => {
+    await engine.close();
+  });
+
+  it("maps types, enums (in and outside the schema), composites and arrays", () => {
+    const row = block(block(text, "profiles", 6), "Row", 8);
+    expect(row).toContain('status: Database["public"]["Enums"]["task_status"]\n');
+    expect(row).toContain('history: Database["public"]["Enums"]["task_status"][]\n');
+    expect(row).toContain('mood: "sad" | "ok" | null\n');
+    expect(row).toContain('price: Database["public"]["CompositeTypes"]["money"] | null\n');
+    expect(row).toContain("owner_id: number\n");
+    expect(row).toContain("born: string | null\n");
+    expect(row).toContain("flags: Json\n");
+    expect(row).toContain("tags: string[] | null\n");
+    expect(row).toContain("weird: unknown\n");
+    expect(block(text, "Enums", 4)).toContain('task_status: "queued" | "running" | "done"');
+    expect(block(text, "CompositeTypes", 4)).toContain("amount: number | null");
+    expect(text).toContain('task_status: ["queued", "running", "done"]');
+  });
+
+  it("makes identity, generated, defaulted and nullable columns optional on insert; always-identity never", () => {
+    const owners = block(text, "owners", 6);
+    expect(block(owners, "Row", 8)).toContain("id: number\n");
+    expect(block(owners, "Insert", 8)).toContain("id?: never\n");
+    expect(block(owners, "Update", 8)).toContain("id?: never\n");
+    expect(block(owners, "Insert", 8)).toContain("name?: string | null\n");
+    const insert = block(block(text, "profiles", 6), "Insert", 8);
+    expect(insert).toContain("seq?: number\n");
+    expect(insert).toContain("doubled?: number | null\n");
+    expect(insert).toContain('status?: Database["public"]["Enums"]["task_status"]\n');
+    expect(insert).toContain("flags: Json\n");
+  });
+
+  it("lists relationships, one-to-one when the foreign key is the table's key", () => {
+    expect(block(text, "profiles", 6)).toContain(`foreignKeyName: "profiles_owner_id_fkey"
+            columns: ["owner_id"]
+            isOneToOne: true`);
+    expect(block(text, "notes", 6)).toContain(`foreignKeyName: "notes_owner_id_fkey"
+            columns: ["owner_id"]
+            isOneToOne: false`);
+  });
+
+  it("lists the functions PostgREST can call, with computed fields on their table", () => {
+    const functions = block(text, "Functions", 4);
+    expect(functions).toContain("add: { Args: { a: number; b?: number }; Returns: number }");
+    expect(functions).toContain("ping: { Args: never; Returns: undefined }");
+    expect(functions).toMatch(
+      /notes_of: \{\s+Args: \{ owner: number \}[\s\S]+?\}\[\]\s+SetofOptions: \{\s+from: "\*"\s+to: "notes"\s+isOneToOne: false\s+isSetofReturn: true/,
+    );
+    expect(functions).not.toContain("touch");
+    expect(functions).not.toContain("unreachable");
+    expect(block(block(text, "notes", 6), "Row", 8)).toContain("summary: string | null\n");
+    expect(block(block(text, "Views", 4), "note_bodies", 6)).toContain("Insert: {");
+  });
+});
