@@ -31,6 +31,12 @@ export interface TokenOptions {
   /** Seconds from now (negative: in the past). */
   issuedInSeconds?: number;
   notBeforeInSeconds?: number;
+  /** The Auth session the token belongs to (the local Auth's `auth.sessions` row); random otherwise. */
+  sessionId?: string;
+  /** How the user signed in (`password`, `otp`), as Supabase Auth lists it in `amr`. */
+  method?: string;
+  userMetadata?: Record<string, unknown>;
+  isAnonymous?: boolean;
 }
 
 export async function mintSessionToken(
@@ -44,11 +50,13 @@ export async function mintSessionToken(
   const token = new SignJWT({
     role: options.role ?? "authenticated",
     email: options.email ?? `${userId.slice(0, 8)}@example.test`,
+    phone: "",
     aal: "aal1",
-    session_id: randomUUID(),
-    is_anonymous: false,
+    amr: [{ method: options.method ?? "password", timestamp: now }],
+    session_id: options.sessionId ?? randomUUID(),
+    is_anonymous: options.isAnonymous ?? false,
     app_metadata: { provider: "email", providers: ["email"] },
-    user_metadata: {},
+    user_metadata: options.userMetadata ?? {},
   })
     .setProtectedHeader({ alg: "ES256", kid: keys.kid, typ: "JWT" })
     .setIssuer(options.issuer ?? `${supabaseUrl.replace(/\/$/, "")}/auth/v1`)

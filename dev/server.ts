@@ -1,16 +1,30 @@
-import { createServer, type Server } from "node:http";
+import { rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
+import { getConfig } from "../lib/config";
 import { closeDatabase, getEngine } from "../lib/db/client";
+import { ApiError } from "../lib/http/errors";
+import { errorResponse } from "../lib/http/handler";
 import { registerSchedules } from "../lib/schedules";
 import { signingSecret } from "../lib/webhooks/standard";
-import { authHandler, mintSessionToken } from "./auth";
+import { mintSessionToken } from "./auth";
+import { DataDirLockedError, lockDataDir } from "./data-lock";
 import { applyMigrations } from "./db/migrate";
-import { applyDevEnv, type DevSecrets, loadDevSecrets } from "./env";
+import { applyDevEnv, type DevSecrets, dataDir, loadDevSecrets } from "./env";
 import { QStashBroker } from "./qstash-broker";
 import { createRouter } from "./router";
 import { useLocalEngines } from "./stack";
 import { connectThroughConsent, StandInGoogle } from "./stand-ins/google";
+import { AuthMailer } from "./supabase/auth/mail";
+import { localAuth } from "./supabase/auth/server";
+import { type AuthSettings, loadAuthSettings } from "./supabase/auth/settings";
+import { supabaseGateway } from "./supabase/gateway";
+import { installChangeCapture } from "./supabase/realtime/changes";
+import { startRealtime } from "./supabase/realtime/server";
+import { restHandler } from "./supabase/rest/handler";
 import { configureTaskEvents, startTaskRelay } from "./task-relay";
 
 export const demoUserId = "5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10";
@@ -34,6 +48,12 @@ export interface DevServerOptions {
    * OAuth client is configured. Default: when the demo data is seeded.
    */
   standInGoogle?: boolean;
+  /** Abandons start-up (SIGINT during migrations, say): what was opened is closed, and the call rejects. */
+  signal?: AbortSignal;
+  /** Prints the local Auth's emails (codes and links) to the console, as `npm run dev` does. */
+  printAuthMail?: boolean;
+  /** Overrides of supabase/config.toml's [auth] settings (a test of an edge the defaults hide). */
+  authSettings?: Partial<AuthSettings>;
 }
 
 export interface DevServer {
@@ -42,102 +62,226 @@ export interface DevServer {
   broker: QStashBroker;
   secrets: DevSecrets;
   google: StandInGoogle | undefined;
+  /** What the local Auth sent (confirmations, magic links), newest last. */
+  authMail: AuthMailer;
   close(): Promise<void>;
 }
 
 /**
  * The whole backend in one process: the function router (production URLs), PGlite or DATABASE_URL
  * with migrations applied, embedded Redis or REDIS_URL, the QStash-compatible broker at /__qstash,
- * and the Supabase Auth JWKS at /auth/v1.
+ * and the local Supabase surface for the frontend: Auth at /auth/v1, PostgREST at /rest/v1 and
+ * Realtime at /realtime/v1/websocket.
+ *
+ * Start-up can be abandoned at any step (`signal`): what was opened so far is closed, in reverse.
  */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const secrets = options.secrets ?? (await loadDevSecrets());
   const host = options.host ?? "127.0.0.1";
-  let handle: (request: Request) => Promise<Response> = async () => new Response("starting", { status: 503 });
-  const server = createServer(getRequestListener((request) => handle(request)));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 3001, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}`;
-  applyDevEnv(secrets, url);
-  const seed = options.seed ?? true;
-  const google =
-    (options.standInGoogle ?? seed) && !process.env.GOOGLE_OAUTH_CLIENT_ID ? new StandInGoogle() : undefined;
-  if (google) {
-    await google.start();
-    google.mailbox = demoMailbox;
-    for (const [key, value] of Object.entries(google.oauthEnv())) {
-      process.env[key] = value;
+  const closers: (() => Promise<void> | void)[] = [];
+  let onUrl: (url: string) => void = () => {};
+  const unwind = async () => {
+    for (const close of closers.splice(0).reverse()) {
+      await Promise.resolve(close()).catch(() => {});
     }
-  }
-
-  const closeEngines = await useLocalEngines();
-  const engine = await getEngine();
-  await applyMigrations(engine, { seed });
-  await configureTaskEvents(engine, signingSecret(), `${url}/webhook/task`);
-
-  const broker = new QStashBroker({
-    token: secrets.qstashToken,
-    currentSigningKey: secrets.qstashCurrentSigningKey,
-    ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
-  });
-  const auth = authHandler(secrets.auth);
-  const router = createRouter();
-  await router.preload();
-  const stopRelay = await startTaskRelay(engine, `${url}/webhook/task`);
-
-  handle = async (request) => {
-    const path = new URL(request.url).pathname;
-    if (path.startsWith("/__qstash/")) {
-      return broker.handle(request, path.slice("/__qstash".length));
-    }
-    if (path.startsWith("/auth/v1/")) {
-      return auth(request, path);
-    }
-    return router.handle(request);
   };
-  if (google) {
-    // The demo workspace's Google account, connected through the consent flow as an owner would.
-    await connectThroughConsent({
-      app: (path, init) => fetch(`${url}${path}`, init),
-      appUrl: url,
-      google,
-      account: google,
-      session: await mintSessionToken(secrets.auth, url, demoUserId, { email: "demo@northwind.example" }),
-      workspaceId: demoWorkspaceId,
-    }).catch((error: unknown) => {
-      console.warn(`the demo workspace's stand-in Google account was not connected: ${String(error)}`);
+  const step = () => {
+    if (options.signal?.aborted) {
+      throw new Error("dev server start-up was interrupted");
+    }
+  };
+  try {
+    // Until everything is up, every request gets the error envelope with Retry-After.
+    let handle: (request: Request) => Promise<Response> = async () =>
+      errorResponse(
+        new ApiError("service_unavailable", "The backend is starting; retry shortly", {
+          headers: { "retry-after": "2" },
+        }),
+        crypto.randomUUID(),
+      );
+    let upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void = (_request, socket) => {
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n");
+    };
+    if (!process.env.DATABASE_URL) {
+      // One process per embedded database (PGlite is single-process): a second one is refused here.
+      const lock = lockDataDir(process.env.PGLITE_DATA_DIR ?? join(dataDir, "pglite"));
+      closers.push(() => lock.release());
+      onUrl = (url) => lock.setUrl(url);
+    }
+    const server = createServer(getRequestListener((request) => handle(request)));
+    server.on("upgrade", (request, socket, head) => upgrade(request, socket, head));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 3001, host, resolve);
     });
-  }
-  // The QStash schedules, as `npm run schedules` creates them in production. A process whose
-  // configuration already points elsewhere (a test that read it first) keeps running without them.
-  await registerSchedules().catch((error: unknown) => {
-    console.warn(`schedules not registered with the local broker: ${String(error)}`);
-  });
-
-  return {
-    url,
-    server,
-    broker,
-    secrets,
-    google,
-    async close() {
-      await stopRelay();
-      broker.close();
-      await google?.close();
+    closers.push(async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${host}:${port}`;
+    onUrl(url);
+    applyDevEnv(secrets, url);
+    step();
+    const seed = options.seed ?? true;
+    const google =
+      (options.standInGoogle ?? seed) && !process.env.GOOGLE_OAUTH_CLIENT_ID
+        ? new StandInGoogle()
+        : undefined;
+    if (google) {
+      await google.start();
+      closers.push(() => google.close());
+      google.mailbox = demoMailbox;
+      for (const [key, value] of Object.entries(google.oauthEnv())) {
+        process.env[key] = value;
+      }
+    }
+
+    const closeEngines = await useLocalEngines();
+    closers.push(async () => {
       await closeDatabase();
       await closeEngines();
-    },
-  };
+    });
+    const engine = await getEngine();
+    step();
+    await applyMigrations(engine, { seed });
+    await configureTaskEvents(engine, signingSecret(), `${url}/webhook/task`);
+    step();
+
+    const broker = new QStashBroker({
+      token: secrets.qstashToken,
+      currentSigningKey: secrets.qstashCurrentSigningKey,
+      ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
+    });
+    closers.push(() => broker.close());
+    const authMail = new AuthMailer({
+      outboxDir: getConfig().OUTBOX_DIR,
+      print: options.printAuthMail ?? false,
+    });
+    const gateway = supabaseGateway({
+      keys: secrets.auth,
+      publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
+      origins: () => getConfig().FRONTEND_ORIGIN,
+      auth: localAuth({
+        keys: secrets.auth,
+        settings: { ...loadAuthSettings(), ...options.authSettings },
+        mailer: authMail,
+        issuerBase: () => getConfig().SUPABASE_URL,
+        publicUrl: url,
+        redirectOrigins: () => getConfig().FRONTEND_ORIGIN,
+      }),
+      rest: restHandler(),
+    });
+    const router = createRouter();
+    await router.preload();
+    step();
+    const stopRelay = await startTaskRelay(engine, `${url}/webhook/task`);
+    closers.push(stopRelay);
+    await installChangeCapture(engine);
+    const realtime = await startRealtime({
+      engine,
+      keys: secrets.auth,
+      publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
+    });
+    // In reverse: the WebSockets first (the HTTP server waits for them), then the listener, so no
+    // request reaches a service that is shutting down.
+    closers.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    closers.push(() => realtime.close());
+    step();
+
+    handle = async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path.startsWith("/__qstash/")) {
+        return broker.handle(request, path.slice("/__qstash".length));
+      }
+      if (gateway.owns(path)) {
+        return gateway.handle(request, path);
+      }
+      return router.handle(request);
+    };
+    upgrade = (request, socket, head) => {
+      if (new URL(request.url ?? "/", url).pathname === "/realtime/v1/websocket") {
+        realtime.handleUpgrade(request, socket, head);
+      } else {
+        socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+      }
+    };
+    if (google) {
+      // The demo workspace's Google account, connected through the consent flow as an owner would.
+      await connectThroughConsent({
+        app: (path, init) => fetch(`${url}${path}`, init),
+        appUrl: url,
+        google,
+        account: google,
+        session: await mintSessionToken(secrets.auth, url, demoUserId, { email: "demo@northwind.example" }),
+        workspaceId: demoWorkspaceId,
+      }).catch((error: unknown) => {
+        console.warn(`the demo workspace's stand-in Google account was not connected: ${String(error)}`);
+      });
+    }
+    step();
+    // The QStash schedules, as `npm run schedules` creates them in production. A process whose
+    // configuration already points elsewhere (a test that read it first) keeps running without them.
+    await registerSchedules().catch((error: unknown) => {
+      console.warn(`schedules not registered with the local broker: ${String(error)}`);
+    });
+    step();
+
+    return {
+      url,
+      server,
+      broker,
+      secrets,
+      google,
+      authMail,
+      close: unwind,
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
 }
 
+/** Where `npm run token` and other local tools find the running dev server. */
+export const devServerFile = join(dataDir, "dev-server.json");
+
 async function main() {
-  const dev = await startDevServer({ port: Number(process.env.PORT ?? 3001) });
-  const token = await mintSessionToken(dev.secrets.auth, dev.url, demoUserId, {
+  // A signal at any point of start-up stops it cleanly; after it, it closes the running server.
+  const abort = new AbortController();
+  let dev: DevServer | undefined;
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    abort.abort();
+    console.log(`\n${signal}: stopping`);
+    await dev?.close();
+    rmSync(devServerFile, { force: true });
+    process.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => void stop(signal));
+  }
+  try {
+    dev = await startDevServer({
+      port: Number(process.env.PORT ?? 3001),
+      signal: abort.signal,
+      printAuthMail: true,
+    });
+  } catch (error) {
+    if (abort.signal.aborted) {
+      return;
+    }
+    throw error;
+  }
+  writeFileSync(devServerFile, `${JSON.stringify({ pid: process.pid, url: dev.url })}\n`);
+  const config = getConfig();
+  const token = await mintSessionToken(dev.secrets.auth, config.SUPABASE_URL, demoUserId, {
     email: "demo@northwind.example",
     expiresInSeconds: 7 * 24 * 3600,
   });
@@ -149,7 +293,7 @@ async function main() {
     ? `OpenAI-compatible server at ${process.env.LLM_BASE_URL}`
     : process.env.OPENROUTER_API_KEY
       ? "OpenRouter"
-      : "none configured: agent endpoints answer 503 (set OPENROUTER_API_KEY or LLM_BASE_URL)";
+      : "none configured: agent endpoints answer 503, lead generation scores by its rules (set OPENROUTER_API_KEY or LLM_BASE_URL)";
   console.log(`
 AI Agent Team backend on ${dev.url}
 
@@ -161,8 +305,16 @@ AI Agent Team backend on ${dev.url}
   models        ${models}
   qstash        local broker at ${dev.url}/__qstash (DLQ: GET /__qstash/v2/dlq)
   google        ${dev.google ? `stand-in Google (OAuth, Gmail, Calendar); the demo workspace sends as ${demoMailbox}` : "the OAuth client configured in GOOGLE_OAUTH_CLIENT_ID"}
-  auth (JWKS)   ${dev.url}/auth/v1/.well-known/jwks.json
   task events   pg_notify('task_events') relayed to ${dev.url}/webhook/task
+
+For the frontend (local Supabase: Auth, REST, Realtime; CORS for ${config.FRONTEND_ORIGIN.join(", ")}):
+
+  NEXT_PUBLIC_SUPABASE_URL=${config.SUPABASE_URL}
+  NEXT_PUBLIC_SUPABASE_PUBLISHABLE_KEY=${config.SUPABASE_PUBLISHABLE_KEY}
+  NEXT_PUBLIC_API_URL=${dev.url}
+
+  Sign in as demo@northwind.example (Maya, owner) or leo@northwind.example (Leo, member), password
+  northwind-demo. Sign-up and magic-link emails are printed here and written to ${config.OUTBOX_DIR}.
 
 Dev session for Maya, owner of the demo workspace "Northwind Roasters" (${demoWorkspaceId}),
 valid 7 days; Leo (${demoMemberId}) is its member: npm run token -- ${demoMemberId}
@@ -171,17 +323,11 @@ valid 7 days; Leo (${demoMemberId}) is its member: npm run token -- ${demoMember
   curl -H "Authorization: Bearer $TOKEN" ${dev.url}/api/workspaces
   curl -H "Authorization: Bearer $TOKEN" ${dev.url}/api/leads/${demoUserId}
 `);
-  const stop = async () => {
-    await dev.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   main().catch((error: unknown) => {
-    console.error(error);
+    console.error(error instanceof DataDirLockedError ? error.message : error);
     process.exit(1);
   });
 }

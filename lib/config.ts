@@ -38,6 +38,30 @@ const encryptionKeys = z
   })
   .describe("AES-256-GCM keys for OAuth refresh tokens at rest: kid:base64(32 bytes), newest first");
 
+/** `https://app.example.com[,http://localhost:3000…]`: origins only (scheme, host, port), no paths. */
+const frontendOrigins = z
+  .string()
+  .transform((value, ctx) => {
+    const origins: string[] = [];
+    for (const entry of value
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean)) {
+      const url = URL.parse(entry);
+      if (!url || !/^https?:$/.test(url.protocol) || url.origin !== entry.replace(/\/$/, "")) {
+        ctx.addIssue({ code: "custom", message: `${entry} is not an origin (scheme://host[:port])` });
+        return z.NEVER;
+      }
+      origins.push(url.origin);
+    }
+    if (origins.length === 0) {
+      ctx.addIssue({ code: "custom", message: "at least one origin is required" });
+      return z.NEVER;
+    }
+    return origins;
+  })
+  .describe("The frontend's origins, comma-separated; the first is the one links point to");
+
 const configSchema = z
   .object({
     NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
@@ -45,7 +69,11 @@ const configSchema = z
     LOG_LEVEL: logLevel.default("info"),
 
     APP_URL: z.url().describe("Public base URL of this backend; QStash delivers to APP_URL + path"),
-    FRONTEND_ORIGIN: z.url().default("http://localhost:3000"),
+    /**
+     * The frontend's origins, comma-separated: the first is where links in emails point; every one
+     * may call the API from a browser (CORS). The default is a Next.js dev server either way it is opened.
+     */
+    FRONTEND_ORIGIN: frontendOrigins.default(["http://localhost:3000", "http://127.0.0.1:3000"]),
     MAX_BODY_BYTES: z.coerce.number().int().positive().default(1_000_000),
 
     DATABASE_URL: optionalUrl,
@@ -392,3 +420,8 @@ export function getConfig(): Config {
 
 /** The variables the schema knows, for `.env.example` checks. */
 export const configKeys = Object.keys(configSchema.shape) as (keyof Config)[];
+
+/** Where links for people point: the first of the frontend's origins. */
+export function frontendUrl(): string {
+  return getConfig().FRONTEND_ORIGIN[0] ?? "http://localhost:3000";
+}

@@ -17,6 +17,14 @@ values (
 )
 on conflict (id) do nothing;
 
+-- Both demo people sign in with the password `northwind-demo` (local and `supabase start` only: the
+-- seed never runs on a hosted project). Their addresses count as confirmed.
+update auth.users
+set encrypted_password = extensions.crypt('northwind-demo', extensions.gen_salt('bf', 10)),
+    email_confirmed_at = coalesce(email_confirmed_at, now())
+where id in ('5f0c1a7e-2b9d-4c61-9a53-7d2e8b4f6c10', '7a1e2c3d-4b5f-4a6e-9c7d-8e9f0a1b2c3d')
+  and encrypted_password is null;
+
 -- Maya's sign-up made her personal workspace; it is the business's.
 update public.workspaces
 set name = 'Northwind Roasters',

@@ -362,4 +362,223 @@ describe("fuzz", () => {
     const health = await fetch(`${dev.url}/api/health`);
     expect(health.status).toBe(200);
   }, 600_000);
+
+  it("the local Supabase surface (/rest/v1, /auth/v1) under the same treatment: never a 5xx, always the service's error shape", async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20_261_203);
+    const random = prng(seed);
+    const { serviceDb } = await import("../lib/db/service");
+    const { sql } = await import("drizzle-orm");
+    const { rowsOf } = await import("../lib/db/client");
+    const tables = rowsOf<{ table_name: string }>(
+      await (await serviceDb()).execute(
+        sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
+      ),
+    ).map((row) => row.table_name);
+    const key = (await import("./support/helpers")).secrets.supabasePublishableKey;
+    const base = { apikey: key, authorization: `Bearer ${token}` };
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+    // The pieces of PostgREST's grammar, valid and broken, recombined at random.
+    const columns = [
+      "id",
+      "*",
+      "status",
+      "nope",
+      "workspace_id",
+      "a:id",
+      "id::text",
+      "id::bogus",
+      "data->>x",
+      "",
+      "(",
+      "workspaces(*)",
+      "x!inner(*)",
+      "leads!fk(id)",
+    ];
+    const operators = [
+      "eq",
+      "neq",
+      "gt",
+      "gte",
+      "lt",
+      "lte",
+      "like",
+      "ilike",
+      "in",
+      "is",
+      "cs",
+      "cd",
+      "not.eq",
+      "fts",
+      "bogus",
+      "",
+    ];
+    const values = [
+      "1",
+      "null",
+      "true",
+      "(1,2)",
+      "{a,b}",
+      "%",
+      "*x*",
+      "'; drop table leads; --",
+      "\u0000",
+      "x".repeat(3000),
+      "🧨",
+      "(",
+      ")",
+      ",",
+      "2026-02-30",
+      "00000000-0000-0000-0000-000000000000",
+    ];
+    const query = () => {
+      const parts: string[] = [];
+      const n = 1 + Math.floor(random() * 4);
+      for (let i = 0; i < n; i++) {
+        switch (Math.floor(random() * 6)) {
+          case 0:
+            parts.push(`select=${encodeURIComponent([pick(columns), pick(columns)].join(","))}`);
+            break;
+          case 1:
+            parts.push(`${pick(columns)}=${encodeURIComponent(`${pick(operators)}.${pick(values)}`)}`);
+            break;
+          case 2:
+            parts.push(
+              `or=${encodeURIComponent(`(${pick(columns)}.${pick(operators)}.${pick(values)},and(${pick(columns)}.eq.${pick(values)}))`)}`,
+            );
+            break;
+          case 3:
+            parts.push(
+              `order=${encodeURIComponent(`${pick(columns)}.${pick(["asc", "desc", "nullsfirst", "x"])}`)}`,
+            );
+            break;
+          case 4:
+            parts.push(`${pick(["limit", "offset"])}=${pick(["-1", "0", "1e9", "x", "10"])}`);
+            break;
+          default:
+            parts.push(`${pick(["on_conflict", "columns", "select"])}=${encodeURIComponent(pick(values))}`);
+        }
+      }
+      return parts.join("&");
+    };
+    const headerSets: Record<string, string>[] = [
+      {},
+      { prefer: "return=representation" },
+      { prefer: "count=exact, return=minimal" },
+      { prefer: "resolution=merge-duplicates,missing=default" },
+      { prefer: "tx=rollback, bogus" },
+      { range: "0-9" },
+      { range: "9-0" },
+      { range: "x" },
+      { accept: "application/vnd.pgrst.object+json" },
+      { accept: "text/csv" },
+      { accept: "application/xml" },
+      { "accept-profile": "private" },
+      { "content-profile": "auth" },
+      { authorization: "Bearer a.b.c" },
+      { authorization: `Bearer ${"A".repeat(6000)}` },
+      { apikey: "" },
+    ];
+    const probes: Probe[] = [];
+    for (const table of [...tables, "no_such_table", "pg_user", "..%2Fauth%2Fusers", "rpc/nope", ""]) {
+      for (let i = 0; i < 40; i++) {
+        const method = pick(["GET", "HEAD", "POST", "PATCH", "DELETE", "PUT"]);
+        const headers = { ...base, "content-type": "application/json", ...pick(headerSets) };
+        const body =
+          method === "GET" || method === "HEAD"
+            ? undefined
+            : pick([
+                JSON.stringify({ [pick(columns)]: pick(hostileValues) }),
+                JSON.stringify([{ id: pick(hostileValues) }, {}]),
+                JSON.stringify(pick(hostileValues)),
+                "{",
+                deepJson(3000),
+                "",
+              ]);
+        probes.push({
+          label: `${method} /rest/v1/${table}?… ${JSON.stringify(headers).slice(0, 40)}`,
+          method,
+          path: `/rest/v1/${table}?${query()}`,
+          headers,
+          ...(body === undefined ? {} : { body }),
+        });
+      }
+    }
+    const authPaths = [
+      "/signup",
+      "/token?grant_type=password",
+      "/token?grant_type=refresh_token",
+      "/token?grant_type=pkce",
+      "/token?grant_type=x",
+      "/otp",
+      "/verify",
+      "/user",
+      "/logout?scope=x",
+      "/settings",
+      "/nowhere",
+      "/verify?token=x&type=signup&redirect_to=javascript:alert(1)",
+    ];
+    const authFields = [
+      "email",
+      "password",
+      "refresh_token",
+      "auth_code",
+      "code_verifier",
+      "type",
+      "token",
+      "token_hash",
+      "data",
+      "create_user",
+      "code_challenge",
+    ];
+    for (const path of authPaths) {
+      for (let i = 0; i < 30; i++) {
+        const method = pick(["POST", "GET", "PUT", "DELETE"]);
+        const body = JSON.stringify(
+          Object.fromEntries(
+            authFields.filter(() => random() < 0.4).map((field) => [field, pick(hostileValues)]),
+          ),
+        );
+        probes.push({
+          label: `${method} /auth/v1${path} ${body.slice(0, 60)}`,
+          method,
+          path: `/auth/v1${path}`,
+          headers: {
+            apikey: key,
+            "content-type": "application/json",
+            ...(random() < 0.5 ? { authorization: pick(["Bearer x", `Bearer ${token}`, "Bearer"]) } : {}),
+          },
+          ...(method === "GET" ? {} : { body: random() < 0.1 ? "{" : body }),
+        });
+      }
+    }
+
+    const failures: string[] = [];
+    for (let i = 0; i < probes.length; i += 24) {
+      const batch = probes.slice(i, i + 24);
+      const answers = await Promise.all(batch.map((probe) => send(probe)));
+      answers.forEach((answer, index) => {
+        const probe = batch[index] as Probe;
+        if (answer.status >= 500) {
+          failures.push(`${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`);
+        } else if (answer.status >= 400 && probe.method !== "HEAD") {
+          // PostgREST's { code, message }, Auth's { error_code, msg } or the gateway's { message }.
+          let body: Record<string, unknown> | null = null;
+          try {
+            body = JSON.parse(answer.text) as Record<string, unknown> | null;
+          } catch {
+            body = null;
+          }
+          if (!body || !(typeof body.message === "string" || typeof body.msg === "string")) {
+            failures.push(
+              `${probe.label} → ${answer.status} without an error shape: ${answer.text.slice(0, 200)}`,
+            );
+          }
+        }
+      });
+    }
+    expect(probes.length).toBeGreaterThan(1000);
+    expect(failures, `seed ${seed}`).toEqual([]);
+    const health = await fetch(`${dev.url}/api/health`);
+    expect(health.status).toBe(200);
+  }, 600_000);
 });

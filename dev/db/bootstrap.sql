@@ -83,3 +83,45 @@ create table if not exists supabase_migrations.schema_migrations (
   statements text[],
   name text
 );
+
+-- What Supabase Auth keeps besides the user's id and email, for the local Auth (dev/supabase/auth):
+-- the password hash (bcrypt, as Supabase Auth stores it), confirmation and one-time codes (hashed),
+-- sessions and their rotating refresh tokens. Service-only, as in a Supabase project.
+alter table auth.users add column if not exists encrypted_password text;
+alter table auth.users add column if not exists email_confirmed_at timestamptz;
+alter table auth.users add column if not exists confirmation_token text;
+alter table auth.users add column if not exists confirmation_sent_at timestamptz;
+alter table auth.users add column if not exists recovery_token text;
+alter table auth.users add column if not exists recovery_sent_at timestamptz;
+alter table auth.users add column if not exists last_sign_in_at timestamptz;
+alter table auth.users add column if not exists is_anonymous boolean not null default false;
+
+create table if not exists auth.sessions (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  aal text not null default 'aal1',
+  amr text not null default 'password'
+);
+
+create table if not exists auth.refresh_tokens (
+  id bigserial primary key,
+  token text not null unique,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  session_id uuid not null references auth.sessions (id) on delete cascade,
+  parent text,
+  revoked boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+create table if not exists auth.flow_state (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  auth_code text not null unique,
+  code_challenge text not null,
+  code_challenge_method text not null,
+  authentication_method text not null,
+  created_at timestamptz not null default now()
+);

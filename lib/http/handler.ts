@@ -110,7 +110,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
 
 function corsHeaders(request: Request, allowed: string[]): Record<string, string> {
   const origin = request.headers.get("origin");
-  if (!origin || origin !== getConfig().FRONTEND_ORIGIN) {
+  if (!origin || !getConfig().FRONTEND_ORIGIN.includes(origin)) {
     return {};
   }
   return {

@@ -18,7 +18,7 @@ import type { Credentials } from "google-auth-library";
 import { z } from "zod";
 import { calendarOfConnection, detachCalendars } from "../booking/calendars";
 import { activeChannels, stopChannel } from "../booking/channels";
-import { getConfig } from "../config";
+import { frontendUrl as frontendOrigin, getConfig } from "../config";
 import { googleConnections } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { isoTimestamp } from "../db/timestamps";
@@ -43,6 +43,9 @@ import { resolveWorkspace } from "./access";
 
 export const callbackPath = "/api/google/callback";
 const stateTtlSeconds = 600;
+
+/** `GET /api/google/connect` with Accept: application/json: the consent screen to navigate to. */
+export const consentUrl = z.object({ url: z.url() });
 
 export const connectQuery = z.object({
   workspace_id: z.uuid().optional(),
@@ -138,7 +141,7 @@ export async function connectUrl(
 
 /** The frontend page the browser lands on after the flow, with what happened. */
 function frontendUrl(path: string, params: Record<string, string>): string {
-  const url = new URL(path, getConfig().FRONTEND_ORIGIN);
+  const url = new URL(path, frontendOrigin());
   for (const [key, value] of Object.entries(params)) {
     url.searchParams.set(key, value);
   }

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, count, eq, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
-import { getConfig } from "../config";
+import { frontendUrl } from "../config";
 import { rowsOf } from "../db/client";
 import { type WorkspaceRole, workspaceInvitations, workspaceMembers, workspaces } from "../db/schema";
 import { serviceDb } from "../db/service";
@@ -89,6 +89,13 @@ export type WorkspaceView = z.infer<typeof workspaceView>;
 export const memberView = z
   .object({ workspace_id: z.uuid(), user_id: z.uuid(), role: z.enum(["owner", "admin", "member"]) })
   .meta({ id: "WorkspaceMember" });
+
+/** What removing a member (or leaving) answers. */
+export const memberRemoved = z.object({
+  removed: z.literal(true),
+  workspace_id: z.uuid(),
+  user_id: z.uuid(),
+});
 
 export const inviteBody = z.object({
   email: z.email().max(320),
@@ -231,7 +238,7 @@ export async function invite(
   if (!invitation) {
     throw new Error("invitation insert returned nothing");
   }
-  const link = `${getConfig().FRONTEND_ORIGIN.replace(/\/$/, "")}/invitations/accept?token=${token}`;
+  const link = `${frontendUrl()}/invitations/accept?token=${token}`;
   const who = access.role === "owner" ? "The owner" : "An admin";
   const sent = await sendNotice({
     workspaceId,
@@ -357,7 +364,7 @@ export async function removeMember(
   actorId: string,
   workspaceId: string,
   memberId: string,
-): Promise<{ removed: true; workspace_id: string; user_id: string }> {
+): Promise<z.output<typeof memberRemoved>> {
   const leaving = actorId === memberId;
   const actor = await resolveWorkspace(actorId, workspaceId, leaving ? "member" : "admin");
   const current = await roleIn(memberId, workspaceId);

@@ -1,4 +1,4 @@
-import type { DevServer } from "../../dev/server";
+import type { DevServer, DevServerOptions } from "../../dev/server";
 import { connectThroughConsent, type GoogleAccount, type StandInGoogle } from "../../dev/stand-ins/google";
 import { startDnsStandIn } from "../stand-ins/dns";
 import { createUser, secrets, tokenFor } from "./helpers";
@@ -8,7 +8,10 @@ import { createUser, secrets, tokenFor } from "./helpers";
  * once), then the dev server on a free port with its own broker, on this file's database and Redis.
  * APP_URL and QSTASH_URL are left to the dev server, so QStash delivers back to it.
  */
-export async function startTestStack(env: Record<string, string> = {}): Promise<DevServer> {
+export async function startTestStack(
+  env: Record<string, string> = {},
+  options: Partial<DevServerOptions> = {},
+): Promise<DevServer> {
   Object.assign(process.env, env);
   delete process.env.APP_URL;
   delete process.env.QSTASH_URL;
@@ -21,7 +24,7 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     process.env.DNS_SERVERS = dns.server;
   }
   const { startDevServer } = await import("../../dev/server");
-  const dev = await startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20 });
+  const dev = await startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20, ...options });
   const close = dev.close.bind(dev);
   dev.close = async () => {
     await close();

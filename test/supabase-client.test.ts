@@ -1,0 +1,462 @@
+import { randomUUID } from "node:crypto";
+import { createServerClient } from "@supabase/ssr";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DevServer } from "../dev/server";
+import { rotateRefreshToken } from "../dev/supabase/auth/store";
+import type { Database } from "../supabase/database.types";
+import { createUser, secrets, tokenFor } from "./support/helpers";
+import { startTestStack } from "./support/stack";
+
+/**
+ * The frontend's half of the contract, driven with the clients the frontend uses (supabase-js and
+ * @supabase/ssr) against the dev server's local Supabase: Auth (https://supabase.com/docs/reference/javascript/auth-signup
+ * and the Auth API's error codes, https://supabase.com/docs/guides/auth/debugging/error-codes), PostgREST
+ * through the gateway, and Realtime (https://supabase.com/docs/guides/realtime/postgres-changes).
+ */
+let dev: DevServer;
+const frontend = "http://localhost:3000";
+const password = "correct horse battery";
+
+beforeAll(async () => {
+  dev = await startTestStack(
+    { FRONTEND_ORIGIN: `${frontend},http://127.0.0.1:3000` },
+    // Replaying a rotated refresh token is detected at once (config.toml allows 10 s for two tabs).
+    { authSettings: { refresh_token_reuse_interval: 0 } },
+  );
+});
+
+afterAll(async () => {
+  await dev?.close();
+});
+
+function client(): SupabaseClient<Database> {
+  const storage = new Map<string, string>();
+  return createClient<Database>(dev.url, secrets.supabasePublishableKey, {
+    auth: {
+      persistSession: true,
+      autoRefreshToken: false,
+      detectSessionInUrl: false,
+      storage: {
+        getItem: (key) => storage.get(key) ?? null,
+        setItem: (key, value) => void storage.set(key, value),
+        removeItem: (key) => void storage.delete(key),
+      },
+    },
+  });
+}
+
+const address = () => `person-${randomUUID().slice(0, 8)}@example.test`;
+
+/** Signs up, confirms with the emailed code, and answers the signed-in client. */
+async function signedUp(email = address()) {
+  const supabase = client();
+  const { data, error } = await supabase.auth.signUp({ email, password });
+  expect(error, JSON.stringify(error)).toBeNull();
+  expect(data.session).toBeNull();
+  const mail = dev.authMail.latest(email);
+  expect(mail?.kind).toBe("signup");
+  const verified = await supabase.auth.verifyOtp({ email, token: mail?.otp ?? "", type: "signup" });
+  expect(verified.error, JSON.stringify(verified.error)).toBeNull();
+  const userId = verified.data.user?.id ?? "";
+  return { supabase, email, userId, session: verified.data.session };
+}
+
+describe("Auth (/auth/v1)", () => {
+  it("sign-up sends a confirmation; the password works only once the address is confirmed", async () => {
+    const email = address();
+    const supabase = client();
+    const { data, error } = await supabase.auth.signUp({ email, password });
+    expect(error).toBeNull();
+    expect(data.user?.email).toBe(email);
+    expect(data.session).toBeNull();
+    const early = await supabase.auth.signInWithPassword({ email, password });
+    expect(early.error?.code).toBe("email_not_confirmed");
+    expect(early.error?.status).toBe(400);
+
+    const mail = dev.authMail.latest(email);
+    expect(mail?.otp).toMatch(/^\d{6}$/);
+    const wrong = await supabase.auth.verifyOtp({
+      email,
+      token: "000000" === mail?.otp ? "111111" : "000000",
+      type: "signup",
+    });
+    expect(wrong.error?.code).toBe("otp_expired");
+    const confirmed = await supabase.auth.verifyOtp({ email, token: mail?.otp ?? "", type: "signup" });
+    expect(confirmed.error).toBeNull();
+    // The code works once.
+    const again = await client().auth.verifyOtp({ email, token: mail?.otp ?? "", type: "signup" });
+    expect(again.error?.code).toBe("otp_expired");
+
+    const signedIn = await client().auth.signInWithPassword({ email, password });
+    expect(signedIn.error).toBeNull();
+    const session = signedIn.data.session;
+    expect(session?.token_type).toBe("bearer");
+    expect(session?.user.email).toBe(email);
+    // The session is one the API accepts: the sign-up made the user's personal workspace.
+    const workspaces = await fetch(`${dev.url}/api/workspaces`, {
+      headers: { authorization: `Bearer ${session?.access_token}` },
+    });
+    const body = await workspaces.json();
+    expect(workspaces.status, JSON.stringify(body)).toBe(200);
+    expect(JSON.stringify(body.data)).toContain(session?.user.id);
+  });
+
+  it("refuses a wrong password, a short password, a malformed address and anonymous sign-ins as the project does", async () => {
+    const { email } = await signedUp();
+    const supabase = client();
+    const wrong = await supabase.auth.signInWithPassword({ email, password: "not the password" });
+    expect([wrong.error?.status, wrong.error?.code]).toEqual([400, "invalid_credentials"]);
+    const nobody = await supabase.auth.signInWithPassword({ email: address(), password });
+    expect(nobody.error?.code).toBe("invalid_credentials");
+    const short = await supabase.auth.signUp({ email: address(), password: "short" });
+    expect([short.error?.status, short.error?.code]).toEqual([422, "weak_password"]);
+    const malformed = await supabase.auth.signUp({ email: "not-an-address", password });
+    expect([malformed.error?.status, malformed.error?.code]).toEqual([400, "validation_failed"]);
+    const anonymous = await supabase.auth.signInAnonymously();
+    expect([anonymous.error?.status, anonymous.error?.code]).toEqual([422, "anonymous_provider_disabled"]);
+    // Signing up again with a confirmed address reveals nothing and sends nothing.
+    const sent = dev.authMail.sent.length;
+    const repeat = await supabase.auth.signUp({ email, password });
+    expect(repeat.error).toBeNull();
+    expect(repeat.data.user?.identities).toEqual([]);
+    expect(dev.authMail.sent.length).toBe(sent);
+  });
+
+  it("rotates refresh tokens; a replayed one ends the session", async () => {
+    const { supabase, session } = await signedUp();
+    const first = session?.refresh_token ?? "";
+    const refreshed = await supabase.auth.refreshSession();
+    expect(refreshed.error).toBeNull();
+    const second = refreshed.data.session?.refresh_token ?? "";
+    expect(second).not.toBe(first);
+    expect(refreshed.data.session?.access_token).not.toBe(session?.access_token);
+    const user = await supabase.auth.getUser();
+    expect(user.data.user?.id).toBe(session?.user.id);
+
+    // The first token again, after the reuse interval (0 here): a stolen token; the session ends.
+    const replay = await client().auth.refreshSession({ refresh_token: first });
+    expect(replay.error?.code).toBe("refresh_token_already_used");
+    const after = await client().auth.refreshSession({ refresh_token: second });
+    expect(after.error?.code).toBe("refresh_token_not_found");
+  });
+
+  it("within the reuse interval a rotated token answers the session's current one (two tabs refreshing at once)", async () => {
+    const { session } = await signedUp();
+    const first = session?.refresh_token ?? "";
+    const rotated = await rotateRefreshToken(first, 10);
+    expect(rotated.ok).toBe(true);
+    const again = await rotateRefreshToken(first, 10);
+    expect(again).toEqual(rotated);
+  });
+
+  it("sign-out ends the session: its refresh token is dead and /user refuses its access token", async () => {
+    const { supabase, session } = await signedUp();
+    const { error } = await supabase.auth.signOut();
+    expect(error).toBeNull();
+    const refresh = await client().auth.refreshSession({ refresh_token: session?.refresh_token ?? "" });
+    expect(refresh.error?.code).toBe("refresh_token_not_found");
+    const user = await client().auth.getUser(session?.access_token);
+    expect(user.error?.name).toBe("AuthSessionMissingError");
+  });
+
+  it("a magic link or its code signs in, once; a second request within a minute is refused", async () => {
+    const { email } = await signedUp();
+    const supabase = client();
+    const sent = await supabase.auth.signInWithOtp({ email, options: { shouldCreateUser: false } });
+    expect(sent.error).toBeNull();
+    const mail = dev.authMail.latest(email);
+    expect(mail?.kind).toBe("magiclink");
+    const tooSoon = await supabase.auth.signInWithOtp({ email });
+    expect([tooSoon.error?.status, tooSoon.error?.code]).toEqual([429, "over_email_send_rate_limit"]);
+    const verified = await supabase.auth.verifyOtp({ email, token: mail?.otp ?? "", type: "email" });
+    expect(verified.error).toBeNull();
+    expect(verified.data.session?.user.email).toBe(email);
+    const unknown = await client().auth.signInWithOtp({
+      email: address(),
+      options: { shouldCreateUser: false },
+    });
+    expect([unknown.error?.status, unknown.error?.code]).toEqual([422, "otp_disabled"]);
+  });
+
+  it("the emailed link redirects to the frontend with a session (implicit) or a code to exchange (PKCE)", async () => {
+    const { email } = await signedUp();
+    await client().auth.signInWithOtp({ email, options: { emailRedirectTo: `${frontend}/welcome` } });
+    const implicit = await fetch(dev.authMail.latest(email)?.link ?? "", { redirect: "manual" });
+    expect(implicit.status).toBe(303);
+    const landed = new URL(implicit.headers.get("location") ?? "");
+    expect(landed.origin + landed.pathname).toBe(`${frontend}/welcome`);
+    const fragment = new URLSearchParams(landed.hash.slice(1));
+    expect(fragment.get("type")).toBe("magiclink");
+    const fromLink = await client().auth.setSession({
+      access_token: fragment.get("access_token") ?? "",
+      refresh_token: fragment.get("refresh_token") ?? "",
+    });
+    expect(fromLink.error).toBeNull();
+    expect(fromLink.data.user?.email).toBe(email);
+
+    // A link followed twice has expired; a redirect elsewhere goes to the site instead.
+    const twice = await fetch(dev.authMail.latest(email)?.link ?? "", { redirect: "manual" });
+    expect(new URL(twice.headers.get("location") ?? "").hash).toContain("error_code=otp_expired");
+
+    const { email: other } = await signedUp();
+    const pkceStorage = new Map<string, string>();
+    const pkce = createClient<Database>(dev.url, secrets.supabasePublishableKey, {
+      auth: {
+        flowType: "pkce",
+        persistSession: true,
+        autoRefreshToken: false,
+        detectSessionInUrl: false,
+        storage: {
+          getItem: (key) => pkceStorage.get(key) ?? null,
+          setItem: (key, value) => void pkceStorage.set(key, value),
+          removeItem: (key) => void pkceStorage.delete(key),
+        },
+      },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const started = await pkce.auth.signInWithOtp({
+      email: other,
+      options: { emailRedirectTo: "https://elsewhere.example/steal" },
+    });
+    expect(started.error).toBeNull();
+    const followed = await fetch(dev.authMail.latest(other)?.link ?? "", { redirect: "manual" });
+    const back = new URL(followed.headers.get("location") ?? "");
+    expect(back.origin).toBe(frontend);
+    const code = back.searchParams.get("code") ?? "";
+    expect(code).not.toBe("");
+    const exchanged = await pkce.auth.exchangeCodeForSession(code);
+    expect(exchanged.error).toBeNull();
+    expect(exchanged.data.user?.email).toBe(other);
+    // A code without the verifier that started the flow is refused.
+    const stolen = await client().auth.exchangeCodeForSession(code);
+    expect(stolen.error).not.toBeNull();
+  });
+
+  it("@supabase/ssr: a server client keeps the session in cookies and reads it back on the next request", async () => {
+    const { email } = await signedUp();
+    const jar = new Map<string, string>();
+    const server = () =>
+      createServerClient<Database>(dev.url, secrets.supabasePublishableKey, {
+        cookies: {
+          getAll: () => [...jar].map(([name, value]) => ({ name, value })),
+          setAll: (cookies) => {
+            for (const { name, value } of cookies) {
+              if (value) {
+                jar.set(name, value);
+              } else {
+                jar.delete(name);
+              }
+            }
+          },
+        },
+      });
+    const signedIn = await server().auth.signInWithPassword({ email, password });
+    expect(signedIn.error).toBeNull();
+    expect([...jar.keys()].some((name) => name.startsWith("sb-"))).toBe(true);
+    const next = await server().auth.getUser();
+    expect(next.data.user?.email).toBe(email);
+    const { data: workspaces } = await server().from("workspaces").select("id");
+    expect(workspaces?.map((row) => row.id)).toContain(signedIn.data.user?.id);
+  });
+
+  it("the gateway asks for the publishable key and answers CORS for the frontend's origins only", async () => {
+    const none = await fetch(`${dev.url}/rest/v1/leads`);
+    expect(none.status).toBe(401);
+    expect((await none.json()).message).toBe("No API key found in request");
+    const wrong = await fetch(`${dev.url}/auth/v1/settings`, { headers: { apikey: "sb_publishable_wrong" } });
+    expect(wrong.status).toBe(401);
+    for (const origin of [frontend, "http://127.0.0.1:3000"]) {
+      const preflight = await fetch(`${dev.url}/auth/v1/token?grant_type=password`, {
+        method: "OPTIONS",
+        headers: {
+          origin,
+          "access-control-request-method": "POST",
+          "access-control-request-headers":
+            "apikey, authorization, content-type, x-client-info, x-supabase-api-version",
+        },
+      });
+      expect(preflight.status).toBeLessThan(300);
+      expect(preflight.headers.get("access-control-allow-origin")).toBe(origin);
+      expect(preflight.headers.get("access-control-allow-headers")).toContain("apikey");
+    }
+    const stranger = await fetch(`${dev.url}/rest/v1/leads`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
+    });
+    expect(stranger.headers.get("access-control-allow-origin")).toBeNull();
+    const jwks = await fetch(`${dev.url}/auth/v1/.well-known/jwks.json`, { headers: { origin: frontend } });
+    expect(jwks.headers.get("access-control-allow-origin")).toBe(frontend);
+    expect((await jwks.json()).keys).toHaveLength(1);
+  });
+
+  it("any input to /auth/v1 gets a 4xx in the Auth error shape, never a 5xx", async () => {
+    const headers = { apikey: secrets.supabasePublishableKey, "content-type": "application/json" };
+    const cases: [string, string, string | undefined][] = [
+      ["POST", "/auth/v1/token?grant_type=password", "{"],
+      ["POST", "/auth/v1/token?grant_type=password", "[]"],
+      ["POST", "/auth/v1/token?grant_type=bogus", "{}"],
+      ["POST", "/auth/v1/token?grant_type=refresh_token", '{"refresh_token":42}'],
+      ["POST", "/auth/v1/token?grant_type=pkce", '{"auth_code":"x","code_verifier":"y"}'],
+      ["POST", "/auth/v1/signup", '{"email":"a@b.c","password":null}'],
+      ["POST", "/auth/v1/otp", '{"email":[]}'],
+      ["POST", "/auth/v1/verify", '{"type":"nope","token_hash":"x"}'],
+      ["POST", "/auth/v1/verify", '{"type":"email"}'],
+      ["GET", "/auth/v1/user", undefined],
+      ["POST", "/auth/v1/logout", "{}"],
+      ["DELETE", "/auth/v1/user", undefined],
+      ["GET", "/auth/v1/nowhere", undefined],
+    ];
+    for (const [method, path, body] of cases) {
+      const response = await fetch(`${dev.url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await response.text();
+      expect(response.status, `${method} ${path}: ${text}`).toBeGreaterThanOrEqual(400);
+      expect(response.status, `${method} ${path}: ${text}`).toBeLessThan(500);
+      expect(JSON.parse(text), `${method} ${path}`).toMatchObject({
+        code: response.status,
+        error_code: expect.any(String),
+      });
+    }
+  });
+});
+
+describe("REST and Realtime through the gateway, as the signed-in frontend", () => {
+  it("reads its workspace's rows and nothing of another workspace", async () => {
+    const { supabase, userId } = await signedUp();
+    const stranger = await createUser();
+    const db = await import("../lib/db/service").then((m) => m.serviceDb());
+    const { sql } = await import("drizzle-orm");
+    for (const [owner, name] of [
+      [userId, "Mine Ltd"],
+      [stranger, "Theirs Ltd"],
+    ] as const) {
+      await db.execute(
+        sql`insert into public.leads (workspace_id, user_id, name, company, email) values (${owner}, ${owner}, ${name}, ${name}, ${`${randomUUID().slice(0, 6)}@${name.split(" ")[0]?.toLowerCase()}.example`})`,
+      );
+    }
+    const { data, error, count } = await supabase
+      .from("leads")
+      .select("company, workspace_id", { count: "exact" })
+      .order("created_at", { ascending: false });
+    expect(error, JSON.stringify(error)).toBeNull();
+    expect(count).toBe(1);
+    expect(data?.map((row) => row.company)).toEqual(["Mine Ltd"]);
+    const theirs = await supabase.from("leads").select("id").eq("workspace_id", stranger);
+    expect(theirs.data).toEqual([]);
+  });
+
+  it("a forbidden write is refused through REST as it is through SQL", async () => {
+    const { supabase, userId } = await signedUp();
+    const forged = await supabase
+      .from("agent_tasks")
+      .insert({
+        workspace_id: userId,
+        user_id: userId,
+        agent_name: "engineer",
+        status: "completed",
+        input: {},
+      });
+    expect(forged.error, JSON.stringify(forged)).not.toBeNull();
+    expect(forged.status).toBeGreaterThanOrEqual(400);
+    expect(forged.status).toBeLessThan(500);
+    const other = await createUser();
+    const intoOther = await supabase
+      .from("agent_tasks")
+      .insert({ workspace_id: other, user_id: other, agent_name: "engineer", input: { prompt: "x" } });
+    expect(intoOther.error?.code, JSON.stringify(intoOther)).toBe("42501");
+    expect(intoOther.status).toBe(403);
+  });
+
+  it("a task inserted as queued runs to completed, followed live; a stranger's subscription sees none of it", async () => {
+    const { supabase, userId } = await signedUp();
+    const { supabase: strangerClient, userId: strangerId } = await signedUp();
+    const mine: { status: string; eventType: string }[] = [];
+    const theirs: unknown[] = [];
+    const subscribed = (channel: ReturnType<SupabaseClient["channel"]>) =>
+      new Promise<void>((resolve, reject) => {
+        channel.subscribe((status, error) => {
+          if (status === "SUBSCRIBED") {
+            resolve();
+          } else if (status === "CHANNEL_ERROR" || status === "TIMED_OUT") {
+            reject(new Error(`${status}: ${String(error)}`));
+          }
+        });
+      });
+    let completed: () => void = () => {};
+    const done = new Promise<void>((resolve) => {
+      completed = resolve;
+    });
+    const channel = supabase
+      .channel(`tasks-${userId}`)
+      .on(
+        "postgres_changes",
+        { event: "*", schema: "public", table: "agent_tasks", filter: `workspace_id=eq.${userId}` },
+        (payload) => {
+          const status = String((payload.new as { status?: string }).status);
+          mine.push({ status, eventType: payload.eventType });
+          if (status === "completed" || status === "failed") {
+            completed();
+          }
+        },
+      );
+    const spy = strangerClient
+      .channel(`spy-${strangerId}`)
+      .on("postgres_changes", { event: "*", schema: "public", table: "agent_tasks" }, (payload) => {
+        theirs.push(payload.new);
+      });
+    await subscribed(channel);
+    await subscribed(spy);
+
+    const { data: task, error } = await supabase
+      .from("agent_tasks")
+      .insert({
+        workspace_id: userId,
+        agent_name: "engineer",
+        input: { prompt: "Write a haiku about queues" },
+      })
+      .select("id, status, workspace_id")
+      .single();
+    expect(error, JSON.stringify(error)).toBeNull();
+    expect(task?.status).toBe("queued");
+    expect(task?.workspace_id).toBe(userId);
+    await done;
+    expect(mine[0]).toEqual({ status: "queued", eventType: "INSERT" });
+    expect(mine.at(-1)?.status, JSON.stringify(mine)).toBe("completed");
+    const { data: stored } = await supabase
+      .from("agent_tasks")
+      .select("status, output")
+      .eq("id", task?.id ?? "")
+      .single();
+    expect(stored?.status).toBe("completed");
+
+    // The stranger's own task arrives on their subscription; nothing of the first workspace came before it.
+    await strangerClient
+      .from("agent_tasks")
+      .insert({ workspace_id: strangerId, agent_name: "engineer", input: { prompt: "Mine only" } });
+    for (let i = 0; i < 600 && theirs.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(
+      theirs.every((row) => (row as { workspace_id: string }).workspace_id === strangerId),
+      JSON.stringify(theirs),
+    ).toBe(true);
+    await supabase.removeAllChannels();
+    await strangerClient.removeAllChannels();
+  });
+
+  it("an access token from `tokenFor` (npm run token) is accepted by REST, as any signed session is", async () => {
+    const user = await createUser();
+    const supabase = createClient<Database>(dev.url, secrets.supabasePublishableKey, {
+      auth: { persistSession: false, autoRefreshToken: false },
+      global: { headers: { Authorization: `Bearer ${await tokenFor(user)}` } },
+    });
+    const { data, error } = await supabase.from("workspaces").select("id");
+    expect(error).toBeNull();
+    expect(data?.map((row) => row.id)).toEqual([user]);
+  });
+});
