@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 
 /**
  * One dev server per embedded database: PGlite is a single-process engine, and a second process on
@@ -46,6 +47,7 @@ export function readLock(file: string): LockOwner | undefined {
 export function lockDataDir(dir: string): { file: string; setUrl(url: string): void; release(): void } {
   const file = `${dir.replace(/\/+$/, "")}.lock`;
   const owner: LockOwner = { pid: process.pid, startedAt: new Date().toISOString() };
+  mkdirSync(dirname(file), { recursive: true });
   let taken = false;
   for (let attempt = 0; attempt < 3 && !taken; attempt++) {
     try {

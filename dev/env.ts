@@ -6,6 +6,14 @@ import { type AuthKeys, generateAuthKeys } from "./auth";
 export const projectRoot = join(import.meta.dirname, "..");
 export const dataDir = join(projectRoot, ".data");
 
+/**
+ * Where the running `npm run dev` writes its pid and URL, for `npm run token` and other local tools.
+ * `DEV_SERVER_FILE` moves it (a test's server must not overwrite the developer's).
+ */
+export function devServerFile(): string {
+  return process.env.DEV_SERVER_FILE ?? join(dataDir, "dev-server.json");
+}
+
 export interface DevSecrets {
   qstashToken: string;
   qstashCurrentSigningKey: string;

@@ -13,7 +13,7 @@ import { signingSecret } from "../lib/webhooks/standard";
 import { mintSessionToken } from "./auth";
 import { DataDirLockedError, lockDataDir } from "./data-lock";
 import { applyMigrations } from "./db/migrate";
-import { applyDevEnv, type DevSecrets, dataDir, loadDevSecrets } from "./env";
+import { applyDevEnv, type DevSecrets, dataDir, devServerFile, loadDevSecrets } from "./env";
 import { QStashBroker } from "./qstash-broker";
 import { createRouter } from "./router";
 import { useLocalEngines } from "./stack";
@@ -52,6 +52,8 @@ export interface DevServerOptions {
   signal?: AbortSignal;
   /** Prints the local Auth's emails (codes and links) to the console, as `npm run dev` does. */
   printAuthMail?: boolean;
+  /** Called once the port answers (with the start-up envelope) and before the rest starts. */
+  onListening?: (url: string) => Promise<void> | void;
   /** Overrides of supabase/config.toml's [auth] settings (a test of an edge the defaults hide). */
   authSettings?: Partial<AuthSettings>;
 }
@@ -121,6 +123,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     const { port } = server.address() as AddressInfo;
     const url = `http://${host}:${port}`;
     onUrl(url);
+    await options.onListening?.(url);
     applyDevEnv(secrets, url);
     step();
     const seed = options.seed ?? true;
@@ -245,41 +248,44 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   }
 }
 
-/** Where `npm run token` and other local tools find the running dev server. */
-export const devServerFile = join(dataDir, "dev-server.json");
-
 async function main() {
-  // A signal at any point of start-up stops it cleanly; after it, it closes the running server.
+  // A signal at any point of start-up stops it cleanly (start-up unwinds what it opened, then the
+  // process exits); after start-up it closes the running server.
   const abort = new AbortController();
-  let dev: DevServer | undefined;
+  const starting = startDevServer({
+    port: Number(process.env.PORT ?? 3001),
+    signal: abort.signal,
+    printAuthMail: true,
+  });
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) {
       return;
     }
     stopping = true;
-    abort.abort();
     console.log(`\n${signal}: stopping`);
-    await dev?.close();
-    rmSync(devServerFile, { force: true });
+    abort.abort();
+    const running = await starting.catch(() => undefined);
+    await running?.close();
+    rmSync(devServerFile(), { force: true });
     process.exit(0);
   };
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => void stop(signal));
   }
+  let dev: DevServer;
   try {
-    dev = await startDevServer({
-      port: Number(process.env.PORT ?? 3001),
-      signal: abort.signal,
-      printAuthMail: true,
-    });
+    dev = await starting;
   } catch (error) {
     if (abort.signal.aborted) {
       return;
     }
     throw error;
   }
-  writeFileSync(devServerFile, `${JSON.stringify({ pid: process.pid, url: dev.url })}\n`);
+  if (stopping) {
+    return;
+  }
+  writeFileSync(devServerFile(), `${JSON.stringify({ pid: process.pid, url: dev.url })}\n`);
   const config = getConfig();
   const token = await mintSessionToken(dev.secrets.auth, config.SUPABASE_URL, demoUserId, {
     email: "demo@northwind.example",

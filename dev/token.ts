@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { z } from "zod";
 import { mintSessionToken } from "./auth";
-import { dataDir, loadDevSecrets } from "./env";
+import { devServerFile, loadDevSecrets } from "./env";
 
 // npm run token -- <user-uuid> [--email a@b.c] [--hours 24]
 const args = process.argv.slice(2);
@@ -24,7 +23,7 @@ function issuerBase(): { url: string; from: string } {
   if (process.env.SUPABASE_URL) {
     return { url: process.env.SUPABASE_URL, from: "SUPABASE_URL" };
   }
-  const file = join(dataDir, "dev-server.json");
+  const file = devServerFile();
   if (existsSync(file)) {
     const running = z
       .object({ pid: z.number(), url: z.url() })

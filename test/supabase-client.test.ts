@@ -351,15 +351,13 @@ describe("REST and Realtime through the gateway, as the signed-in frontend", () 
 
   it("a forbidden write is refused through REST as it is through SQL", async () => {
     const { supabase, userId } = await signedUp();
-    const forged = await supabase
-      .from("agent_tasks")
-      .insert({
-        workspace_id: userId,
-        user_id: userId,
-        agent_name: "engineer",
-        status: "completed",
-        input: {},
-      });
+    const forged = await supabase.from("agent_tasks").insert({
+      workspace_id: userId,
+      user_id: userId,
+      agent_name: "engineer",
+      status: "completed",
+      input: {},
+    });
     expect(forged.error, JSON.stringify(forged)).not.toBeNull();
     expect(forged.status).toBeGreaterThanOrEqual(400);
     expect(forged.status).toBeLessThan(500);
