@@ -333,7 +333,7 @@ async function workspaceOperations(): Promise<ZodOpenApiPathsObject> {
 
 async function agentOperations(): Promise<ZodOpenApiPathsObject> {
   const { taskAccepted, taskCompleted } = await import("./agents/responses");
-  const { hasAgent, loadAgent, titles } = await import("./agents/registry");
+  const { hasAgent, loadAgent, modelOptional, titles } = await import("./agents/registry");
   const { agentNames } = await import("./db/schema");
   const paths: ZodOpenApiPathsObject = {};
   for (const name of agentNames.filter(hasAgent)) {
@@ -380,7 +380,11 @@ async function agentOperations(): Promise<ZodOpenApiPathsObject> {
             "rate_limited, or budget_exceeded: a daily model budget (workspace or member, tokens or USD; details.scope, unit, limit, resets_at) does not cover the call; see Retry-After",
           ),
           502: errorResponse("The model's output stayed invalid after one repair"),
-          503: errorResponse("No model provider configured, or none could answer"),
+          503: errorResponse(
+            modelOptional.has(name)
+              ? "The database or the queue is unavailable (without a model, leads are scored by the rules alone)"
+              : "No model provider configured, or none could answer",
+          ),
         },
       },
     };
