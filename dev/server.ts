@@ -171,7 +171,6 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
         mailer: authMail,
         issuerBase: () => getConfig().SUPABASE_URL,
         publicUrl: url,
-        redirectOrigins: () => getConfig().FRONTEND_ORIGIN,
       }),
       rest: restHandler(),
     });

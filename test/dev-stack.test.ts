@@ -83,6 +83,52 @@ describe("the data directory lock", () => {
     lockDataDir(dir).release();
   });
 
+  it("a live pid that is now another process (the owner died, its pid was reused) does not hold the lock", async () => {
+    const dir = join(scratch, "reused");
+    const stranger = otherProcess();
+    writeFileSync(
+      `${dir}.lock`,
+      JSON.stringify({ pid: stranger.pid, started: "1", startedAt: "2026-12-01T00:00:00Z" }),
+    );
+    const lock = lockDataDir(dir);
+    expect(JSON.parse(readFileSync(`${dir}.lock`, "utf8")).pid).toBe(process.pid);
+    lock.release();
+  });
+
+  it("of processes racing for one lock, exactly one wins", async () => {
+    const dir = join(scratch, "raced");
+    const script = `import(${JSON.stringify(join(projectRoot, "dev/data-lock.ts"))}).then((m) => {
+      try { m.lockDataDir(${JSON.stringify(dir)}); console.log("won"); } catch (e) { console.log(e.name === "DataDirLockedError" ? "lost" : "error " + e.message); }
+      setInterval(() => {}, 1000);
+    });`;
+    const racers = Array.from({ length: 6 }, () => {
+      const child = spawn(process.execPath, ["--import", "tsx", "-e", script], {
+        cwd: projectRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(child);
+      let said = "";
+      child.stdout?.on("data", (chunk) => {
+        said += chunk;
+      });
+      child.stderr?.on("data", (chunk) => {
+        said += chunk;
+      });
+      return { child, said: () => said.trim() };
+    });
+    // Every racer holds on to what it got until all have answered: a winner never exits early.
+    await until(
+      "every racer",
+      () => racers.every((racer) => racer.said() !== ""),
+      () => racers.map((r) => r.said()).join("\n"),
+    );
+    const outcomes = racers.map((racer) => racer.said()).sort();
+    for (const racer of racers) {
+      racer.child.kill("SIGKILL");
+    }
+    expect(outcomes).toEqual(["lost", "lost", "lost", "lost", "lost", "won"]);
+  }, 120_000);
+
   it("a dev server on a directory another live process holds does not start, and leaves nothing open", async () => {
     const dir = join(scratch, "held");
     const owner = otherProcess();

@@ -194,6 +194,25 @@ async function send(probe: Probe): Promise<{ status: number; type: string; text:
   };
 }
 
+/** Sends the probes 24 at a time; answers what `judge` found wrong, one line per probe. */
+async function sendAll(
+  probes: Probe[],
+  judge: (probe: Probe, answer: Awaited<ReturnType<typeof send>>) => string | undefined,
+): Promise<string[]> {
+  const failures: string[] = [];
+  for (let i = 0; i < probes.length; i += 24) {
+    const batch = probes.slice(i, i + 24);
+    const answers = await Promise.all(batch.map((probe) => send(probe)));
+    answers.forEach((answer, index) => {
+      const failure = judge(batch[index] as Probe, answer);
+      if (failure) {
+        failures.push(failure);
+      }
+    });
+  }
+  return failures;
+}
+
 describe("fuzz", () => {
   it("thousands of malformed requests over every endpoint: no 5xx, always the envelope, the process stays up", async () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20_261_125);
@@ -334,29 +353,22 @@ describe("fuzz", () => {
     }
     probes.push({ label: "unknown path", method: "GET", path: "/api/nothing/here", headers: {} });
 
-    const failures: string[] = [];
-    for (let i = 0; i < probes.length; i += 24) {
-      const batch = probes.slice(i, i + 24);
-      const answers = await Promise.all(batch.map((probe) => send(probe)));
-      answers.forEach((answer, index) => {
-        const probe = batch[index] as Probe;
-        if (answer.status >= 500) {
-          failures.push(`${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`);
-        } else if (answer.status >= 400 && answer.type.includes("json")) {
-          const body = JSON.parse(answer.text) as {
-            success?: boolean;
-            error?: { code?: string; message?: string };
-          };
-          if (body.success !== false || !body.error?.code || !body.error.message) {
-            failures.push(
-              `${probe.label} → ${answer.status} without the envelope: ${answer.text.slice(0, 200)}`,
-            );
-          }
-        } else if (answer.status >= 400 && probe.method !== "HEAD" && !answer.type.includes("html")) {
-          failures.push(`${probe.label} → ${answer.status} as ${answer.type}`);
+    const failures = await sendAll(probes, (probe, answer) => {
+      if (answer.status >= 500) {
+        return `${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`;
+      } else if (answer.status >= 400 && answer.type.includes("json")) {
+        const body = JSON.parse(answer.text) as {
+          success?: boolean;
+          error?: { code?: string; message?: string };
+        };
+        if (body.success !== false || !body.error?.code || !body.error.message) {
+          return `${probe.label} → ${answer.status} without the envelope: ${answer.text.slice(0, 200)}`;
         }
-      });
-    }
+      } else if (answer.status >= 400 && probe.method !== "HEAD" && !answer.type.includes("html")) {
+        return `${probe.label} → ${answer.status} as ${answer.type}`;
+      }
+      return undefined;
+    });
     expect(probes.length).toBeGreaterThan(2000);
     expect(failures, `seed ${seed}`).toEqual([]);
     const health = await fetch(`${dev.url}/api/health`);
@@ -552,30 +564,23 @@ describe("fuzz", () => {
       }
     }
 
-    const failures: string[] = [];
-    for (let i = 0; i < probes.length; i += 24) {
-      const batch = probes.slice(i, i + 24);
-      const answers = await Promise.all(batch.map((probe) => send(probe)));
-      answers.forEach((answer, index) => {
-        const probe = batch[index] as Probe;
-        if (answer.status >= 500) {
-          failures.push(`${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`);
-        } else if (answer.status >= 400 && probe.method !== "HEAD") {
-          // PostgREST's { code, message }, Auth's { error_code, msg } or the gateway's { message }.
-          let body: Record<string, unknown> | null = null;
-          try {
-            body = JSON.parse(answer.text) as Record<string, unknown> | null;
-          } catch {
-            body = null;
-          }
-          if (!body || !(typeof body.message === "string" || typeof body.msg === "string")) {
-            failures.push(
-              `${probe.label} → ${answer.status} without an error shape: ${answer.text.slice(0, 200)}`,
-            );
-          }
+    const failures = await sendAll(probes, (probe, answer) => {
+      if (answer.status >= 500) {
+        return `${probe.label} → ${answer.status} ${answer.text.slice(0, 200)}`;
+      } else if (answer.status >= 400 && probe.method !== "HEAD") {
+        // PostgREST's { code, message }, Auth's { error_code, msg } or the gateway's { message }.
+        let body: Record<string, unknown> | null = null;
+        try {
+          body = JSON.parse(answer.text) as Record<string, unknown> | null;
+        } catch {
+          body = null;
         }
-      });
-    }
+        if (!body || !(typeof body.message === "string" || typeof body.msg === "string")) {
+          return `${probe.label} → ${answer.status} without an error shape: ${answer.text.slice(0, 200)}`;
+        }
+      }
+      return undefined;
+    });
     expect(probes.length).toBeGreaterThan(1000);
     expect(failures, `seed ${seed}`).toEqual([]);
     const health = await fetch(`${dev.url}/api/health`);

@@ -22,7 +22,13 @@ beforeAll(async () => {
   dev = await startTestStack(
     { FRONTEND_ORIGIN: `${frontend},http://127.0.0.1:3000` },
     // Replaying a rotated refresh token is detected at once (config.toml allows 10 s for two tabs).
-    { authSettings: { refresh_token_reuse_interval: 0 } },
+    // This file signs up dozens of people from one address; the limits have their own test below.
+    {
+      authSettings: {
+        refresh_token_reuse_interval: 0,
+        rate_limit: { sign_in_sign_ups: 10_000, token_verifications: 10_000, token_refresh: 10_000 },
+      },
+    },
   );
 });
 
@@ -30,18 +36,24 @@ afterAll(async () => {
   await dev?.close();
 });
 
-function client(): SupabaseClient<Database> {
+/** A browser's storage for one client: where supabase-js keeps the session and the PKCE verifier. */
+function memoryStorage() {
   const storage = new Map<string, string>();
+  return {
+    getItem: (key: string) => storage.get(key) ?? null,
+    setItem: (key: string, value: string) => void storage.set(key, value),
+    removeItem: (key: string) => void storage.delete(key),
+  };
+}
+
+function client(flowType: "implicit" | "pkce" = "implicit"): SupabaseClient<Database> {
   return createClient<Database>(dev.url, secrets.supabasePublishableKey, {
     auth: {
+      flowType,
       persistSession: true,
       autoRefreshToken: false,
       detectSessionInUrl: false,
-      storage: {
-        getItem: (key) => storage.get(key) ?? null,
-        setItem: (key, value) => void storage.set(key, value),
-        removeItem: (key) => void storage.delete(key),
-      },
+      storage: memoryStorage(),
     },
   });
 }
@@ -115,12 +127,21 @@ describe("Auth (/auth/v1)", () => {
     expect([malformed.error?.status, malformed.error?.code]).toEqual([400, "validation_failed"]);
     const anonymous = await supabase.auth.signInAnonymously();
     expect([anonymous.error?.status, anonymous.error?.code]).toEqual([422, "anonymous_provider_disabled"]);
-    // Signing up again with a confirmed address reveals nothing and sends nothing.
+    // Signing up again with a confirmed address reveals nothing (a made-up user) and sends nothing.
     const sent = dev.authMail.sent.length;
-    const repeat = await supabase.auth.signUp({ email, password });
+    const real = await client().auth.signInWithPassword({ email, password });
+    const repeat = await supabase.auth.signUp({ email, password, options: { data: { probe: true } } });
     expect(repeat.error).toBeNull();
     expect(repeat.data.user?.identities).toEqual([]);
+    expect(repeat.data.user?.id).not.toBe(real.data.user?.id);
+    expect(repeat.data.user?.user_metadata).toEqual({ probe: true });
+    expect(repeat.data.user?.email_confirmed_at).toBeUndefined();
     expect(dev.authMail.sent.length).toBe(sent);
+    // bcrypt reads 72 bytes: a longer password is refused rather than silently cut.
+    const long = await supabase.auth.signUp({ email: address(), password: "x".repeat(73) });
+    expect([long.error?.status, long.error?.code]).toEqual([400, "validation_failed"]);
+    const nul = await supabase.auth.signInWithPassword({ email, password: "a\u0000b" });
+    expect([nul.error?.status, nul.error?.code]).toEqual([400, "validation_failed"]);
   });
 
   it("rotates refresh tokens; a replayed one ends the session", async () => {
@@ -160,6 +181,48 @@ describe("Auth (/auth/v1)", () => {
     expect(user.error?.name).toBe("AuthSessionMissingError");
   });
 
+  it("a new password ends the user's other sessions and voids their refresh tokens; the same password is refused", async () => {
+    const { supabase, email } = await signedUp();
+    const other = client();
+    const stolen = await other.auth.signInWithPassword({ email, password });
+    expect(stolen.error).toBeNull();
+    const same = await supabase.auth.updateUser({ password });
+    expect([same.error?.status, same.error?.code]).toEqual([422, "same_password"]);
+    const changed = await supabase.auth.updateUser({ password: "a brand new passphrase" });
+    expect(changed.error).toBeNull();
+    // The session that changed it goes on; the other one is over.
+    expect((await supabase.auth.getUser()).data.user?.email).toBe(email);
+    const refresh = await client().auth.refreshSession({
+      refresh_token: stolen.data.session?.refresh_token ?? "",
+    });
+    expect(refresh.error?.code).toBe("refresh_token_not_found");
+    expect((await client().auth.getUser(stolen.data.session?.access_token)).error?.name).toBe(
+      "AuthSessionMissingError",
+    );
+    const old = await client().auth.signInWithPassword({ email, password });
+    expect(old.error?.code).toBe("invalid_credentials");
+  });
+
+  it("a code requested for an address never confirmed is the sign-up confirmation, not a magic link", async () => {
+    // An address signs up by code alone: the user exists, unconfirmed, until the code is entered.
+    const other = address();
+    const started = await client().auth.signInWithOtp({ email: other });
+    expect(started.error).toBeNull();
+    expect(dev.authMail.latest(other)?.kind).toBe("signup");
+    const wrongType = await client().auth.verifyOtp({
+      email: other,
+      token: dev.authMail.latest(other)?.otp ?? "",
+      type: "magiclink",
+    });
+    expect(wrongType.error?.code).toBe("otp_expired");
+    const confirmed = await client().auth.verifyOtp({
+      email: other,
+      token: dev.authMail.latest(other)?.otp ?? "",
+      type: "email",
+    });
+    expect(confirmed.error).toBeNull();
+  });
+
   it("a magic link or its code signs in, once; a second request within a minute is refused", async () => {
     const { email } = await signedUp();
     const supabase = client();
@@ -195,26 +258,20 @@ describe("Auth (/auth/v1)", () => {
     expect(fromLink.error).toBeNull();
     expect(fromLink.data.user?.email).toBe(email);
 
+    // additional_redirect_urls are globs: any path under http://127.0.0.1:3000/ is allowed.
+    const { email: third } = await signedUp();
+    await client().auth.signInWithOtp({
+      email: third,
+      options: { emailRedirectTo: "http://127.0.0.1:3000/deep/page" },
+    });
+    const allowed = await fetch(dev.authMail.latest(third)?.link ?? "", { redirect: "manual" });
+    expect(new URL(allowed.headers.get("location") ?? "").pathname).toBe("/deep/page");
     // A link followed twice has expired; a redirect elsewhere goes to the site instead.
     const twice = await fetch(dev.authMail.latest(email)?.link ?? "", { redirect: "manual" });
     expect(new URL(twice.headers.get("location") ?? "").hash).toContain("error_code=otp_expired");
 
     const { email: other } = await signedUp();
-    const pkceStorage = new Map<string, string>();
-    const pkce = createClient<Database>(dev.url, secrets.supabasePublishableKey, {
-      auth: {
-        flowType: "pkce",
-        persistSession: true,
-        autoRefreshToken: false,
-        detectSessionInUrl: false,
-        storage: {
-          getItem: (key) => pkceStorage.get(key) ?? null,
-          setItem: (key, value) => void pkceStorage.set(key, value),
-          removeItem: (key) => void pkceStorage.delete(key),
-        },
-      },
-    });
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    const pkce = client("pkce");
     const started = await pkce.auth.signInWithOtp({
       email: other,
       options: { emailRedirectTo: "https://elsewhere.example/steal" },
@@ -456,5 +513,44 @@ describe("REST and Realtime through the gateway, as the signed-in frontend", () 
     const { data, error } = await supabase.from("workspaces").select("id");
     expect(error).toBeNull();
     expect(data?.map((row) => row.id)).toEqual([user]);
+  });
+});
+
+describe("Auth's rate limits ([auth.rate_limit] of config.toml)", () => {
+  it("code checks beyond the limit per client are refused with 429 before they are checked", async () => {
+    const { localAuth } = await import("../dev/supabase/auth/server");
+    const { loadAuthSettings } = await import("../dev/supabase/auth/settings");
+    const { AuthMailer } = await import("../dev/supabase/auth/mail");
+    const settings = loadAuthSettings();
+    expect(settings.rate_limit).toEqual({
+      sign_in_sign_ups: 30,
+      token_verifications: 30,
+      token_refresh: 150,
+    });
+    const auth = localAuth({
+      keys: secrets.auth,
+      settings: { ...settings, rate_limit: { ...settings.rate_limit, token_verifications: 3 } },
+      mailer: new AuthMailer({ outboxDir: `${process.env.TMPDIR ?? "/tmp"}/aat-auth-outbox`, print: false }),
+      issuerBase: () => dev.url,
+      publicUrl: dev.url,
+    });
+    const guess = (client: string) =>
+      auth(
+        new Request(`${dev.url}/auth/v1/verify`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": client },
+          body: JSON.stringify({ type: "email", email: "someone@example.test", token: "123456" }),
+        }),
+        "/verify",
+      );
+    const statuses = [];
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await guess("203.0.113.7")).status);
+    }
+    expect(statuses).toEqual([403, 403, 403, 429, 429]);
+    const limited = await (await guess("203.0.113.7")).json();
+    expect(limited).toMatchObject({ error_code: "over_request_rate_limit" });
+    // Another client has its own allowance.
+    expect((await guess("203.0.113.8")).status).toBe(403);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomInt } from "node:crypto";
+import { createHash, randomInt, randomUUID } from "node:crypto";
 import { z } from "zod";
 import { type AuthKeys, mintSessionToken } from "../../auth";
 import { verifyAccessToken } from "../caller";
@@ -21,8 +21,6 @@ export interface LocalAuthOptions {
   issuerBase: () => string;
   /** This server's own URL, for the links in emails. */
   publicUrl: string;
-  /** Origins a `redirect_to` may point at, besides site_url and additional_redirect_urls. */
-  redirectOrigins: () => string[];
 }
 
 const emailSchema = z.email({ error: "Unable to validate email address: invalid format" });
@@ -84,6 +82,10 @@ async function readJson<T>(request: Request, schema: z.ZodType<T>): Promise<T> {
       "bad_json",
       `Could not parse request body as JSON: ${(error as Error).message}`,
     );
+  }
+  // PostgreSQL cannot store U+0000; Supabase Auth refuses such input before it reaches the database.
+  if (JSON.stringify(body).includes("\\u0000")) {
+    throw new AuthFailure(400, "validation_failed", "The request contains a NUL character");
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
@@ -157,6 +159,10 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
   };
 
   const checkPassword = (password: string) => {
+    // bcrypt reads 72 bytes; a longer password would match any with the same start.
+    if (Buffer.byteLength(password) > 72) {
+      throw new AuthFailure(400, "validation_failed", "Password cannot be longer than 72 characters");
+    }
     if (password.length < settings.minimum_password_length) {
       throw new AuthFailure(
         422,
@@ -172,18 +178,37 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     }
   };
 
+  const allowList = settings.additional_redirect_urls.map(globPattern);
+  /**
+   * Supabase Auth's rule for `redirect_to`: the site's own host, or a URL matching one of the
+   * additional redirect URLs as a glob (`*` within a label or segment, `**` across); else the site.
+   */
   const redirectTarget = (requested: string | null): string => {
     const site = settings.site_url;
-    if (!requested) {
+    const url = requested ? URL.parse(requested) : null;
+    if (!url || !/^https?:$/.test(url.protocol)) {
       return site;
     }
-    const url = URL.parse(requested);
-    const allowed = new Set([
-      new URL(site).origin,
-      ...settings.additional_redirect_urls.map((entry) => URL.parse(entry)?.origin ?? ""),
-      ...options.redirectOrigins(),
-    ]);
-    return url && allowed.has(url.origin) ? url.toString() : site;
+    if (
+      url.hostname === new URL(site).hostname ||
+      allowList.some((pattern) => pattern.test(url.toString()))
+    ) {
+      return url.toString();
+    }
+    return site;
+  };
+
+  const limits = {
+    sign_in_sign_ups: new RateLimit(settings.rate_limit.sign_in_sign_ups),
+    token_verifications: new RateLimit(settings.rate_limit.token_verifications),
+    token_refresh: new RateLimit(settings.rate_limit.token_refresh),
+  };
+  /** Per client address, as Supabase Auth counts them (locally that is nearly always 127.0.0.1). */
+  const limit = (request: Request, bucket: keyof typeof limits) => {
+    const client = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || "local";
+    if (!limits[bucket].take(client)) {
+      throw new AuthFailure(429, "over_request_rate_limit", "Request rate limit reached");
+    }
   };
 
   /** Sends a code and its link, no more often than max_frequency per address. */
@@ -265,6 +290,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       }),
 
     "POST /signup": async (request, url) => {
+      limit(request, "sign_in_sign_ups");
       const body = await readJson(request, signUpBody);
       if (!settings.enable_signup) {
         throw new AuthFailure(422, "signup_disabled", "Signups not allowed for this instance");
@@ -296,12 +322,28 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         if (!settings.email.enable_confirmations) {
           throw new AuthFailure(422, "user_already_exists", "User already registered");
         }
-        // With confirmations on, Supabase Auth does not reveal that an address is registered: it answers
-        // an obfuscated user, and re-sends the confirmation only to an address not confirmed yet.
+        // With confirmations on, Supabase Auth does not reveal that an address is registered: for a
+        // confirmed one it answers a made-up user (a new id, the request's own metadata, no identities)
+        // and sends nothing; an address not confirmed yet gets the confirmation again.
         if (!existing.email_confirmed_at) {
           await sendCode(existing, "signup", redirectTo);
+          return authJson(request, userJson((await store.userById(existing.id)) ?? existing));
         }
-        return authJson(request, { ...userJson(existing), identities: [] });
+        const now = new Date().toISOString();
+        return authJson(request, {
+          ...userJson({
+            ...existing,
+            id: randomUUID(),
+            email_confirmed_at: null,
+            confirmation_sent_at: now,
+            recovery_sent_at: null,
+            last_sign_in_at: null,
+            raw_user_meta_data: body.data ?? {},
+            created_at: now,
+            updated_at: now,
+          }),
+          identities: [],
+        });
       }
       const user = await store.insertUser({
         email: email.data,
@@ -321,6 +363,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     "POST /token": async (request, url) => {
       const grant = url.searchParams.get("grant_type");
       if (grant === "password") {
+        limit(request, "sign_in_sign_ups");
         const body = await readJson(request, passwordBody);
         if (!body.email || !body.password) {
           throw new AuthFailure(400, "validation_failed", "missing email or phone");
@@ -336,6 +379,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         return authJson(request, await session(user, "password"));
       }
       if (grant === "refresh_token") {
+        limit(request, "token_refresh");
         const body = await readJson(request, refreshBody);
         if (!body.refresh_token) {
           throw new AuthFailure(400, "validation_failed", "Refresh Token is required");
@@ -370,6 +414,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         );
       }
       if (grant === "pkce") {
+        limit(request, "token_verifications");
         const body = await readJson(request, pkceBody);
         if (!body.auth_code || !body.code_verifier) {
           throw new AuthFailure(
@@ -400,6 +445,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     },
 
     "POST /otp": async (request, url) => {
+      limit(request, "sign_in_sign_ups");
       const body = await readJson(request, otpBody);
       const email = emailSchema.safeParse(body.email?.trim());
       if (!email.success) {
@@ -421,12 +467,15 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         await sendCode(user, "signup", redirectTo);
         return authJson(request, {});
       }
-      await startPkce(user.id, body, "magiclink");
-      await sendCode(user, "magiclink", redirectTo);
+      // An address never confirmed is still signing up: it gets the confirmation, not a magic link.
+      const kind = user.email_confirmed_at ? "magiclink" : "signup";
+      await startPkce(user.id, body, kind === "signup" ? "email/signup" : "magiclink");
+      await sendCode(user, kind, redirectTo);
       return authJson(request, {});
     },
 
     "POST /verify": async (request) => {
+      limit(request, "token_verifications");
       const body = await readJson(request, verifyBody);
       const hash =
         body.token_hash ??
@@ -442,7 +491,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       return authJson(request, await session(user, "otp"));
     },
 
-    "GET /verify": async (_request, url) => {
+    "GET /verify": async (request, url) => {
+      limit(request, "token_verifications");
       const target = new URL(redirectTarget(url.searchParams.get("redirect_to")));
       const type = url.searchParams.get("type") ?? "";
       const hash = url.searchParams.get("token") ?? "";
@@ -480,7 +530,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     },
 
     "PUT /user": async (request) => {
-      const { user } = await signedIn(request);
+      const { user, sessionId } = await signedIn(request);
       const body = await readJson(request, userUpdateBody);
       if (body.email && body.email.toLowerCase() !== user.email) {
         // Changing an address needs both mailboxes confirmed; the local Auth does not model it.
@@ -492,11 +542,22 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       }
       if (typeof body.password === "string") {
         checkPassword(body.password);
+        if (await store.passwordMatches(user.id, body.password)) {
+          throw new AuthFailure(
+            422,
+            "same_password",
+            "New password should be different from the old password.",
+          );
+        }
       }
-      const updated = await store.updateUser(user.id, {
-        ...(typeof body.password === "string" ? { password: body.password } : {}),
-        ...(body.data ? { data: body.data } : {}),
-      });
+      const updated = await store.updateUser(
+        user.id,
+        {
+          ...(typeof body.password === "string" ? { password: body.password } : {}),
+          ...(body.data ? { data: body.data } : {}),
+        },
+        sessionId,
+      );
       return authJson(request, userJson(updated ?? user));
     },
 
@@ -526,7 +587,13 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       if (error instanceof AuthFailure) {
         return authError(request, error.status, error.code, error.message, error.extra);
       }
-      throw error;
+      console.error("local auth:", error);
+      return authError(
+        request,
+        500,
+        "unexpected_failure",
+        "Unexpected failure, please check server logs for more information",
+      );
     }
   };
 }
@@ -543,5 +610,38 @@ function kindsFor(type: string): store.CodeKind[] {
       return ["confirmation", "recovery"];
     default:
       throw new AuthFailure(400, "validation_failed", `Verify requires a valid type: ${type} is not one`);
+  }
+}
+
+/** gobwas/glob semantics, as Supabase Auth compiles redirect URLs: `*` stops at `.` and `/`, `**` does not. */
+function globPattern(glob: string): RegExp {
+  const source = glob
+    .split("**")
+    .map((part) =>
+      part
+        .split("*")
+        .map((text) => text.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[^./]*"),
+    )
+    .join(".*");
+  return new RegExp(`^${source}$`);
+}
+
+/** A sliding five-minute window per client, for the `[auth.rate_limit]` settings. */
+class RateLimit {
+  private readonly seen = new Map<string, number[]>();
+
+  constructor(private readonly perFiveMinutes: number) {}
+
+  take(client: string): boolean {
+    const now = Date.now();
+    const recent = (this.seen.get(client) ?? []).filter((at) => at > now - 300_000);
+    if (recent.length >= this.perFiveMinutes) {
+      this.seen.set(client, recent);
+      return false;
+    }
+    recent.push(now);
+    this.seen.set(client, recent);
+    return true;
   }
 }

@@ -22,6 +22,14 @@ const authSettings = z.object({
   enable_signup: z.boolean().default(true),
   enable_anonymous_sign_ins: z.boolean().default(false),
   minimum_password_length: z.number().int().min(6).default(6),
+  /** Requests per 5 minutes per client address, Supabase Auth's defaults. */
+  rate_limit: z
+    .object({
+      sign_in_sign_ups: z.number().int().positive().default(30),
+      token_verifications: z.number().int().positive().default(30),
+      token_refresh: z.number().int().positive().default(150),
+    })
+    .prefault({}),
   email: z
     .object({
       enable_signup: z.boolean().default(true),

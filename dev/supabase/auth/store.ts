@@ -78,12 +78,24 @@ export async function passwordMatches(userId: string, password: string): Promise
   return row?.ok === true;
 }
 
+/**
+ * Updates metadata and the password. A new password ends every other session of the user and voids
+ * the codes sent, as Supabase Auth does: a stolen session must not outlive the password change.
+ */
 export async function updateUser(
   userId: string,
   change: { password?: string; data?: Record<string, unknown> },
+  keepSessionId?: string,
 ): Promise<AuthUserRow | undefined> {
+  if (change.password !== undefined) {
+    await query(
+      sql`delete from auth.sessions where user_id = ${userId} and id is distinct from ${keepSessionId ?? null}::uuid`,
+    );
+  }
   const [row] = await query<AuthUserRow>(sql`
     update auth.users set
+      confirmation_token = case when ${change.password ?? null}::text is null then confirmation_token end,
+      recovery_token = case when ${change.password ?? null}::text is null then recovery_token end,
       encrypted_password = case when ${change.password ?? null}::text is null then encrypted_password
         else extensions.crypt(${change.password ?? null}, extensions.gen_salt('bf', 10)) end,
       raw_user_meta_data = coalesce(raw_user_meta_data, '{}'::jsonb) || ${JSON.stringify(change.data ?? {})}::jsonb,
