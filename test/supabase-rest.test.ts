@@ -12,6 +12,7 @@ import { parseAccept, parsePrefer, parseQuery, parseRange } from "../dev/supabas
 import { rowsOf } from "../lib/db/client";
 import { serviceDb } from "../lib/db/service";
 import { addMember, createUser, secrets, tokenFor } from "./support/helpers";
+import { seeded as seededRandom } from "./support/random";
 
 /**
  * The local PostgREST (`dev/supabase/rest`) driven by the real @supabase/supabase-js client, mounted
@@ -49,6 +50,10 @@ function gateway() {
 beforeAll(async () => {
   const handle = gateway();
   server = createServer(getRequestListener((request) => handle(request)));
+  // Client, server and PGlite share this process's event loop, and postgrest-js' insert() of a large
+  // array blocks it for seconds (it gathers the keys quadratically): long enough for the default 5 s
+  // keep-alive timeout to drop an idle socket the client then reuses (ECONNRESET).
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -486,7 +491,7 @@ describe("writes through supabase-js", () => {
     expect(failure(merge)).toMatchObject({ status: 403, code: "42501" });
   });
 
-  it("updates what a person may set, returning the rows, and PATCH without filters stays in RLS", async () => {
+  it("updates what a person may set, returning the rows, refuses PATCH/DELETE without a filter as pg-safeupdate does, and a filtered PATCH stays in RLS", async () => {
     const supabase = await clientFor(seeded.member);
     const [, beta] = seeded.leads;
     const result = await supabase
@@ -511,16 +516,66 @@ describe("writes through supabase-js", () => {
     await service(sql`
       insert into public.alerts (workspace_id, user_id, type, message) values (${seeded.stranger}, ${seeded.stranger}, 'x.y', 'Theirs')`);
     const owner = await clientFor(seeded.owner);
-    const unfiltered = await owner.from("alerts").update({ read: true }).select("message, read, read_at");
-    expect(unfiltered.status, JSON.stringify(unfiltered.error)).toBe(200);
-    expect(unfiltered.data).toHaveLength(1);
-    expect(unfiltered.data?.[0]).toMatchObject({ message: "Leads ready", read: true });
-    expect(unfiltered.data?.[0]?.read_at).not.toBeNull();
+    // Supabase runs pg-safeupdate for API requests: no filter at all is refused before anything runs.
+    const unfiltered = await owner.from("alerts").update({ read: true }).select("message, read");
+    expect(failure(unfiltered)).toMatchObject({
+      status: 400,
+      code: "21000",
+      message: "UPDATE requires a WHERE clause",
+    });
+    const unfilteredDelete = await owner.from("alerts").delete();
+    expect(failure(unfilteredDelete)).toMatchObject({
+      status: 400,
+      code: "21000",
+      message: "DELETE requires a WHERE clause",
+    });
+    // A filter on an embedded resource narrows what is returned, not the statement's WHERE.
+    const embeddedOnly = await owner
+      .from("alerts")
+      .update({ read: true })
+      .eq("workspaces.id", seeded.workspace)
+      .select("message, workspaces!inner(id)");
+    expect(failure(embeddedOnly)).toMatchObject({ status: 400, code: "21000" });
+    const [untouched] = await service<{ n: number }>(
+      sql`select count(*)::int as n from public.alerts where read and message in ('Leads ready', 'Theirs')`,
+    );
+    expect(untouched?.n).toBe(0);
+    // A filter that matches every row is a WHERE; row-level security keeps it to the owner's.
+    const filtered = await owner
+      .from("alerts")
+      .update({ read: true })
+      .eq("read", false)
+      .select("message, read, read_at");
+    expect(filtered.status, JSON.stringify(filtered.error)).toBe(200);
+    expect(filtered.data).toHaveLength(1);
+    expect(filtered.data?.[0]).toMatchObject({ message: "Leads ready", read: true });
+    expect(filtered.data?.[0]?.read_at).not.toBeNull();
     const [theirs] = await service<{ read: boolean }>(
       sql`select read from public.alerts where message = 'Theirs'`,
     );
     expect(theirs?.read).toBe(false);
   });
+
+  it("inserts a bulk body as one parameter: 14,000 rows × 5 columns in one request", async () => {
+    // One parameter per cell would need 70,000 bind parameters, past the protocol's 65,535.
+    const user = await createUser();
+    const supabase = await clientFor(user);
+    const count = 14_000;
+    const rows = Array.from({ length: count }, (_, i) => ({
+      workspace_id: user,
+      user_id: user,
+      agent_name: "engineer",
+      input: { i },
+      external_id: `bulk-${i}`,
+    }));
+    const result = await supabase.from("agent_tasks").insert(rows, { count: "exact" });
+    expect(result.status, JSON.stringify(result.error)).toBe(201);
+    expect(result.count).toBe(count);
+    const [stored] = await service<{ n: number; last: string | null }>(sql`
+      select count(*)::int as n, max(input ->> 'i') filter (where external_id = ${`bulk-${count - 1}`}) as last
+      from public.agent_tasks where user_id = ${user}`);
+    expect(stored).toEqual({ n: count, last: String(count - 1) });
+  }, 60_000);
 
   it("upserts: ignore-duplicates for the browser, merge-duplicates for the service", async () => {
     const supabase = await clientFor(seeded.member);
@@ -578,6 +633,25 @@ describe("writes through supabase-js", () => {
       { name: "Defaults", channel: "sms" },
       { name: "Defaults 2", channel: "email" },
     ]);
+    // `columns=` naming a column no row gives: its default with missing=default, null without.
+    const token = await tokenFor(seeded.owner, { role: "service_role" });
+    const named = async (prefer: string, name: string) =>
+      fetch(`${baseUrl}/rest/v1/campaigns?columns=workspace_id,user_id,name,channel&select=name,channel`, {
+        method: "POST",
+        headers: {
+          apikey: secrets.supabasePublishableKey,
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          prefer,
+        },
+        body: JSON.stringify([{ workspace_id: seeded.workspace, user_id: seeded.owner, name }]),
+      });
+    const absent = await named("return=representation,missing=default", "Defaults 3");
+    expect(absent.status).toBe(201);
+    expect(await absent.json()).toEqual([{ name: "Defaults 3", channel: "email" }]);
+    const nulled = await named("return=representation", "Defaults 4");
+    expect(nulled.status).toBe(400);
+    expect(await nulled.json()).toMatchObject({ code: "23502" });
   });
 
   it("answers headers-only with a Location, strips nulls when asked, and inserts defaults for {}", async () => {
@@ -978,15 +1052,3 @@ describe("the grammar alone", () => {
     });
   });
 });
-
-/** A small seeded generator (mulberry32), so a failing fuzz run can be repeated exactly. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}

@@ -34,7 +34,8 @@ import {
  *
  * Not served: the OpenAPI root (`GET /` answers 404 PGRST125), functions (`/rpc/*` answer 404
  * PGRST202), PUT, spread and aggregate selects, ordering by an embedded resource, limited
- * PATCH/DELETE; each answers a PostgREST error, never a 500.
+ * PATCH/DELETE; each answers a PostgREST error, never a 500. A PATCH/DELETE without a filter is refused
+ * (400, 21000) as Supabase's pg-safeupdate refuses it.
  */
 export interface RestOptions {
   /** PostgREST's `db-max-rows`; Supabase's default for the Data API is 1000. */

@@ -14,6 +14,14 @@ export interface Column {
   type: string;
   notNull: boolean;
   hasDefault: boolean;
+  /**
+   * The expression `DEFAULT` stands for in an INSERT (the column's default, else its domain's), as
+   * pg_get_expr() deparses it: catalog text, inlined where a row of a bulk insert lacks the column.
+   * An identity column's is `nextval()` of its sequence; a generated column has none.
+   */
+  defaultSql: string | null;
+  /** `always` (GENERATED ALWAYS AS IDENTITY) and `generated` (stored) columns take no value but DEFAULT. */
+  defaultOnly: boolean;
 }
 
 export interface ForeignKey {
@@ -50,14 +58,26 @@ async function loadSchema(): Promise<SchemaCache> {
       column_type: string;
       not_null: boolean;
       has_default: boolean;
+      default_sql: string | null;
+      default_only: boolean;
     }>(
       await tx.execute(sql`
         select c.relname as table_name, c.relkind::text as relkind, a.attname as column_name,
           format_type(a.atttypid, a.atttypmod) as column_type, a.attnotnull as not_null,
-          (a.atthasdef or a.attidentity <> '') as has_default
+          (a.atthasdef or a.attidentity <> '') as has_default,
+          case
+            when a.attgenerated <> '' then null
+            when a.attidentity <> '' then format('nextval(%L::regclass)',
+              pg_catalog.pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname))
+            else coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+              (select pg_catalog.pg_get_expr(t.typdefaultbin, 0) from pg_catalog.pg_type t
+                where t.oid = a.atttypid and t.typtype = 'd'))
+          end as default_sql,
+          (a.attgenerated <> '' or a.attidentity = 'a') as default_only
         from pg_catalog.pg_class c
         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
         join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
         where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
         order by c.relname, a.attnum`),
     );
@@ -107,6 +127,8 @@ async function loadSchema(): Promise<SchemaCache> {
         type: row.column_type,
         notNull: row.not_null,
         hasDefault: row.has_default,
+        defaultSql: row.default_sql,
+        defaultOnly: row.default_only,
       });
     }
     const foreignKeys: ForeignKey[] = [];

@@ -573,12 +573,12 @@ function wrapMutation(mutation: SQL, level: LevelSql, options: MutationOptions):
   )}`;
 }
 
-/** A cell of an inserted row: the row's JSON read as the table's row type, or the column's default. */
-function cell(table: Table, column: string, row: Record<string, unknown>, useDefault: boolean): SQL {
-  if (useDefault && !Object.hasOwn(row, column)) {
-    return sql`default`;
-  }
-  return sql`(json_populate_record(null::${tableRef(table)}, (${JSON.stringify(row)})::json)).${ident(column)}`;
+/** `name type, …`: the column definition list `json_to_record(set)` reads the body's keys with. */
+function definitions(table: Table, columns: string[]): SQL {
+  return join(
+    columns.map((name) => sql`${ident(name)} ${typeName(column(table, name).type)}`),
+    ", ",
+  );
 }
 
 export interface InsertOptions extends MutationOptions {
@@ -589,26 +589,67 @@ export interface InsertOptions extends MutationOptions {
   onConflict?: string[];
 }
 
+/**
+ * The body is one bound parameter, read as a record set in the database (PostgREST's
+ * `json_to_recordset`), never one parameter per cell: a bulk insert of any size is one Bind.
+ * With `missing=default`, a column some rows lack takes, in those rows, what `DEFAULT` stands for
+ * (the catalog's default expression, evaluated only for them); a column that takes nothing but
+ * DEFAULT (identity ALWAYS, generated) and that no row gives is left out, and gets it anyway.
+ */
 export function insertStatement(level: LevelSql, options: InsertOptions): SQL {
   const { table } = level;
+  const { rows } = options;
   const into = sql`insert into ${tableRef(table)} as ${ident(level.alias)}`;
+  const payload = sql`(${JSON.stringify(rows)})::json`;
   let insert: SQL;
   if (options.columns.length === 0) {
     // Nothing named: each row is all defaults (PostgREST's `{}` body).
-    insert = sql`${into} select from generate_series(1, (${options.rows.length})::integer)`;
+    insert = sql`${into} select from generate_series(1, (${rows.length})::integer)`;
   } else {
+    const body = ident("pgrst_body");
+    const perRow: string[] = [];
+    const named: string[] = [];
+    const selected: SQL[] = [];
+    for (const name of options.columns) {
+      const col = column(table, name);
+      const given = rows.reduce((n, row) => (Object.hasOwn(row, name) ? n + 1 : n), 0);
+      if (!options.missingDefault || given === rows.length || (col.defaultOnly && given > 0)) {
+        // Every row gives it, or a missing key reads as null (PostgreSQL refuses a value for a
+        // DEFAULT-only column, as it refuses the rows that give one).
+        named.push(name);
+        selected.push(sql`${body}.${ident(name)}`);
+      } else if (!col.defaultOnly) {
+        const fallback =
+          col.defaultSql === null
+            ? sql`null::${typeName(col.type)}`
+            : sql`(${sql.raw(col.defaultSql)})::${typeName(col.type)}`;
+        named.push(name);
+        if (given === 0) {
+          selected.push(fallback);
+        } else {
+          // `->` is SQL null only for an absent key (a JSON null is the json value `null`).
+          const elem = sql`${ident("pgrst_payload")}.${ident("elem")}`;
+          selected.push(
+            sql`case when ${elem} -> (${name})::text is not null then ${body}.${ident(name)} else ${fallback} end`,
+          );
+          perRow.push(name);
+        }
+      }
+    }
     const names = join(
-      options.columns.map((c) => ident(c)),
+      named.map((c) => ident(c)),
       ", ",
     );
-    const values = options.rows.map(
-      (row) =>
-        sql`(${join(
-          options.columns.map((c) => cell(table, c, row, options.missingDefault)),
-          ", ",
-        )})`,
-    );
-    insert = sql`${into} (${names}) values ${join(values, ", ")}`;
+    const from =
+      perRow.length === 0
+        ? sql`json_to_recordset(${payload}) as ${body}(${definitions(table, named)})`
+        : sql`json_array_elements(${payload}) with ordinality as ${ident("pgrst_payload")}(${ident("elem")}, ${ident("ord")})
+          cross join lateral json_to_record(${ident("pgrst_payload")}.${ident("elem")}) as ${body}(${definitions(table, named)})`;
+    const order = perRow.length === 0 ? sql`` : sql` order by ${ident("pgrst_payload")}.${ident("ord")}`;
+    insert =
+      named.length === 0
+        ? sql`${into} select from json_array_elements(${payload})`
+        : sql`${into} (${names}) select ${join(selected, ", ")} from ${from}${order}`;
   }
   const target = options.onConflict ?? table.primaryKey;
   if (options.resolution && target.length > 0) {
@@ -629,6 +670,20 @@ export function insertStatement(level: LevelSql, options: InsertOptions): SQL {
   return wrapMutation(sql`${insert} ${returningList(level, options)}`, level, options);
 }
 
+/**
+ * Supabase runs pg-safeupdate for API requests: an UPDATE or DELETE whose statement has no WHERE
+ * clause fails with 21000 (PostgREST answers 400). The mutation's WHERE holds the top-level filters
+ * only (embedded filters and `!inner` narrow what is returned, not what is changed), so a request
+ * without one is refused before it runs; a filter that row-level security then narrows is fine.
+ */
+function requireWhere(level: LevelSql, command: "UPDATE" | "DELETE"): SQL {
+  if (level.filters.length === 0) {
+    throw new PgrstError(400, "21000", `${command} requires a WHERE clause`);
+  }
+  return whereOf(level.filters);
+}
+
+/** The body is one bound parameter, read as one record of the named columns (PostgREST's). */
 export function updateStatement(
   level: LevelSql,
   body: Record<string, unknown>,
@@ -637,15 +692,17 @@ export function updateStatement(
 ): SQL {
   const { table } = level;
   const source = ident("pgrst_body");
+  const where = requireWhere(level, "UPDATE");
   const sets = columns.map((c) => sql`${ident(c)} = ${source}.${ident(c)}`);
   const update = sql`update ${tableRef(table)} as ${ident(level.alias)} set ${join(sets, ", ")}
-    from json_populate_record(null::${tableRef(table)}, (${JSON.stringify(body)})::json) as ${source}
-    where ${whereOf(level.filters)} ${returningList(level, options)}`;
+    from json_to_record((${JSON.stringify(body)})::json) as ${source}(${definitions(table, columns)})
+    where ${where} ${returningList(level, options)}`;
   return wrapMutation(update, level, options);
 }
 
 export function deleteStatement(level: LevelSql, options: MutationOptions): SQL {
+  const where = requireWhere(level, "DELETE");
   const remove = sql`delete from ${tableRef(level.table)} as ${ident(level.alias)}
-    where ${whereOf(level.filters)} ${returningList(level, options)}`;
+    where ${where} ${returningList(level, options)}`;
   return wrapMutation(remove, level, options);
 }
