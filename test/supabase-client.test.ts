@@ -406,6 +406,84 @@ describe("REST and Realtime through the gateway, as the signed-in frontend", () 
     expect(theirs.data).toEqual([]);
   });
 
+  it("reads every table the grants let the browser read, each with the columns it may see; the rest are refused", async () => {
+    const { supabase } = await signedUp();
+    const { serviceDb } = await import("../lib/db/service");
+    const { rowsOf } = await import("../lib/db/client");
+    const { sql } = await import("drizzle-orm");
+    const grants = rowsOf<{ table_name: string; columns: string[] | null }>(
+      await (await serviceDb()).execute(sql`
+        select t.table_name,
+          array_agg(c.column_name::text order by c.ordinal_position)
+            filter (where has_column_privilege('authenticated', format('public.%I', t.table_name), c.column_name, 'SELECT')) as columns
+        from information_schema.tables t
+        join information_schema.columns c on c.table_schema = t.table_schema and c.table_name = t.table_name
+        where t.table_schema = 'public'
+        group by t.table_name order by t.table_name`),
+    );
+    expect(grants.length).toBeGreaterThan(10);
+    const untyped = supabase as unknown as SupabaseClient;
+    for (const { table_name: table, columns } of grants) {
+      const result = await untyped
+        .from(table)
+        .select(columns?.join(",") ?? "*")
+        .limit(5);
+      if (columns) {
+        expect(result.error, `${table}: ${JSON.stringify(result.error)}`).toBeNull();
+        expect(result.status, table).toBe(200);
+      } else {
+        expect([result.status, result.error?.code], table).toEqual([403, "42501"]);
+      }
+    }
+  });
+
+  it("every column the grants keep from the browser is refused through REST, as through SQL", async () => {
+    const { supabase, userId } = await signedUp();
+    const { asUser } = await import("../lib/db/as-user");
+    const { serviceDb } = await import("../lib/db/service");
+    const { rowsOf } = await import("../lib/db/client");
+    const { sql } = await import("drizzle-orm");
+    const columns = rowsOf<{ table_name: string; column_name: string; may_update: boolean; key: string }>(
+      await (await serviceDb()).execute(sql`
+        select c.relname as table_name, a.attname as column_name,
+          has_column_privilege('authenticated', c.oid, a.attnum, 'UPDATE') as may_update,
+          (select k.attname from pg_catalog.pg_index i
+            join pg_catalog.pg_attribute k on k.attrelid = i.indrelid and k.attnum = i.indkey[0]
+            where i.indrelid = c.oid and i.indisprimary) as key
+        from pg_catalog.pg_class c
+        join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+        where n.nspname = 'public' and c.relkind in ('r', 'p')
+          and has_table_privilege('authenticated', c.oid, 'SELECT')
+        order by 1, 2`),
+    );
+    const untyped = supabase as unknown as SupabaseClient;
+    const refused = columns.filter((column) => !column.may_update);
+    expect(refused.length).toBeGreaterThan(50);
+    for (const { table_name: table, column_name: column, may_update: mayUpdate, key } of columns) {
+      // The privilege is checked before any row is looked at: the filter (the key is null) matches none.
+      const result = await untyped
+        .from(table)
+        .update({ [column]: null })
+        .is(key, null);
+      if (mayUpdate) {
+        expect(result.error?.code, `${table}.${column}: ${JSON.stringify(result.error)}`).not.toBe("42501");
+      } else {
+        expect(
+          [result.status, result.error?.code],
+          `${table}.${column}: ${JSON.stringify(result.error)}`,
+        ).toEqual([403, "42501"]);
+        const direct = await asUser({ id: userId }, (tx) =>
+          tx.execute(sql.raw(`update public."${table}" set "${column}" = null where "${key}" is null`)),
+        ).then(
+          () => "",
+          (error: { cause?: { message?: string }; message: string }) => error.cause?.message ?? error.message,
+        );
+        expect(direct, `${table}.${column} through SQL`).toMatch(/permission denied/);
+      }
+    }
+  });
+
   it("a forbidden write is refused through REST as it is through SQL", async () => {
     const { supabase, userId } = await signedUp();
     const forged = await supabase.from("agent_tasks").insert({
