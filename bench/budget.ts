@@ -1,12 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { eq } from "drizzle-orm";
 import type { StandInModel } from "../test/stand-ins/openrouter";
-
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-};
+import { percentile, round } from "./stats";
 
 /**
  * Model spend under concurrency, on the bench's own database and Redis: `calls` model calls at

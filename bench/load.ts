@@ -14,12 +14,8 @@ import { sql } from "drizzle-orm";
 import { Webhook } from "standardwebhooks";
 import { mintSessionToken } from "../dev/auth";
 import type { DevSecrets } from "../dev/env";
+import { percentile, round } from "./stats";
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-};
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 const mb = (bytes: number) => round(bytes / 1e6);
 
 /** Runs `worker` from `concurrency` loops until `total` calls were made; returns the wall time. */

@@ -6,6 +6,8 @@
  *    spend under concurrency against a small budget (bench/budget.ts);
  *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
  *  - email pacing over a simulated week, and planning over a simulated month (bench/pacing.ts);
+ *  - the frontend's path on the local Supabase: sign-in, REST against the API, Realtime fan-out
+ *    (bench/supabase.ts);
  *  - load on 127.0.0.1: webhook ingest against raw inserts, queries under 50 sessions at 1M rows,
  *    a soak (bench/load.ts; `--soak=SECONDS`, default 600, 30 with --quick).
  * Prints a table and writes bench/results.json.
@@ -28,22 +30,19 @@ import { benchBudget } from "./budget";
 import { benchLoad } from "./load";
 import { benchMonth, benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
+import { percentile, round } from "./stats";
+import { benchSupabase } from "./supabase";
 
 const root = join(import.meta.dirname, "..");
 const outDir = join(root, "bench", ".build");
 const quick = process.argv.includes("--quick");
 const rowsPerTable = quick ? 10_000 : 100_000;
-const sections = ["functions", "queries", "scrape", "pacing", "toon", "load"];
+const sections = ["functions", "queries", "scrape", "pacing", "toon", "supabase", "load"];
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 };
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-};
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
 
 interface FunctionFigures {
   function: string;
@@ -340,6 +339,28 @@ async function main() {
     results.toon = await benchToon();
     console.log("TOON vs JSON tokens (o200k tokenizer):");
     console.table(results.toon);
+  }
+
+  if (only.has("supabase")) {
+    if (process.env.DATABASE_URL) {
+      console.log("supabase: skipped (it runs on an embedded database of its own; run without DATABASE_URL)");
+    } else {
+      console.log(
+        "the frontend's path on the local Supabase: sign-in, REST against the API, Realtime fan-out…",
+      );
+      const saved = { APP_URL: process.env.APP_URL, QSTASH_URL: process.env.QSTASH_URL };
+      delete process.env.APP_URL;
+      delete process.env.QSTASH_URL;
+      const figures = await benchSupabase({ quick, secrets });
+      Object.assign(process.env, saved);
+      results.supabase = figures;
+      console.table({
+        sign_in: figures.sign_in,
+        rest: figures.rest_page_of_leads,
+        api: figures.api_page_of_leads,
+      });
+      console.table([figures.realtime]);
+    }
   }
 
   if (only.has("load")) {
