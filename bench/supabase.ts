@@ -80,7 +80,8 @@ export async function benchSupabase(options: { quick: boolean; secrets: DevSecre
       runs,
     );
 
-    // Realtime: 4 subscribers in the workspace, 4 strangers; each insert's delivery to the members.
+    // Realtime: 4 subscribers in the workspace (members read its leads), 4 strangers; each new lead's
+    // delivery to the last member.
     const members = [owner];
     for (let i = 1; i < 4; i++) {
       const member = await person(i);
@@ -96,7 +97,7 @@ export async function benchSupabase(options: { quick: boolean; secrets: DevSecre
       new Promise<void>((resolve, reject) => {
         who.supabase
           .channel(`bench-${Math.random()}`)
-          .on("postgres_changes", { event: "INSERT", schema: "public", table: "alerts" }, (change) =>
+          .on("postgres_changes", { event: "INSERT", schema: "public", table: "leads" }, (change) =>
             onRow(String((change.new as { id: string }).id)),
           )
           .subscribe((status) =>
@@ -123,11 +124,14 @@ export async function benchSupabase(options: { quick: boolean; secrets: DevSecre
       const started = performance.now();
       const [row] = rowsOf<{ id: string }>(
         await db.execute(sql`
-          insert into public.alerts (workspace_id, user_id, type, message) values (${owner.id}, ${owner.id}, 'bench', 'change')
+          insert into public.leads (workspace_id, user_id, name, email) values (${owner.id}, ${owner.id}, 'Live lead', ${`live-${i}@bench.test`})
           returning id`),
       );
       const id = String(row?.id ?? "");
       while ((arrivals.get(id)?.length ?? 0) < members.length) {
+        if (performance.now() - started > 30_000) {
+          throw new Error(`change ${i} reached ${arrivals.get(id)?.length ?? 0} of ${members.length} members in 30 s`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
       delays.push(Math.max(...(arrivals.get(id) ?? [])) - started);
