@@ -130,7 +130,9 @@ export async function benchSupabase(options: { quick: boolean; secrets: DevSecre
       const id = String(row?.id ?? "");
       while ((arrivals.get(id)?.length ?? 0) < members.length) {
         if (performance.now() - started > 30_000) {
-          throw new Error(`change ${i} reached ${arrivals.get(id)?.length ?? 0} of ${members.length} members in 30 s`);
+          throw new Error(
+            `change ${i} reached ${arrivals.get(id)?.length ?? 0} of ${members.length} members in 30 s`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
