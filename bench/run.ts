@@ -10,7 +10,8 @@
  *    (bench/supabase.ts);
  *  - load on 127.0.0.1: webhook ingest against raw inserts, queries under 50 sessions at 1M rows,
  *    a soak (bench/load.ts; `--soak=SECONDS`, default 600, 30 with --quick).
- * Prints a table and writes bench/results.json.
+ * Prints a table and writes bench/results.json. With DATABASE_URL it works in a database of its own on
+ * that server and drops it (bench/database.ts); it never writes into one it did not create.
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -27,6 +28,7 @@ import { applyDevEnv, generateSecrets } from "../dev/env";
 import { buildFunctions, traceFunction } from "../dev/functions";
 import type { StandInModel } from "../test/stand-ins/openrouter";
 import { benchBudget } from "./budget";
+import { benchDatabase, ForeignDatabaseError } from "./database";
 import { benchLoad } from "./load";
 import { benchMonth, benchPacing } from "./pacing";
 import { benchScrape, startBenchSites } from "./scrape";
@@ -258,6 +260,25 @@ async function benchToon() {
 }
 
 async function main() {
+  // First, before anything reads the configuration: a database of the bench's own, or a refusal.
+  const database = await benchDatabase(process.env.DATABASE_URL);
+  if (database.url) {
+    process.env.DATABASE_URL = database.url;
+    console.log(
+      database.created
+        ? `bench: a database of its own on DATABASE_URL's server, ${new URL(database.url).pathname.slice(1)} (dropped at the end)`
+        : "bench: DATABASE_URL names an empty database; the bench uses it",
+    );
+  }
+  try {
+    await runSections();
+  } finally {
+    await (await import("../lib/db/client")).closeDatabase();
+    await database.drop();
+  }
+}
+
+async function runSections() {
   const secrets = await generateSecrets();
   const { StandInModel } = await import("../test/stand-ins/openrouter");
   const standIn = new StandInModel(() => ({ content: { response: "An answer from the stand-in model." } }));
@@ -393,7 +414,7 @@ async function main() {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    console.error(error);
+    console.error(error instanceof ForeignDatabaseError ? error.message : error);
     process.exit(1);
   },
 );
