@@ -8,52 +8,20 @@ import type { SiteSession } from "./browser";
 import { extractContacts } from "./contacts";
 import { createGuardedFetcher, FetchLimitError, type GuardedFetcher } from "./fetch";
 import type { SiteJob } from "./jobs";
+import { contactLinks } from "./links";
 import { pageContent } from "./markdown";
-import { cachedPage, type ScrapeRow, savePage } from "./pages";
+import { cachedPage, pageReport, savePage } from "./pages";
 import { waitForTurn } from "./politeness";
 import type { Deferral, PageReport, SiteReport } from "./report";
 import { type RequestPolicy, requestPolicy } from "./request-policy";
 import { type RobotsVerdict, userAgent } from "./robots";
 import { robotsFor } from "./robots-fetch";
-import { normalizeUrl, sameSite, siteOf } from "./url";
+import { normalizeUrl, siteOf } from "./url";
 import { TransientScrapeError, type Visit, visit } from "./visit";
 
 // The report's shape is the worker's declared answer (./report), which the webhook parses.
 export type { Deferral, PageReport, SiteReport };
 export { TransientScrapeError };
-
-/** Links whose path or text suggests contacts, best first. */
-const contactHints: RegExp[] = [
-  /contact|kontakt|get-in-touch|reach-us|enquir/i,
-  /team|people|staff|leadership|our-people|who-we-are|founders/i,
-  /about|company|our-story/i,
-  /imprint|impressum|legal-notice/i,
-];
-const notPages = /\.(pdf|jpe?g|png|gif|svg|webp|zip|mp[34]|docx?|xlsx?|pptx?|css|js|xml|json)$/i;
-
-export function contactLinks(links: { url: string; text: string }[], site: string): string[] {
-  const ranked: { url: string; rank: number }[] = [];
-  const seen = new Set<string>();
-  for (const link of links) {
-    let url: URL;
-    try {
-      url = new URL(link.url);
-    } catch {
-      continue;
-    }
-    if (!sameSite(url, `http://${site}`) || notPages.test(url.pathname)) {
-      continue;
-    }
-    const key = normalizeUrl(url.toString());
-    const haystack = `${url.pathname} ${link.text}`;
-    const rank = contactHints.findIndex((hint) => hint.test(haystack));
-    if (rank >= 0 && !seen.has(key)) {
-      seen.add(key);
-      ranked.push({ url: url.toString(), rank });
-    }
-  }
-  return ranked.sort((a, b) => a.rank - b.rank).map((entry) => entry.url);
-}
 
 export interface CrawlOptions {
   log: Logger;
@@ -370,17 +338,6 @@ class DomainBusy extends Error {}
 
 /** Requests a page's scripts may have the crawler make (own origin and third-party scripts together). */
 const scriptRequestsPerPage = 12;
-
-function pageReport(url: string, row: ScrapeRow, cached: boolean): PageReport {
-  return {
-    url,
-    url_key: row.url_key,
-    status: row.status as PageReport["status"],
-    http_status: row.http_status,
-    reason: row.error,
-    cached,
-  };
-}
 
 function deferFor(job: SiteJob, seconds: number, reason: string): Deferral {
   return deferUntil(job, new Date(Date.now() + seconds * 1000), reason);

@@ -3,6 +3,7 @@ import { scrapes } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { wellFormedJson } from "../untrusted";
 import type { PageContacts } from "./contacts";
+import type { PageReport } from "./report";
 import { normalizeUrl, siteOf } from "./url";
 
 export type ScrapeRow = typeof scrapes.$inferSelect;
@@ -81,4 +82,16 @@ export async function savePage(page: StoredPage): Promise<ScrapeRow> {
     throw new Error(`could not store ${page.url}`);
   }
   return row;
+}
+
+/** What the report says of a page, from its stored row (fetched now or from the cache). */
+export function pageReport(url: string, row: ScrapeRow, cached: boolean): PageReport {
+  return {
+    url,
+    url_key: row.url_key,
+    status: row.status as PageReport["status"],
+    http_status: row.http_status,
+    reason: row.error,
+    cached,
+  };
 }
