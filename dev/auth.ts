@@ -1,10 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from "jose";
+import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 
 /**
- * The part of Supabase Auth the backend relies on, run locally: an asymmetric (ES256) signing key,
- * its JWKS at `/auth/v1/.well-known/jwks.json`, and `/auth/v1/user` for tokens supabase-js cannot
- * verify itself. Tokens carry the claims Supabase puts in an access token.
+ * The local Supabase Auth's signing: an asymmetric (ES256) key, its JWKS, and access tokens with the
+ * claims Supabase puts in one.
  */
 export interface AuthKeys {
   kid: string;
@@ -70,27 +69,21 @@ export async function mintSessionToken(
   return token.sign(key);
 }
 
-/** Handles `/auth/v1/*` requests of the local auth stand-in. */
+/** The JWKS as Supabase Auth serves it at `/auth/v1/.well-known/jwks.json`. */
+export function jwksResponse(keys: AuthKeys): Response {
+  return Response.json({ keys: [keys.publicJwk] }, { headers: { "cache-control": "public, max-age=600" } });
+}
+
+/**
+ * Only the public keys, for the suites and the bench whose API verifies sessions without the dev
+ * server (the whole local Auth, with sessions that can end, is dev/supabase/auth).
+ */
 export function authHandler(keys: AuthKeys): (request: Request, path: string) => Promise<Response> {
-  return async (request, path) => {
-    if (path === "/auth/v1/.well-known/jwks.json") {
-      return Response.json(
-        { keys: [keys.publicJwk] },
-        { headers: { "cache-control": "public, max-age=600" } },
-      );
-    }
-    if (path === "/auth/v1/user") {
-      const token = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
-      try {
-        const { payload } = await jwtVerify(token, await importJWK(keys.publicJwk, "ES256"));
-        return Response.json({ id: payload.sub, aud: payload.aud, role: payload.role, email: payload.email });
-      } catch {
-        return Response.json(
-          { code: 403, error_code: "bad_jwt", msg: "invalid JWT: unable to parse or verify signature" },
-          { status: 403 },
+  return async (_request, path) =>
+    path === "/auth/v1/.well-known/jwks.json"
+      ? jwksResponse(keys)
+      : Response.json(
+          { code: 404, error_code: "not_found", msg: "only the JWKS is served here" },
+          { status: 404 },
         );
-      }
-    }
-    return Response.json({ code: 404, msg: "not found" }, { status: 404 });
-  };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomInt, randomUUID } from "node:crypto";
 import { z } from "zod";
-import { type AuthKeys, mintSessionToken } from "../../auth";
+import { type AuthKeys, jwksResponse, mintSessionToken } from "../../auth";
 import { verifyAccessToken } from "../caller";
 import type { AuthMailer } from "./mail";
 import { authError, authJson, userJson } from "./responses";
@@ -104,7 +104,9 @@ function bearer(request: Request): string {
   return match[1];
 }
 
-export function localAuth(options: LocalAuthOptions): (request: Request, path: string) => Promise<Response> {
+export function localAuth(
+  options: LocalAuthOptions,
+): (request: Request, path: string, client: string) => Promise<Response> {
   const { settings, mailer } = options;
 
   const session = async (
@@ -203,9 +205,11 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     token_verifications: new RateLimit(settings.rate_limit.token_verifications),
     token_refresh: new RateLimit(settings.rate_limit.token_refresh),
   };
-  /** Per client address, as Supabase Auth counts them (locally that is nearly always 127.0.0.1). */
-  const limit = (request: Request, bucket: keyof typeof limits) => {
-    const client = request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || "local";
+  /**
+   * Per client address, as Supabase Auth counts them: the connection's, never a header the client
+   * could set (an `X-Forwarded-For` of one's choosing would give every guess a fresh allowance).
+   */
+  const limit = (client: string, bucket: keyof typeof limits) => {
     if (!limits[bucket].take(client)) {
       throw new AuthFailure(429, "over_request_rate_limit", "Request rate limit reached");
     }
@@ -261,12 +265,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     }
   };
 
-  const routes: Record<string, (request: Request, url: URL) => Promise<Response>> = {
-    "GET /.well-known/jwks.json": async () =>
-      Response.json(
-        { keys: [options.keys.publicJwk] },
-        { headers: { "cache-control": "public, max-age=600" } },
-      ),
+  const routes: Record<string, (request: Request, url: URL, client: string) => Promise<Response>> = {
+    "GET /.well-known/jwks.json": async () => jwksResponse(options.keys),
 
     "GET /health": async (request) =>
       authJson(request, {
@@ -289,8 +289,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         saml_enabled: false,
       }),
 
-    "POST /signup": async (request, url) => {
-      limit(request, "sign_in_sign_ups");
+    "POST /signup": async (request, url, client) => {
+      limit(client, "sign_in_sign_ups");
       const body = await readJson(request, signUpBody);
       if (!settings.enable_signup) {
         throw new AuthFailure(422, "signup_disabled", "Signups not allowed for this instance");
@@ -360,10 +360,10 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       return authJson(request, userJson((await store.userById(user.id)) ?? user));
     },
 
-    "POST /token": async (request, url) => {
+    "POST /token": async (request, url, client) => {
       const grant = url.searchParams.get("grant_type");
       if (grant === "password") {
-        limit(request, "sign_in_sign_ups");
+        limit(client, "sign_in_sign_ups");
         const body = await readJson(request, passwordBody);
         if (!body.email || !body.password) {
           throw new AuthFailure(400, "validation_failed", "missing email or phone");
@@ -379,7 +379,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         return authJson(request, await session(user, "password"));
       }
       if (grant === "refresh_token") {
-        limit(request, "token_refresh");
+        limit(client, "token_refresh");
         const body = await readJson(request, refreshBody);
         if (!body.refresh_token) {
           throw new AuthFailure(400, "validation_failed", "Refresh Token is required");
@@ -414,7 +414,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         );
       }
       if (grant === "pkce") {
-        limit(request, "token_verifications");
+        limit(client, "token_verifications");
         const body = await readJson(request, pkceBody);
         if (!body.auth_code || !body.code_verifier) {
           throw new AuthFailure(
@@ -444,8 +444,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       throw new AuthFailure(400, "validation_failed", "unsupported_grant_type");
     },
 
-    "POST /otp": async (request, url) => {
-      limit(request, "sign_in_sign_ups");
+    "POST /otp": async (request, url, client) => {
+      limit(client, "sign_in_sign_ups");
       const body = await readJson(request, otpBody);
       const email = emailSchema.safeParse(body.email?.trim());
       if (!email.success) {
@@ -474,8 +474,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       return authJson(request, {});
     },
 
-    "POST /verify": async (request) => {
-      limit(request, "token_verifications");
+    "POST /verify": async (request, _url, client) => {
+      limit(client, "token_verifications");
       const body = await readJson(request, verifyBody);
       const hash =
         body.token_hash ??
@@ -491,8 +491,8 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
       return authJson(request, await session(user, "otp"));
     },
 
-    "GET /verify": async (request, url) => {
-      limit(request, "token_verifications");
+    "GET /verify": async (_request, url, client) => {
+      limit(client, "token_verifications");
       const target = new URL(redirectTarget(url.searchParams.get("redirect_to")));
       const type = url.searchParams.get("type") ?? "";
       const hash = url.searchParams.get("token") ?? "";
@@ -572,7 +572,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
     },
   };
 
-  return async (request, path) => {
+  return async (request, path, client) => {
     const url = new URL(request.url);
     const route = routes[`${request.method === "HEAD" ? "GET" : request.method} ${path}`];
     if (!route) {
@@ -582,7 +582,7 @@ export function localAuth(options: LocalAuthOptions): (request: Request, path: s
         : authError(request, 404, "not_found", `${path} is not a route of the local Auth`);
     }
     try {
-      return await route(request, url);
+      return await route(request, url, client);
     } catch (error) {
       if (error instanceof AuthFailure) {
         return authError(request, error.status, error.code, error.message, error.extra);
