@@ -94,7 +94,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   };
   try {
     // Until everything is up, every request gets the error envelope with Retry-After.
-    let handle: (request: Request) => Promise<Response> = async () =>
+    let handle: (request: Request, client: string) => Promise<Response> = async () =>
       errorResponse(
         new ApiError("service_unavailable", "The backend is starting; retry shortly", {
           headers: { "retry-after": "2" },
@@ -110,7 +110,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       closers.push(() => lock.release());
       onUrl = (url) => lock.setUrl(url);
     }
-    const server = createServer(getRequestListener((request) => handle(request)));
+    const server = createServer(
+      getRequestListener((request, env) => handle(request, env.incoming.socket.remoteAddress ?? "unknown")),
+    );
     server.on("upgrade", (request, socket, head) => upgrade(request, socket, head));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -194,13 +196,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     closers.push(() => realtime.close());
     step();
 
-    handle = async (request) => {
+    handle = async (request, client) => {
       const path = new URL(request.url).pathname;
       if (path.startsWith("/__qstash/")) {
         return broker.handle(request, path.slice("/__qstash".length));
       }
       if (gateway.owns(path)) {
-        return gateway.handle(request, path);
+        return gateway.handle(request, path, client);
       }
       return router.handle(request);
     };

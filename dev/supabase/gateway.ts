@@ -11,7 +11,8 @@ export interface GatewayOptions {
   publishableKey: string;
   /** The frontend's origins (FRONTEND_ORIGIN), read per request so a test may change them. */
   origins: () => string[];
-  auth: (request: Request, path: string) => Promise<Response>;
+  /** `client`: the address of the connection the request came on (Auth counts its rate limits by it). */
+  auth: (request: Request, path: string, client: string) => Promise<Response>;
   rest: (request: Request, path: string, caller: Caller) => Promise<Response>;
 }
 
@@ -53,7 +54,7 @@ export function supabaseGateway(options: GatewayOptions) {
 
   const keyError = (message: string, hint: string) => Response.json({ message, hint }, { status: 401 });
 
-  const route = async (request: Request, path: string): Promise<Response> => {
+  const route = async (request: Request, path: string, client: string): Promise<Response> => {
     if (request.method === "OPTIONS") {
       // A preflight carries no key; the browser sends the real request only when the origin is allowed.
       return new Response(null, { status: 204 });
@@ -69,7 +70,7 @@ export function supabaseGateway(options: GatewayOptions) {
       }
     }
     if (path.startsWith("/auth/v1")) {
-      return options.auth(request, path.slice("/auth/v1".length) || "/");
+      return options.auth(request, path.slice("/auth/v1".length) || "/", client);
     }
     const caller = await restCaller(request);
     if (caller instanceof Response) {
@@ -107,8 +108,8 @@ export function supabaseGateway(options: GatewayOptions) {
   return {
     /** Whether a path belongs to the Supabase surface. */
     owns: (path: string) => /^\/(auth|rest)\/v1(\/|$)/.test(path),
-    async handle(request: Request, path: string): Promise<Response> {
-      return withCors(request, await route(request, path));
+    async handle(request: Request, path: string, client: string): Promise<Response> {
+      return withCors(request, await route(request, path, client));
     },
   };
 }
