@@ -1,7 +1,7 @@
 /**
  * npm run bench: figures that tests must not assert.
- *  - per function under api/: cold import time (fresh Node process, median of 5) and traced bundle
- *    size (@vercel/nft, what Vercel would ship);
+ *  - per function, as deployed (npm run build's output): cold start from process spawn to its
+ *    handler's answer, against a trivial handler (the floor), and its size (bench/cold-start.ts);
  *  - the query endpoints' latency with 100k rows in each queried table, the model cache, and model
  *    spend under concurrency against a small budget (bench/budget.ts);
  *  - scrape politeness efficiency: N sites × M pages against the politeness floor (bench/scrape.ts);
@@ -13,7 +13,6 @@
  * Prints a table and writes bench/results.json. With DATABASE_URL it works in a database of its own on
  * that server and drops it (bench/database.ts); it never writes into one it did not create.
  */
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -25,9 +24,9 @@ import { sql } from "drizzle-orm";
 import { authHandler, mintSessionToken } from "../dev/auth";
 import { applyMigrations } from "../dev/db/migrate";
 import { applyDevEnv, generateSecrets } from "../dev/env";
-import { buildFunctions, traceFunction } from "../dev/functions";
 import type { StandInModel } from "../test/stand-ins/openrouter";
 import { benchBudget } from "./budget";
+import { benchColdStart } from "./cold-start";
 import { benchDatabase, ForeignDatabaseError } from "./database";
 import { benchLoad } from "./load";
 import { benchMonth, benchPacing } from "./pacing";
@@ -40,56 +39,6 @@ const outDir = join(root, "bench", ".build");
 const quick = process.argv.includes("--quick");
 const rowsPerTable = quick ? 10_000 : 100_000;
 const sections = ["functions", "queries", "scrape", "pacing", "toon", "supabase", "load"];
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-};
-
-interface FunctionFigures {
-  function: string;
-  cold_import_ms: number;
-  bundled_import_ms: number;
-  traced_files: number;
-  traced_mb: number;
-  largest_packages: string;
-}
-
-function coldImport(file: string, env: NodeJS.ProcessEnv): number {
-  const script = `const t = performance.now(); await import(${JSON.stringify(file)}); process.stdout.write(String(performance.now() - t));`;
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { env, cwd: root });
-    samples.push(Number(out.toString()));
-  }
-  return median(samples);
-}
-
-async function traceSize(file: string) {
-  const trace = await traceFunction(file);
-  const largest = trace.packages
-    .slice(0, 3)
-    .map(([name, size]) => `${name} ${round(size / 1e6)}MB`)
-    .join(", ");
-  return { files: trace.files, mb: round(trace.bytes / 1e6, 2), largest };
-}
-
-async function benchFunctions(env: NodeJS.ProcessEnv): Promise<FunctionFigures[]> {
-  const built = await buildFunctions(outDir);
-  const figures: FunctionFigures[] = [];
-  for (const fn of built) {
-    const trace = await traceSize(fn.file);
-    figures.push({
-      function: fn.name,
-      cold_import_ms: round(coldImport(fn.file, env)),
-      bundled_import_ms: round(coldImport(fn.bundled, env)),
-      traced_files: trace.files,
-      traced_mb: trace.mb,
-      largest_packages: trace.largest,
-    });
-  }
-  return figures;
-}
 
 interface LatencyFigures {
   endpoint: string;
@@ -319,9 +268,16 @@ async function runSections() {
   };
 
   if (only.has("functions")) {
-    console.log("functions: building, tracing and cold-importing each (5 fresh processes per function)…");
-    results.functions = await benchFunctions({ ...process.env });
-    console.table(results.functions);
+    const samples = quick ? 3 : 5;
+    console.log(
+      `functions: npm run build's output, cold start of each as deployed against a trivial handler (median of ${samples} fresh processes)…`,
+    );
+    const figures = await benchColdStart({ env: { ...process.env }, samples });
+    results.functions = figures;
+    console.log(`build: ${figures.build_ms} ms; floor (trivial handler): ${figures.floor_ms} ms`);
+    console.table(figures.functions);
+    console.log("scrape worker, also unpacking its Chromium into an empty TMPDIR:");
+    console.table([figures.scrape_worker]);
   }
 
   if (only.has("queries")) {

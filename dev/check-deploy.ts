@@ -1,23 +1,46 @@
 /**
  * `npm run check:deploy`: what a deployment needs that no unit test sees.
  *  - vercel.json: valid limits; every functions glob matches a function and every function has
- *    limits; every rewrite, schedule, worker and callback path reaches a function.
- *  - bundles: each function's traced files (what Vercel ships) under its budget (250 MB is Vercel's
- *    hard limit); Chromium and its driver only in the scrape worker.
+ *    its limits from exactly one glob; every rewrite, schedule, worker and callback path reaches a
+ *    function.
+ *  - the build output (`npm run build`, .vercel/output): every function present with the runtime,
+ *    maxDuration and memory vercel.json gives it; the routes and crons derived from vercel.json;
+ *    each function under its size budget (250 MB is Vercel's hard limit); Chromium and its driver
+ *    only in the scrape worker; no dev, test or bench code and no devDependency in any bundle (read
+ *    off the source maps); the local router and the output's routes sending every URL to the same
+ *    function.
  *  - migrations: all of them apply from zero on a fresh database (PGlite, or a new database on
  *    DATABASE_URL's server), with row-level security on every table.
  *  - .env.example names every variable the config schema reads.
  * Exits non-zero naming each failure.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import picomatch from "picomatch";
 import { z } from "zod";
+import {
+  defaultOutDir,
+  directorySize,
+  functionRuntime,
+  listOutputFunctions,
+  type OutputConfig,
+  type VcConfig,
+} from "./build";
 import { projectRoot } from "./env";
-import { buildFunctions, traceFunction } from "./functions";
+import { probePath } from "./probes";
 import { createRouter, discoverFunctions } from "./router";
+import {
+  functionName,
+  functionSettings,
+  loadVercelConfig,
+  outputRoutes,
+  readVercelJson,
+  resolveOutputRoute,
+  vercelConfigSchema,
+} from "./vercel-config";
 
 export interface CheckResult {
   check: string;
@@ -25,25 +48,27 @@ export interface CheckResult {
   detail: string;
 }
 
-const vercelConfig = z.object({
-  rewrites: z.array(
-    z.object({ source: z.string().startsWith("/"), destination: z.string().startsWith("/") }),
-  ),
-  functions: z.record(
-    z.string(),
-    z.object({ maxDuration: z.int().min(1).max(800), memory: z.int().min(128).max(3009) }).strict(),
-  ),
-});
-
-/** Vercel's hard limit on a function's uncompressed bundle. */
+/** Vercel's hard limit on a function's uncompressed size. */
 const hardLimitBytes = 250 * 1e6;
-/** Our own budget: only the scrape worker carries a browser. */
-const budgetBytes = (fn: string) => (fn === "api/workers/scrape.ts" ? hardLimitBytes : 40 * 1e6);
+/**
+ * Our own budgets, source maps included: the scrape worker carries a packed browser (about 65 MB);
+ * the functions that can reach the engineer's code checks carry esbuild's native binary (about
+ * 11 MB) beside the agents' code; a request-path function is a few MB of bundled code.
+ */
+export function budgetBytes(name: string): number {
+  if (name === "api/workers/scrape") {
+    return 150 * 1e6;
+  }
+  if (/^api\/(agents|workers)\//.test(name) || name === "api/webhook/task" || name === "api/openapi") {
+    return 40 * 1e6;
+  }
+  return 12 * 1e6;
+}
 const browserPackages = ["@sparticuz/chromium", "playwright-core"];
 
 export async function checkVercelConfig(root = projectRoot): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const parsed = vercelConfig.safeParse(JSON.parse(readFileSync(join(root, "vercel.json"), "utf8")));
+  const parsed = vercelConfigSchema.safeParse(readVercelJson(root));
   if (!parsed.success) {
     return [{ check: "vercel.json", ok: false, detail: z.prettifyError(parsed.error) }];
   }
@@ -57,21 +82,19 @@ export async function checkVercelConfig(root = projectRoot): Promise<CheckResult
       detail: matched.length ? `${matched.length} function(s)` : "matches no function",
     });
   }
-  for (const file of files) {
-    const globs = Object.keys(config.functions).filter((glob) => picomatch.isMatch(file, glob));
+  for (const fn of functionSettings(config, root)) {
     results.push({
-      check: `limits for ${file}`,
-      ok: globs.length > 0,
-      detail: globs.length ? globs.join(", ") : "no functions entry sets its maxDuration and memory",
+      check: `limits for ${fn.source}`,
+      ok: fn.globs.length === 1,
+      detail:
+        fn.globs.length === 0
+          ? "no functions entry sets its maxDuration and memory"
+          : fn.globs.length > 1
+            ? `more than one functions entry sets them: ${fn.globs.join(", ")}`
+            : (fn.globs[0] as string),
     });
   }
   const router = createRouter(root);
-  const { schedules } = await import("../lib/schedules");
-  const { agentWorkerPath, taskWebhookPath } = await import("../lib/tasks/dispatch");
-  const { scrapeWorkerPath, scrapeWebhookPath } = await import("../lib/scrape/jobs");
-  const { emailWorkerPath } = await import("../lib/email/queueing");
-  const { calendarWorkerPath } = await import("../lib/booking/reminders");
-  const { calendarWebhookPath } = await import("../lib/booking/channels");
   for (const rewrite of config.rewrites) {
     const destination = new RegExp(
       `^${(rewrite.destination.split("?")[0] ?? "").replace(/:\w+/g, "[^/]+")}$`,
@@ -85,18 +108,7 @@ export async function checkVercelConfig(root = projectRoot): Promise<CheckResult
         : `${rewrite.destination} reaches no function`,
     });
   }
-  const paths = [
-    ...schedules.map((schedule) => schedule.path),
-    agentWorkerPath,
-    taskWebhookPath,
-    scrapeWorkerPath,
-    scrapeWebhookPath,
-    emailWorkerPath,
-    "/webhook/email",
-    calendarWorkerPath,
-    calendarWebhookPath,
-  ];
-  for (const path of new Set(paths)) {
+  for (const path of await requiredPaths()) {
     const file = router.fileFor(path);
     results.push({
       check: `route ${path}`,
@@ -107,30 +119,197 @@ export async function checkVercelConfig(root = projectRoot): Promise<CheckResult
   return results;
 }
 
-export async function checkBundles(root = projectRoot): Promise<CheckResult[]> {
-  // Inside the project, so the trace finds node_modules as Vercel's build does.
-  const outDir = join(root, ".data", "check-deploy");
-  try {
-    const results: CheckResult[] = [];
-    for (const fn of await buildFunctions(outDir, root)) {
-      const trace = await traceFunction(fn.file, root);
-      const browser = trace.packages.filter(([name]) => browserPackages.includes(name)).map(([name]) => name);
-      const budget = budgetBytes(fn.name);
-      const problems = [
-        ...(trace.bytes > budget ? [`over its ${budget / 1e6} MB budget`] : []),
-        ...(browser.length && fn.name !== "api/workers/scrape.ts" ? [`carries ${browser.join(", ")}`] : []),
-        ...(fn.name === "api/workers/scrape.ts" && browser.length < 2 ? ["is missing the browser"] : []),
-      ];
+/** The paths every deployment must serve: schedules, workers, webhooks and callbacks. */
+async function requiredPaths(): Promise<string[]> {
+  const { schedules } = await import("../lib/schedules");
+  const { agentWorkerPath, taskWebhookPath } = await import("../lib/tasks/dispatch");
+  const { scrapeWorkerPath, scrapeWebhookPath } = await import("../lib/scrape/jobs");
+  const { emailWorkerPath } = await import("../lib/email/queueing");
+  const { calendarWorkerPath } = await import("../lib/booking/reminders");
+  const { calendarWebhookPath } = await import("../lib/booking/channels");
+  return [
+    ...new Set([
+      ...schedules.map((schedule) => schedule.path),
+      agentWorkerPath,
+      taskWebhookPath,
+      scrapeWorkerPath,
+      scrapeWebhookPath,
+      emailWorkerPath,
+      "/webhook/email",
+      calendarWorkerPath,
+      calendarWebhookPath,
+    ]),
+  ];
+}
+
+/** The project files and packages a bundle was made of, from its source maps. */
+function bundleSources(dir: string, root: string): string[] {
+  const sources = new Set<string>();
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".mjs.map") || entry.parentPath.includes("node_modules")) {
+      continue;
+    }
+    const map = JSON.parse(readFileSync(join(entry.parentPath, entry.name), "utf8")) as { sources: string[] };
+    for (const source of map.sources) {
+      // esbuild percent-encodes the brackets of `[user_id].ts` in a source map's paths.
+      sources.add(relative(root, resolve(entry.parentPath, decodeURIComponent(source))));
+    }
+  }
+  return [...sources];
+}
+
+/** Every `.mjs` of a function that is its own code (not a copied package). */
+function bundleFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter(
+      (entry) => entry.isFile() && entry.name.endsWith(".mjs") && !entry.parentPath.includes("node_modules"),
+    )
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** The checks on `npm run build`'s output against vercel.json, the sources and the local router. */
+export async function checkOutput(root = projectRoot, outDir = defaultOutDir(root)): Promise<CheckResult[]> {
+  const configFile = join(outDir, "config.json");
+  if (!existsSync(configFile)) {
+    return [
+      {
+        check: "build output",
+        ok: false,
+        detail: `${relative(root, outDir)} has no config.json: run npm run build first`,
+      },
+    ];
+  }
+  const results: CheckResult[] = [];
+  const vercel = loadVercelConfig(root);
+  const output = JSON.parse(readFileSync(configFile, "utf8")) as OutputConfig;
+  const expectedRoutes = outputRoutes(vercel, root);
+  results.push({
+    check: "output config.json",
+    ok:
+      output.version === 3 &&
+      isDeepStrictEqual(output.routes, expectedRoutes) &&
+      isDeepStrictEqual(output.crons, vercel.crons),
+    detail:
+      output.version !== 3
+        ? `version ${output.version}, not 3`
+        : !isDeepStrictEqual(output.routes, expectedRoutes)
+          ? "its routes are not the ones vercel.json and api/ give: rebuild"
+          : !isDeepStrictEqual(output.crons, vercel.crons)
+            ? "its crons are not vercel.json's"
+            : `version 3, ${output.routes.length} routes${output.crons ? `, ${output.crons.length} crons` : ""}`,
+  });
+
+  const settings = functionSettings(vercel, root);
+  const built = new Map(listOutputFunctions(outDir).map((fn) => [fn.name, fn.dir]));
+  const expectedNames = new Set(settings.map((fn) => functionName(fn.source)));
+  for (const name of built.keys()) {
+    if (!expectedNames.has(name)) {
       results.push({
-        check: `bundle ${fn.name}`,
-        ok: problems.length === 0,
-        detail: `${(trace.bytes / 1e6).toFixed(1)} MB in ${trace.files} files${problems.length ? `: ${problems.join("; ")}` : ""}`,
+        check: `function ${name}`,
+        ok: false,
+        detail: "in the output but not under api/: rebuild",
       });
     }
-    return results;
-  } finally {
-    rmSync(outDir, { recursive: true, force: true });
   }
+  const devPackages = Object.keys(
+    (
+      JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+        devDependencies?: Record<string, string>;
+      }
+    ).devDependencies ?? {},
+  );
+  for (const fn of settings) {
+    const name = functionName(fn.source);
+    const dir = built.get(name);
+    if (!dir) {
+      results.push({ check: `function ${name}`, ok: false, detail: "missing from the output: rebuild" });
+      continue;
+    }
+    const problems: string[] = [];
+    const vcFile = join(dir, ".vc-config.json");
+    const vc = existsSync(vcFile) ? (JSON.parse(readFileSync(vcFile, "utf8")) as Partial<VcConfig>) : {};
+    if (vc.runtime !== functionRuntime || vc.launcherType !== "Nodejs" || vc.handler !== "index.mjs") {
+      problems.push(
+        `.vc-config.json runtime/handler ${vc.runtime}/${vc.handler}, not ${functionRuntime}/index.mjs`,
+      );
+    }
+    if (vc.maxDuration !== fn.maxDuration || vc.memory !== fn.memory) {
+      problems.push(
+        `.vc-config.json says ${vc.maxDuration} s / ${vc.memory} MB, vercel.json ${fn.maxDuration} s / ${fn.memory} MB`,
+      );
+    }
+    if (!existsSync(join(dir, "index.mjs"))) {
+      problems.push("no index.mjs");
+    }
+    const { bytes, files } = directorySize(dir);
+    const budget = Math.min(budgetBytes(name), hardLimitBytes);
+    if (bytes > budget) {
+      problems.push(`over its ${budget / 1e6} MB budget`);
+    }
+    const code = bundleFiles(dir).map((file) => readFileSync(file, "utf8"));
+    const browser = browserPackages.filter(
+      (pkg) => existsSync(join(dir, "node_modules", pkg)) || code.some((text) => text.includes(`"${pkg}"`)),
+    );
+    if (name === "api/workers/scrape") {
+      if (
+        browser.length < browserPackages.length ||
+        !existsSync(join(dir, "node_modules", "@sparticuz", "chromium", "bin"))
+      ) {
+        problems.push("is missing the browser");
+      }
+    } else if (browser.length) {
+      problems.push(`carries ${browser.join(", ")}`);
+    }
+    const sources = bundleSources(dir, root);
+    const devCode = sources.filter(
+      (source) =>
+        /^(dev|test|bench)\//.test(source) ||
+        devPackages.some((pkg) => source.includes(`node_modules/${pkg}/`)),
+    );
+    if (devCode.length) {
+      problems.push(`bundles dev or test code: ${devCode.slice(0, 5).join(", ")}`);
+    }
+    if (!sources.includes(fn.source)) {
+      problems.push(`its source maps do not name ${fn.source}`);
+    }
+    results.push({
+      check: `function ${name}`,
+      ok: problems.length === 0,
+      detail: `${(bytes / 1e6).toFixed(1)} MB in ${files} files, ${vc.memory} MB, ${vc.maxDuration} s${problems.length ? `: ${problems.join("; ")}` : ""}`,
+    });
+  }
+
+  // The router the dev server and the tests use, and the routes the deployment gets, agree.
+  const router = createRouter(root);
+  const samples = [
+    ...discoverFunctions(root).map(
+      (fn) => probePath(functionName(relative(root, fn.file))).split("?")[0] as string,
+    ),
+    ...vercel.rewrites.map((rewrite) => rewrite.source.replace(/:(\w+)\*?/g, "sample")),
+    ...(await requiredPaths()),
+    "/",
+    "/nothing-here",
+    "/api/no/such/function",
+  ];
+  const names = new Set(built.keys());
+  const disagreements = samples.filter((path) => {
+    const local = router.fileFor(path);
+    const deployed = resolveOutputRoute(output.routes, names, path)?.name;
+    return (local ? functionName(relative(root, local)) : undefined) !== deployed;
+  });
+  results.push({
+    check: "router URLs = output routes",
+    ok: disagreements.length === 0,
+    detail: disagreements.length
+      ? disagreements
+          .map((path) => {
+            const local = router.fileFor(path);
+            return `${path}: router ${local ? relative(root, local) : "404"}, output ${resolveOutputRoute(output.routes, names, path)?.name ?? "404"}`;
+          })
+          .join("; ")
+      : `${samples.length} URLs reach the same function`,
+  });
+  return results;
 }
 
 export async function checkMigrations(): Promise<CheckResult[]> {
@@ -216,10 +395,10 @@ export async function checkEnvExample(root = projectRoot): Promise<CheckResult[]
   ];
 }
 
-export async function checkDeploy(options: { bundles?: boolean } = {}): Promise<CheckResult[]> {
+export async function checkDeploy(options: { output?: boolean } = {}): Promise<CheckResult[]> {
   return [
     ...(await checkVercelConfig()),
-    ...(options.bundles === false ? [] : await checkBundles()),
+    ...(options.output === false ? [] : await checkOutput()),
     ...(await checkMigrations()),
     ...(await checkEnvExample()),
   ];

@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { compile, match } from "path-to-regexp";
 import { ApiError } from "../lib/http/errors";
 import { errorResponse } from "../lib/http/handler";
 import { projectRoot } from "./env";
+import { loadVercelConfig } from "./vercel-config";
 
 type FunctionModule = Partial<Record<string, (request: Request) => Promise<Response>>>;
 
@@ -68,8 +69,7 @@ export function discoverFunctions(root = projectRoot): FunctionRoute[] {
 }
 
 export function loadRewrites(root = projectRoot): Rewrite[] {
-  const config = JSON.parse(readFileSync(join(root, "vercel.json"), "utf8")) as { rewrites?: Rewrite[] };
-  return config.rewrites ?? [];
+  return loadVercelConfig(root).rewrites;
 }
 
 /**
