@@ -4,15 +4,16 @@
  * its URL with concrete path segments, no credentials. Every function answers it fully — the route
  * wrapper, the body and path validation, the auth or signature check — with its real envelope.
  */
-import { functionName } from "./vercel-config";
+// Imports nothing: the bench's cold-start child bundles this file, and whatever it imported would
+// be loaded by the floor and by every function alike.
 
 type Handler = (request: Request) => Promise<Response>;
 export type FunctionModule = Partial<Record<string, Handler>>;
 
-/** A concrete URL path for `api/tasks/[user_id]` (segments as on Vercel: also in the query). */
+/** A concrete URL path for the function `api/tasks/[user_id]` (segments also in the query, as on Vercel). */
 export function probePath(name: string): string {
   const params = new URLSearchParams();
-  const path = functionName(name)
+  const path = name
     .split("/")
     .map((segment) => {
       const catchAll = /^\[\.\.\.(\w+)\]$/.exec(segment);
