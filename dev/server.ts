@@ -56,6 +56,12 @@ export interface DevServerOptions {
   onListening?: (url: string) => Promise<void> | void;
   /** Overrides of supabase/config.toml's [auth] settings (a test of an edge the defaults hide). */
   authSettings?: Partial<AuthSettings>;
+  /**
+   * The local Realtime and its change capture (default on). The bench's load section turns it off:
+   * the capture is a trigger whose NOTIFY serialises commits, a cost of the stand-in that hosted
+   * Realtime (which reads the WAL) does not put on the database.
+   */
+  realtime?: boolean;
 }
 
 export interface DevServer {
@@ -181,19 +187,22 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     step();
     const stopRelay = await startTaskRelay(engine, `${url}/webhook/task`);
     closers.push(stopRelay);
-    await installChangeCapture(engine);
-    const realtime = await startRealtime({
-      engine,
-      keys: secrets.auth,
-      publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
-    });
+    const realtime =
+      options.realtime === false
+        ? undefined
+        : (await installChangeCapture(engine),
+          await startRealtime({
+            engine,
+            keys: secrets.auth,
+            publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
+          }));
     // In reverse: the WebSockets first (the HTTP server waits for them), then the listener, so no
     // request reaches a service that is shutting down.
     closers.push(async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });
-    closers.push(() => realtime.close());
+    closers.push(async () => realtime?.close());
     step();
 
     handle = async (request, client) => {
@@ -207,7 +216,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       return router.handle(request);
     };
     upgrade = (request, socket, head) => {
-      if (new URL(request.url ?? "/", url).pathname === "/realtime/v1/websocket") {
+      if (realtime && new URL(request.url ?? "/", url).pathname === "/realtime/v1/websocket") {
         realtime.handleUpgrade(request, socket, head);
       } else {
         socket.end("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,11 +22,12 @@ const outDir = join(projectRoot, ".data", `build-test-${randomBytes(4).toString(
 let built: BuildResult;
 
 /**
- * Node's own loader, as Vercel's launcher imports a function: a plain `import()` here would go
- * through Vite's transform (slow on multi-megabyte bundles, and not what production runs).
+ * Node's own loader, as Vercel's launcher loads a function: `require()` of an ES module (Node 24)
+ * bypasses Vite's transform, which a plain `import()` here would go through (slow on megabyte
+ * bundles, and not what production runs); the bundle's own lazy `import()`s are Node's too.
  */
-const nativeImport = new Function("url", "return import(url)") as (url: string) => Promise<FunctionModule>;
-const importBuilt = (file: string) => nativeImport(pathToFileURL(file).href);
+const nodeRequire = createRequire(import.meta.url);
+const importBuilt = async (file: string) => nodeRequire(file) as FunctionModule;
 
 beforeAll(async () => {
   built = await buildOutput({ outDir });

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { and, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import stringify from "safe-stable-stringify";
 import { z } from "zod";
+import { rowsOf } from "../db/client";
 import { type AgentName, agentTasks } from "../db/schema";
 import { serviceDb } from "../db/service";
 import { timestampMs } from "../db/timestamps";
@@ -65,6 +66,7 @@ export interface TaskUsage {
 /** A task stuck in processing this long is taken to have died with its function and may be re-run. */
 const staleAfterMs = 5 * 60_000;
 const unfinished = ["queued", "processing"] as const;
+const unfinishedList = sql.raw(`(${unfinished.map((status) => `'${status}'`).join(", ")})`);
 
 const idempotencyKeyPattern = /^[A-Za-z0-9._:~-]{1,255}$/;
 
@@ -344,15 +346,23 @@ export async function finishUnfinished(
   return Boolean(done);
 }
 
-/** Progress of a task still running, as the user sees it. */
-export async function setProgress(taskId: string, progress: number, message?: string): Promise<void> {
+/**
+ * The update that records a task's progress (only while it is unfinished), returning the task's id
+ * when it applied: a statement of its own, or the effect a caller composes into a statement of its
+ * (an inbound event applied and recorded at once, see `applyOnce`). A template rather than the
+ * query builder, so that it can be composed without a database handle.
+ */
+export function progressUpdate(taskId: string, progress: number, message?: string): SQL {
+  const patch = merged({ progress, ...(message ? { progress_message: message } : {}) });
+  return sql`update ${agentTasks} set metadata = ${patch}
+    where ${agentTasks.id} = ${taskId} and ${agentTasks.status} in ${unfinishedList}
+    returning ${agentTasks.id}`;
+}
+
+/** Progress of a task still running, as the user sees it. Returns whether the task took it. */
+export async function setProgress(taskId: string, progress: number, message?: string): Promise<boolean> {
   const db = await serviceDb();
-  await db
-    .update(agentTasks)
-    .set({
-      metadata: merged({ progress, ...(message ? { progress_message: message } : {}) }),
-    })
-    .where(and(eq(agentTasks.id, taskId), inArray(agentTasks.status, [...unfinished])));
+  return rowsOf(await db.execute(progressUpdate(taskId, progress, message))).length > 0;
 }
 
 /** A fan-out task's start: every site pending, progress at zero. */

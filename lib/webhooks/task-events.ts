@@ -7,8 +7,15 @@ import type { RequestContext } from "../http/handler";
 import { reply } from "../http/responses";
 import { readQStashCallback } from "../queue";
 import { dispatchTask, taskWebhookPath } from "../tasks/dispatch";
-import { failTask, finishUnfinished, invalidInputCode, loadTask, setProgress } from "../tasks/store";
-import { processOnce } from "./dedupe";
+import {
+  failTask,
+  finishUnfinished,
+  invalidInputCode,
+  loadTask,
+  progressUpdate,
+  setProgress,
+} from "../tasks/store";
+import { applyOnce, processOnce } from "./dedupe";
 import { taskWebhookAnswer } from "./responses";
 import { verifyStandardWebhook } from "./standard";
 
@@ -102,8 +109,12 @@ export async function applyTaskEvent(event: TaskEvent): Promise<TaskEventOutcome
       return { outcome: "processed" };
     }
     case "task.progress":
-      await setProgress(taskId, event.data.progress, event.data.message);
-      return { outcome: "processed" };
+      // /webhook/task applies progress with `applyOnce` instead, without the lookup above.
+      return {
+        outcome: (await setProgress(taskId, event.data.progress, event.data.message))
+          ? "processed"
+          : "ignored",
+      };
     case "task.completed":
       if (await finishUnfinished(taskId, { status: "completed", output: event.data.output })) {
         await alertOutcome(taskId);
@@ -165,15 +176,23 @@ export async function handleTaskWebhook(ctx: RequestContext): Promise<Response> 
   if (!parsed.success) {
     throw fromZodError(parsed.error, "body");
   }
+  const event = parsed.data;
+  const inbound = { source: "task", eventId: verified.id, eventType: event.type, payload: event } as const;
+  if (event.type === "task.progress") {
+    // The most frequent event: claimed in one statement, applied and marked in a second, with no
+    // lookup of the task first (the update's own condition decides whether it applies).
+    const outcome = await applyOnce(
+      inbound,
+      progressUpdate(event.data.task_id, event.data.progress, event.data.message),
+    );
+    return reply(taskWebhookAnswer, { success: true, data: { outcome } });
+  }
   let applied: TaskEventOutcome | undefined;
-  const outcome = await processOnce(
-    { source: "task", eventId: verified.id, eventType: parsed.data.type, payload: parsed.data },
-    async () => {
-      applied = await applyTaskEvent(parsed.data);
-      // A refused task is a handled event: recorded as processed, so a redelivery changes nothing.
-      return applied.outcome === "ignored" ? "ignored" : "processed";
-    },
-  );
+  const outcome = await processOnce(inbound, async () => {
+    applied = await applyTaskEvent(event);
+    // A refused task is a handled event: recorded as processed, so a redelivery changes nothing.
+    return applied.outcome === "ignored" ? "ignored" : "processed";
+  });
   if (outcome === "duplicate" || !applied) {
     return reply(taskWebhookAnswer, { success: true, data: { outcome: "duplicate" } });
   }
