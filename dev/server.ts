@@ -187,15 +187,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     step();
     const stopRelay = await startTaskRelay(engine, `${url}/webhook/task`);
     closers.push(stopRelay);
-    const realtime =
-      options.realtime === false
-        ? undefined
-        : (await installChangeCapture(engine),
-          await startRealtime({
-            engine,
-            keys: secrets.auth,
-            publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
-          }));
+    let realtime: Awaited<ReturnType<typeof startRealtime>> | undefined;
+    if (options.realtime !== false) {
+      await installChangeCapture(engine);
+      realtime = await startRealtime({
+        engine,
+        keys: secrets.auth,
+        publishableKey: getConfig().SUPABASE_PUBLISHABLE_KEY,
+      });
+    }
     // In reverse: the WebSockets first (the HTTP server waits for them), then the listener, so no
     // request reaches a service that is shutting down.
     closers.push(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import * as engineerFn from "../api/agents/engineer";
 import * as financeFn from "../api/agents/finance-manager";
 import * as marketingFn from "../api/agents/marketing-strategist";
@@ -289,7 +289,7 @@ describe("the model client", () => {
     } finally {
       model.fallback = (await import("./stand-ins/canned")).cannedReply;
     }
-  }, 30_000);
+  });
 
   it("serves an identical call from the cache at no token cost", async () => {
     const { completeStructured } = await import("../lib/llm/complete");
@@ -352,15 +352,18 @@ describe("rate limit per user per agent", () => {
     const busy = await createUser();
     const busyToken = await tokenFor(busy);
     const body = { user_id: busy, prompt: "same question" };
-    // The sliding window is aligned to whole minutes; start far enough from a boundary that all 21
-    // requests fall in one window, so exactly 20 are allowed.
-    const intoMinute = Date.now() % 60_000;
-    if (intoMinute > 50_000) {
-      await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinute + 50));
-    }
+    // The sliding window is aligned to whole minutes of this process's clock (the functions run in
+    // it): frozen, all 21 requests fall in one window however slowly a busy machine serves them, so
+    // exactly 20 are allowed. (Timers stay real; only Date stands still.)
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now());
     const results = [];
-    for (let i = 0; i < 21; i++) {
-      results.push(await call(engineerFn, "POST", "/api/agents/engineer", { token: busyToken, body }));
+    try {
+      for (let i = 0; i < 21; i++) {
+        results.push(await call(engineerFn, "POST", "/api/agents/engineer", { token: busyToken, body }));
+      }
+    } finally {
+      vi.useRealTimers();
     }
     expect(results.slice(0, 20).every((r) => r.status === 200)).toBe(true);
     expect(results[0]?.headers.get("ratelimit-limit")).toBe("20");
@@ -514,10 +517,16 @@ describe("slow models", () => {
       LLM_DEADLINE_MS: "1500",
       LLM_MAX_RETRIES: "0",
     });
+    let over: () => void = () => {};
+    const testOver = new Promise<void>((resolve) => {
+      over = resolve;
+    });
     try {
       const fresh = await import("../api/agents/engineer");
       const slowUser = await freshUser();
-      model.fallback = () => ({ delayMs: 4000, content: { response: "too late", language: null } });
+      // A model that answers only after the test is over: slower than the deadline whatever the
+      // machine's speed (a fixed 4 s delay would be a race on a loaded one).
+      model.fallback = () => ({ gate: testOver, content: { response: "too late", language: null } });
       const res = await call(fresh, "POST", "/api/agents/engineer", {
         token: slowUser.token,
         body: { user_id: slowUser.id, prompt: unique("slow") },
@@ -530,10 +539,11 @@ describe("slow models", () => {
         .where(eq(agentTasks.user_id, slowUser.id));
       expect(task?.status).toBe("failed");
     } finally {
+      over();
       model.fallback = (await import("./stand-ins/canned")).cannedReply;
       await restore();
     }
-  }, 30_000);
+  });
 });
 
 describe("Finance Manager", () => {

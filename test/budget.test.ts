@@ -22,7 +22,7 @@ beforeAll(async () => {
   dev = await startTestStack({ AGENT_RATE_LIMIT_PER_MINUTE: "1000", LLM_CACHE_TTL_SECONDS: "0" });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();
@@ -123,7 +123,7 @@ describe("model budgets", () => {
     // Settled to exactly what was billed: the counter is the provider's sum, nothing still reserved.
     expect(await redisNumber(`llm:spend:${today()}:w:${owner}:tokens`)).toBe(billed);
     model.fallback = canned;
-  }, 120_000);
+  });
 
   it("max_tokens is cut to what remains, and a call that cannot get a useful answer is refused unsent", async () => {
     const owner = await createUser();

@@ -28,7 +28,7 @@ describe("deploy check", () => {
     expect(results.find((result) => result.check.startsWith("migrations from zero"))?.detail).toMatch(
       /^(\d+) of \1 applied$/,
     );
-  }, 120_000);
+  });
 
   it("names what is wrong: a glob matching nothing, a function without limits, a bad limit, a missing variable", async () => {
     cpSync(join(projectRoot, "api"), join(broken, "api"), { recursive: true });

@@ -127,7 +127,7 @@ describe("the data directory lock", () => {
       racer.child.kill("SIGKILL");
     }
     expect(outcomes).toEqual(["lost", "lost", "lost", "lost", "lost", "won"]);
-  }, 120_000);
+  });
 
   it("a dev server on a directory another live process holds does not start, and leaves nothing open", async () => {
     const dir = join(scratch, "held");
@@ -280,5 +280,5 @@ describe("npm run token", () => {
     const assumed = await token({ DEV_SERVER_FILE: file, PORT: "3005" });
     expect(decodeJwt(assumed.token).iss).toBe("http://127.0.0.1:3005/auth/v1");
     expect(assumed.note).toContain("assumed");
-  }, 120_000);
+  });
 });

@@ -33,7 +33,8 @@ const html = (supabaseUrl: string) => `<!doctype html>
   const state = (text) => { document.getElementById("state").textContent = text; };
   (async () => {
     try {
-      const supabase = window.supabase.createClient(${JSON.stringify(supabaseUrl)}, ${JSON.stringify(secrets.supabasePublishableKey)});
+      // A join's TIMED_OUT comes after 10 s by default, which a loaded machine can take: a minute here.
+      const supabase = window.supabase.createClient(${JSON.stringify(supabaseUrl)}, ${JSON.stringify(secrets.supabasePublishableKey)}, { realtime: { timeout: 60000 } });
       const signIn = await supabase.auth.signInWithPassword({ email: ${JSON.stringify(email)}, password: ${JSON.stringify(password)} });
       if (signIn.error) throw signIn.error;
       const me = signIn.data.user.id;
@@ -97,7 +98,8 @@ describe("a page on the frontend's origin, in Chromium with web security on", ()
       const problems: string[] = [];
       tab.on("console", (message) => message.type() === "error" && problems.push(message.text()));
       tab.on("pageerror", (error) => problems.push(error.message));
-      await tab.goto(`${pageOrigin}/`);
+      // Playwright's own navigation timeout is 30 s by default: raised with the waits below.
+      await tab.goto(`${pageOrigin}/`, { timeout: 90_000 });
       // Generous waits: the machine may be busy; the page reports each step explicitly.
       await tab.getByText(/^started |^error: /).waitFor({ timeout: 90_000 });
       expect(await tab.locator("#state").textContent(), problems.join("\n")).toMatch(/^started /);

@@ -34,7 +34,7 @@ beforeAll(async () => {
   });
   user = await createUser();
   token = await tokenFor(user);
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();

@@ -29,7 +29,7 @@ beforeAll(async () => {
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();
@@ -154,7 +154,7 @@ describe("connecting a Google account", () => {
     // Using the connection refreshes the access token with the stored refresh token.
     const before = account.accessTokens.size;
     dev.broker.triggerSchedule("gmail-watch");
-    await dev.broker.settle(200, 10_000);
+    await dev.broker.settle(200, 60_000);
     expect(account.accessTokens.size).toBeGreaterThan(before);
     expect(account.watches.length).toBe(1);
   });
@@ -225,9 +225,9 @@ describe("a refused refresh and a disconnect", () => {
     // The user removed the app's access in their Google account.
     account.revokeAll();
     dev.broker.triggerSchedule("gmail-watch");
-    await dev.broker.settle(200, 10_000);
+    await dev.broker.settle(200, 60_000);
     dev.broker.triggerSchedule("gmail-watch");
-    await dev.broker.settle(200, 10_000);
+    await dev.broker.settle(200, 60_000);
     const row = await connectionOf(owner);
     expect(row?.status).toBe("needs_reconnect");
     expect(row?.status_reason).toMatch(/invalid_grant/);
@@ -278,14 +278,14 @@ describe("a refused refresh and a disconnect", () => {
     const sent = await deliverEmail(event?.id ?? "");
     expect(sent.outcome).toBe("sent");
     expect(account.sent).toHaveLength(1);
-  }, 60_000);
+  });
 
   it("a disconnect revokes the token at Google, stops the calendar channel and the Gmail watch, and cancels queued mail", async () => {
     const owner = await createUser();
     const account = google.addAccount();
     await connectGoogle(dev, google, account, owner);
     dev.broker.triggerSchedule("calendar-watch");
-    await dev.broker.settle(200, 20_000);
+    await dev.broker.settle(200, 60_000);
     const channel = [...account.channels.values()].find((c) => !c.stopped);
     expect(channel).toBeTruthy();
     const row = await connectionOf(owner);
@@ -338,7 +338,7 @@ describe("a refused refresh and a disconnect", () => {
     const next = await createUser();
     await connectGoogle(dev, google, account, next);
     expect((await connectionOf(next))?.status).toBe("active");
-  }, 60_000);
+  });
 
   it("the stand-in holds codes to PKCE as Google does: the verifier's S256 must match", async () => {
     const account = google.addAccount();

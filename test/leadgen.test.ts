@@ -30,15 +30,16 @@ beforeAll(async () => {
     SCRAPE_ALLOW_HOSTS: fixtures.allowHosts,
     SCRAPE_MIN_GAP_MS: "300",
     SCRAPE_MAX_GAP_MS: "500",
-    // Far above what a page of these fixtures needs on a loaded machine; only `slow` (which never
-    // answers) reaches it.
-    SCRAPE_PAGE_TIMEOUT_MS: "10000",
+    // Far above what a page of these fixtures needs on a loaded machine (a second or two with every
+    // core busy); only `slow`, which never answers, reaches it, so the test of the timeout waits it
+    // out whatever the machine's speed.
+    SCRAPE_PAGE_TIMEOUT_MS: "30000",
     SCRAPE_MAX_BYTES: "300000",
     DNS_SERVERS: dns.server,
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-}, 120_000);
+});
 
 afterAll(async () => {
   await dev?.close();
@@ -277,7 +278,7 @@ describe("lead generation", () => {
     const alerts = await sql.select().from(db.alerts).where(eq(db.alerts.task_id, firstTaskId));
     expect(alerts.map((alert) => alert.title)).toEqual(["6 leads from 2 sites"]);
     expect((task.metadata as { progress: number }).progress).toBe(100);
-  }, 120_000);
+  }, 300_000);
 
   it("obeys robots.txt and Crawl-delay, and keeps one request at a time per domain", async () => {
     const northwind = fixtures.requestsTo("northwind");
@@ -333,7 +334,7 @@ describe("lead generation", () => {
     expect(jane?.history).toHaveLength(2);
     expect(jane?.task_id).toBe(task.id);
     expect((task.output as { response: string }).response).toContain("(0 new, 6 updated)");
-  }, 60_000);
+  });
 
   it("answers a retry of the request with the same task, not a second run", async () => {
     const user = await createUser();
@@ -347,7 +348,7 @@ describe("lead generation", () => {
     const firstTask = (await first.json()).data.task.id;
     expect((await second.json()).data.task.id).toBe(firstTask);
     expect((await finished(firstTask)).status).toBe("completed");
-  }, 60_000);
+  });
 
   it("a page's injected instructions and other people's addresses become no lead, no link and no email", async () => {
     const user = await createUser();
@@ -411,7 +412,7 @@ describe("lead generation", () => {
     const approved = await emailer({ prompt: "Approve", event_ids: [draft.id], mode: "send" });
     expect(approved.status, JSON.stringify(approved.body)).toBe(422);
     expect(approved.body.error.details.skipped[0].reason).toContain(injection.link);
-    await dev.broker.settle(200, 10_000);
+    await dev.broker.settle(200, 60_000);
     const sql = await service.serviceDb();
     const [row] = await sql.select().from(db.emailEvents).where(eq(db.emailEvents.id, draft.id));
     expect(row?.event_type).toBe("drafted");
@@ -420,7 +421,7 @@ describe("lead generation", () => {
       .from(db.emailEvents)
       .where(inArray(db.emailEvents.to_email, [injection.attacker, injection.partner]));
     expect(toForeign).toHaveLength(0);
-  }, 90_000);
+  });
 
   it("page scripts cannot make the crawler a relay: no POST, no other site's pages, robots per host, a budget", async () => {
     const user = await createUser();
@@ -448,40 +449,44 @@ describe("lead generation", () => {
     }
     expect((site?.refused?.budget ?? 0) + pings.length).toBeLessThanOrEqual(30);
     expect((await leadsOf(user)).map((lead) => lead.email)).toEqual(["office@relay-test.example"]);
-  }, 60_000);
+  });
 
   it("a 429 with Retry-After backs the domain off; its jobs are put off, not dropped", async () => {
     const user = await createUser();
     const origin = fixtures.sites.busy?.origin;
+    // The backoff and the job's delay run from moments after this one: measured from it, not from a
+    // later clock reading a busy machine makes late (the site's Retry-After is 120 s).
+    const started = Date.now();
     const response = await startLeadgen(user, { target_urls: [`${origin}/`] });
     const taskId = (await response.json()).data.task.id;
-    await dev.broker.settle(500, 45_000);
+    await dev.broker.settle(500, 60_000);
     const sql = await service.serviceDb();
     const [backoff] = await sql
       .select()
       .from(db.domainBackoff)
       .where(eq(db.domainBackoff.domain, "127.0.0.15"));
     expect(backoff?.last_status).toBe(429);
-    expect(Date.parse(`${backoff?.backoff_until}`) - Date.now()).toBeGreaterThan(110_000);
+    expect(Date.parse(`${backoff?.backoff_until}`)).toBeGreaterThanOrEqual(started + 120_000);
     const delayed = [...dev.broker.messages.values()].filter(
       (message) => message.url.endsWith("/api/workers/scrape") && message.state === "pending",
     );
     expect(delayed).toHaveLength(1);
-    expect((delayed[0]?.notBefore ?? 0) - Date.now()).toBeGreaterThan(110_000);
+    // Less a second: the delay is published in seconds.
+    expect(delayed[0]?.notBefore ?? 0).toBeGreaterThanOrEqual(started + 119_000);
     expect((await taskRow(taskId))?.status).toBe("processing");
 
     // Another task for the backed-off domain waits too, without a request to the site.
     const requests = fixtures.requestsTo("busy").length;
     const again = await startLeadgen(await createUser(), { target_urls: [`${origin}/other`] });
     expect(again.status).toBe(202);
-    await dev.broker.settle(500, 30_000);
+    await dev.broker.settle(500, 60_000);
     expect(fixtures.requestsTo("busy").length).toBe(requests);
     expect(
       [...dev.broker.messages.values()].filter(
         (message) => message.url.endsWith("/api/workers/scrape") && message.state === "pending",
       ),
     ).toHaveLength(2);
-  }, 60_000);
+  });
 
   // Google reads a 429 for robots.txt like a 5xx: crawling stops until the file can be read
   // (https://developers.google.com/search/docs/crawling-indexing/robots/robots_txt#http-status-codes);
@@ -489,9 +494,11 @@ describe("lead generation", () => {
   it("a robots.txt answering 429 puts the site off for its Retry-After, reads no page, keeps no verdict", async () => {
     const user = await createUser();
     const origin = fixtures.sites.closed?.origin;
+    // As above: the delay (robots.txt's Retry-After, 300 s) is measured from before the run.
+    const started = Date.now();
     const response = await startLeadgen(user, { target_urls: [`${origin}/`] });
     const taskId = (await response.json()).data.task.id;
-    await dev.broker.settle(500, 45_000);
+    await dev.broker.settle(500, 60_000);
     expect(fixtures.requestsTo("closed").map((entry) => entry.path)).toEqual(["/robots.txt"]);
     const sql = await service.serviceDb();
     const [backoff] = await sql
@@ -506,16 +513,17 @@ describe("lead generation", () => {
         message.body.includes("127.0.0.17"),
     );
     expect(delayed).toHaveLength(1);
-    expect((delayed[0]?.notBefore ?? 0) - Date.now()).toBeGreaterThan(290_000);
+    expect(delayed[0]?.notBefore ?? 0).toBeGreaterThanOrEqual(started + 299_000);
     expect((await taskRow(taskId))?.status).toBe("processing");
     const { getRedis } = await import("../lib/kv");
     expect(await getRedis().get(`scrape:robots:${origin}`)).toBeNull();
-  }, 60_000);
+  });
 
   it("a page slower than the timeout backs its domain off", async () => {
     const user = await createUser();
     await startLeadgen(user, { target_urls: [`${fixtures.sites.slow?.origin}/`] });
-    await dev.broker.settle(500, 45_000);
+    // The page timeout (30 s) runs out first; the settle's own deadline is only a safety net.
+    await dev.broker.settle(500, 150_000);
     const sql = await service.serviceDb();
     const [backoff] = await sql
       .select()
@@ -523,7 +531,7 @@ describe("lead generation", () => {
       .where(eq(db.domainBackoff.domain, "127.0.0.14"));
     expect(backoff?.reason).toMatch(/timed out|did not load/);
     expect(await scrapeOf(`${fixtures.sites.slow?.origin}/`)).toBeUndefined();
-  }, 60_000);
+  }, 200_000);
 
   it("a worker that fails mid-site is retried by the broker, without refetching or duplicate leads", async () => {
     let teamCalls = 0;
@@ -562,7 +570,7 @@ describe("lead generation", () => {
         message.url.endsWith("/api/workers/scrape") && JSON.parse(message.body).task_id === task.id,
     );
     expect(scrapeDeliveries[0]?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
-  }, 90_000);
+  });
 
   it("Chromium crashing mid-page: the job is retried by the broker and finishes, nothing doubled", async () => {
     let crashes = 0;
@@ -594,7 +602,7 @@ describe("lead generation", () => {
     );
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]?.attempts.map((attempt) => attempt.status)).toEqual([503, 200]);
-  }, 90_000);
+  });
 
   it("two workers on one domain take turns: one request in flight, gaps kept", async () => {
     for (const path of ["/p1", "/p2", "/p3", "/p4"]) {
@@ -628,7 +636,7 @@ describe("lead generation", () => {
         (requests[i] as LoggedRequest).at - (requests[i - 1] as LoggedRequest).endedAt,
       ).toBeGreaterThanOrEqual(300);
     }
-  }, 90_000);
+  });
 
   it("the hourly maintenance finishes a task stuck on a silent site and bounds the cache", async () => {
     expect([...dev.broker.schedules.keys()]).toContain("scrape-maintenance");
@@ -686,7 +694,7 @@ describe("lead generation", () => {
         .where(eq(db.scrapes.id, old?.id ?? "")),
     ).toEqual([]);
     expect(northwindHome && (await scrapeOf(northwindHome.url))).toBeTruthy();
-  }, 60_000);
+  });
 
   it("refuses targets that can never be fetched, before anything is stored", async () => {
     const user = await createUser();

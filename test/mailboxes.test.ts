@@ -28,7 +28,7 @@ beforeAll(async () => {
   });
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();

@@ -117,7 +117,7 @@ async function signWith(key: string, claims: { url: string; body: string; exp?: 
 describe("publish and signed delivery", () => {
   it("a published job reaches the worker once, verified, with its message id", async () => {
     const messageId = await queue.publishJob("/api/workers/test", { job: 1 }, { deduplicationId: "job-1" });
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen).toHaveLength(1);
     expect(JSON.parse(seen[0]?.body ?? "")).toEqual({ job: 1 });
     expect(seen[0]?.messageId).toBe(messageId);
@@ -127,7 +127,7 @@ describe("publish and signed delivery", () => {
   it("the same deduplication id publishes once", async () => {
     const first = await queue.publishJob("/api/workers/test", { job: 2 }, { deduplicationId: "job-2" });
     const second = await queue.publishJob("/api/workers/test", { job: 2 }, { deduplicationId: "job-2" });
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(second).toBe(first);
     expect(seen).toHaveLength(1);
   });
@@ -142,7 +142,7 @@ describe("publish and signed delivery", () => {
     expect(message?.state).toBe("pending");
     expect((message?.notBefore ?? 0) - (message?.createdAt ?? 0)).toBeGreaterThanOrEqual(990);
     expect(seen).toHaveLength(0);
-    await broker.settle(1500);
+    await broker.settle(1500, 60_000);
     expect(seen).toHaveLength(1);
   });
 
@@ -162,7 +162,7 @@ describe("batch and queues", () => {
       .getQueue()
       .batchJSON([1, 2, 3].map((n) => ({ url: `${baseUrl}/api/workers/test`, body: { n } })));
     expect(results).toHaveLength(3);
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen.map((s) => JSON.parse(s.body).n).sort()).toEqual([1, 2, 3]);
   });
 
@@ -171,7 +171,7 @@ describe("batch and queues", () => {
     for (const n of [1, 2, 3, 4]) {
       await scrapes.enqueueJSON({ url: `${baseUrl}/api/workers/test`, body: { n } });
     }
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen.map((s) => JSON.parse(s.body).n)).toEqual([1, 2, 3, 4]);
     expect(maxInFlight).toBe(1);
   });
@@ -180,7 +180,7 @@ describe("batch and queues", () => {
     await queue
       .getQueue()
       .batchJSON([1, 2, 3, 4].map((n) => ({ url: `${baseUrl}/api/workers/test`, body: { n } })));
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen).toHaveLength(4);
     expect(maxInFlight).toBeGreaterThan(1);
   });
@@ -235,7 +235,7 @@ describe("retries, dead letters and callbacks", () => {
       { job: "flaky" },
       { deduplicationId: "job-flaky", retries: 3, callbackPath: "/api/callbacks/done" },
     );
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen.map((s) => s.retried)).toEqual([0, 1, 2]);
     expect(broker.messages.get(messageId)?.state).toBe("delivered");
     expect(callbackBodies).toHaveLength(3);
@@ -264,7 +264,7 @@ describe("retries, dead letters and callbacks", () => {
       { job: "doomed" },
       { deduplicationId: "job-doomed", retries: 2, failureCallbackPath: "/api/callbacks/failed" },
     );
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen).toHaveLength(3);
     const dead = [...broker.dlq.values()].find((entry) => entry.messageId === messageId);
     expect(dead?.responseStatus).toBe(503);
@@ -289,7 +289,7 @@ describe("schedules", () => {
     const listed = await queue.getQueue().schedules.list();
     expect(listed.map((s) => s.scheduleId)).toContain(scheduleId);
     broker.triggerSchedule(scheduleId);
-    await broker.settle();
+    await broker.settle(50, 60_000);
     expect(seen).toHaveLength(1);
     expect(seen[0]?.scheduleId).toBe(scheduleId);
     await queue.getQueue().schedules.delete(scheduleId);

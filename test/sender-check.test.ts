@@ -55,7 +55,7 @@ beforeAll(async () => {
       a: { "mx.bare.example": ["192.0.2.25"] },
     },
   );
-}, 30_000);
+});
 
 afterAll(async () => {
   await dns?.close();

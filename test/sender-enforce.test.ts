@@ -42,7 +42,7 @@ beforeAll(async () => {
     EMAIL_MIN_GAP_SECONDS: "0",
     EMAIL_GAP_JITTER_SECONDS: "0",
   });
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();
@@ -82,7 +82,7 @@ describe("sender checks, enforced", () => {
       mode: "send",
     });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
-    await dev.broker.settle(200, 20_000);
+    await dev.broker.settle(200, 60_000);
     expect(good.account.sent).toHaveLength(1);
     const goodBoxes = await api(good.user, "GET", `/api/workspaces/${good.user}/mailboxes`);
     expect(goodBoxes.body.data[0].sender_check).toMatchObject({ verdict: "ok", spf: { result: "pass" } });
@@ -122,7 +122,7 @@ describe("sender checks, enforced", () => {
     });
     const [row] = await sql.select().from(db.emailEvents).where(eq(db.emailEvents.id, ids[0]));
     expect(row?.event_type).toBe("drafted");
-  }, 90_000);
+  });
 
   it("a workspace with a refused mailbox and a good one sends from the good one only", async () => {
     const mixed = await businessOn("ann@bare-roasters.example");
@@ -148,8 +148,8 @@ describe("sender checks, enforced", () => {
       mode: "send",
     });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
-    await dev.broker.settle(200, 20_000);
+    await dev.broker.settle(200, 60_000);
     expect(goodAccount.sent).toHaveLength(2);
     expect(mixed.account.sent).toHaveLength(0);
-  }, 90_000);
+  });
 });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   dev = await startTestStack();
   db = await import("../lib/db/schema");
   service = await import("../lib/db/service");
-}, 60_000);
+});
 
 afterAll(async () => {
   await dev?.close();

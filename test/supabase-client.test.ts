@@ -55,6 +55,9 @@ function client(flowType: "implicit" | "pkce" = "implicit"): SupabaseClient<Data
       detectSessionInUrl: false,
       storage: memoryStorage(),
     },
+    // supabase-js reports a join TIMED_OUT after 10 s by default, which a loaded machine can take;
+    // a safety net a minute long (SUBSCRIBED is the signal).
+    realtime: { timeout: 60_000 },
   });
 }
 
@@ -570,7 +573,8 @@ describe("REST and Realtime through the gateway, as the signed-in frontend", () 
     await strangerClient
       .from("agent_tasks")
       .insert({ workspace_id: strangerId, agent_name: "engineer", input: { prompt: "Mine only" } });
-    for (let i = 0; i < 600 && theirs.length === 0; i++) {
+    // Bounded at about two minutes: a safety net; the arrival is the signal.
+    for (let i = 0; i < 2400 && theirs.length === 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(theirs.length).toBeGreaterThan(0);
@@ -580,7 +584,7 @@ describe("REST and Realtime through the gateway, as the signed-in frontend", () 
     ).toBe(true);
     await supabase.removeAllChannels();
     await strangerClient.removeAllChannels();
-  });
+  }, 180_000);
 
   it("an access token from `tokenFor` (npm run token) is accepted by REST, as any signed session is", async () => {
     const user = await createUser();

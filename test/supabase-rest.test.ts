@@ -575,7 +575,7 @@ describe("writes through supabase-js", () => {
       select count(*)::int as n, max(input ->> 'i') filter (where external_id = ${`bulk-${count - 1}`}) as last
       from public.agent_tasks where user_id = ${user}`);
     expect(stored).toEqual({ n: count, last: String(count - 1) });
-  }, 60_000);
+  });
 
   it("upserts: ignore-duplicates for the browser, merge-duplicates for the service", async () => {
     const supabase = await clientFor(seeded.member);

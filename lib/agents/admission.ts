@@ -4,7 +4,7 @@ import type { AgentName } from "../db/schema";
 import { ApiError } from "../http/errors";
 import { rateLimit } from "../http/ratelimit";
 import { assertBudget } from "../llm/budget";
-import { getLlm } from "../llm/client";
+import { assertModelConfigured } from "../llm/client";
 import { tokenBound } from "../llm/tokens";
 import { InvalidTaskInput, type TaskRow } from "../tasks/store";
 import { resolveWorkspace, type WorkspaceAccess } from "../workspaces/access";
@@ -27,7 +27,7 @@ export async function admitRun(
   await assertInputCaps(input);
   const workspace = await resolveWorkspace(userId, workspaceId);
   if (!modelOptional.has(agent)) {
-    getLlm(); // 503 llm_not_configured before anything is stored
+    assertModelConfigured(); // 503 llm_not_configured before anything is stored
   }
   const limits = await rateLimit(`agent:${agent}`, userId, getConfig().AGENT_RATE_LIMIT_PER_MINUTE);
   await assertBudget({ workspaceId: workspace.id, userId });

@@ -1,7 +1,6 @@
 import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
 import { liveConnections, withGoogle } from "../google/connections";
-import { gmailApi } from "../google/gmail";
 import { ApiError, toApiError } from "../http/errors";
 import type { Logger } from "../log";
 import { mailboxOfConnection, recordWatch } from "./mailboxes";
@@ -33,6 +32,8 @@ export async function renewGmailWatch(log: Logger) {
     const mailbox = await mailboxOfConnection(connection);
     try {
       const data = await withGoogle(connection, async (auth) => {
+        // Loaded here, not at module load: a run with no active connection never talks to Gmail.
+        const { gmailApi } = await import("../google/gmail");
         const { data } = await gmailApi(auth).users.watch({
           userId: "me",
           requestBody: {

@@ -9,7 +9,7 @@
  */
 
 import { and, eq, ne, sql } from "drizzle-orm";
-import { JWT, OAuth2Client } from "google-auth-library";
+import type { JWT, OAuth2Client } from "google-auth-library";
 import { alertAdmins } from "../alerts";
 import { getConfig } from "../config";
 import { googleConnections } from "../db/schema";
@@ -20,6 +20,19 @@ import { open } from "../security/secret-box";
 
 export type Connection = typeof googleConnections.$inferSelect;
 export type GoogleAuth = OAuth2Client | JWT;
+
+type AuthLibrary = typeof import("google-auth-library");
+let authLibrary: Promise<AuthLibrary> | undefined;
+
+/**
+ * google-auth-library, loaded by the first call that needs a client: most functions import this
+ * module only for connection rows (workspaces, mailboxes, calendars, schedules) and never talk to
+ * Google, so they must not pay for the library at cold start.
+ */
+function googleAuthLibrary(): Promise<AuthLibrary> {
+  authLibrary ??= import("google-auth-library");
+  return authLibrary;
+}
 
 /**
  * What the features need and no more: send, read replies and bounces (history, message metadata,
@@ -38,7 +51,11 @@ export const googleScopes = [
 export const requiredScopes = googleScopes.filter((scope) => scope.startsWith("https://"));
 
 /** The OAuth client of this deployment, with the endpoints (Google's, or the tests' stand-in). */
-export function oauthClient(redirectUri?: string): OAuth2Client {
+export async function oauthClient(redirectUri?: string): Promise<OAuth2Client> {
+  return newOAuthClient(await googleAuthLibrary(), redirectUri);
+}
+
+function newOAuthClient({ OAuth2Client }: AuthLibrary, redirectUri?: string): OAuth2Client {
   const config = getConfig();
   if (!config.GOOGLE_OAUTH_CLIENT_ID || !config.GOOGLE_OAUTH_CLIENT_SECRET) {
     throw new ApiError(
@@ -138,18 +155,18 @@ export async function liveConnections(): Promise<Connection[]> {
 
 const clients = new Map<string, { version: string; auth: GoogleAuth }>();
 
-function environmentAuth(): GoogleAuth {
+function environmentAuth(library: AuthLibrary): GoogleAuth {
   const config = getConfig();
   if (config.GMAIL_CREDENTIALS_JSON && config.GMAIL_SENDER) {
     const key = JSON.parse(config.GMAIL_CREDENTIALS_JSON) as { client_email: string; private_key: string };
-    return new JWT({
+    return new library.JWT({
       email: key.client_email,
       key: key.private_key,
       scopes: requiredScopes,
       subject: config.GMAIL_SENDER,
     });
   }
-  const client = oauthClient();
+  const client = newOAuthClient(library);
   client.setCredentials({ refresh_token: config.GMAIL_OAUTH_REFRESH_TOKEN ?? "" });
   return client;
 }
@@ -158,17 +175,20 @@ function environmentAuth(): GoogleAuth {
  * The authorised client of a connection (kept per process until the row changes). Refuses a
  * connection that is not active: its workspace must reconnect it first.
  */
-export function authFor(connection: Connection): GoogleAuth {
+export async function authFor(connection: Connection): Promise<GoogleAuth> {
   if (connection.status !== "active") {
     throw reconnectRequired(connection);
   }
+  // Loaded before the cache is read, so the rest runs without yielding and concurrent uses of a
+  // connection share one client (and one token refresh), as before the library was loaded lazily.
+  const library = await googleAuthLibrary();
   const cached = clients.get(connection.id);
   if (cached?.version === connection.updated_at) {
     return cached.auth;
   }
   let auth: GoogleAuth;
   if (connection.kind === "environment") {
-    auth = environmentAuth();
+    auth = environmentAuth(library);
   } else {
     const refreshToken = connection.refresh_token_ciphertext
       ? open(connection.refresh_token_ciphertext, connection.id)
@@ -181,7 +201,7 @@ export function authFor(connection: Connection): GoogleAuth {
         { retryable: false },
       );
     }
-    const client = oauthClient();
+    const client = newOAuthClient(library);
     client.setCredentials({ refresh_token: refreshToken });
     auth = client;
   }
@@ -243,7 +263,7 @@ export async function withGoogle<T>(
   connection: Connection,
   use: (auth: GoogleAuth) => Promise<T>,
 ): Promise<T> {
-  const auth = authFor(connection);
+  const auth = await authFor(connection);
   try {
     return await use(auth);
   } catch (error) {

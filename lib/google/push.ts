@@ -1,4 +1,4 @@
-import { OAuth2Client } from "google-auth-library";
+import type { OAuth2Client } from "google-auth-library";
 import { z } from "zod";
 import { getConfig } from "../config";
 import { ApiError } from "../http/errors";
@@ -23,6 +23,9 @@ export async function verifyPushToken(request: Request): Promise<void> {
   if (!token) {
     throw new ApiError("invalid_signature", "Missing the push subscription's OIDC token");
   }
+  // Loaded on the first push that carries a token, not at module load: the OpenAPI document imports
+  // this module for its schemas, and a refused request (no token, not configured) never needs it.
+  const { OAuth2Client } = await import("google-auth-library");
   verifier ??= new OAuth2Client(
     config.GOOGLE_OIDC_CERTS_URL
       ? { endpoints: { oauth2FederatedSignonPemCertsUrl: config.GOOGLE_OIDC_CERTS_URL } }

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import OpenAI from "openai";
-import { zodResponseFormat } from "openai/helpers/zod";
+import type OpenAIClient from "openai";
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
@@ -13,7 +12,7 @@ import { ApiError } from "../http/errors";
 import { getRedis } from "../kv";
 import { log } from "../log";
 import { release, reserve, settle, toNanoUsd } from "./budget";
-import { getLlm, usesOpenRouter } from "./client";
+import { getLlm, openAiLibrary, usesOpenRouter } from "./client";
 import { estimateCost, modelsFor, priceOf } from "./models";
 import { promptTokenBound } from "./tokens";
 
@@ -69,7 +68,7 @@ function parseReply<S extends z.ZodType>(schema: S, content: string): Parsed<z.o
 }
 
 /** Whether another model (or a later retry of the whole call) could succeed where this one failed. */
-function worthAnotherModel(error: unknown): boolean {
+function worthAnotherModel(OpenAI: typeof OpenAIClient, error: unknown): boolean {
   if (error instanceof OpenAI.APIConnectionError) {
     return true; // includes timeouts
   }
@@ -97,7 +96,13 @@ export async function completeStructured<S extends z.ZodType>(
   request: StructuredRequest<S>,
 ): Promise<StructuredResult<z.output<S>>> {
   const config = getConfig();
-  const client = getLlm();
+  const client = await getLlm();
+  // openai is loaded on the first call, not with this module; its error classes (for `instanceof`)
+  // and the response-format helper come from that copy.
+  const [{ default: OpenAI }, { zodResponseFormat }] = await Promise.all([
+    openAiLibrary(),
+    import("openai/helpers/zod"),
+  ]);
   const models = modelsFor(request.agent);
   const format = zodResponseFormat(request.schema as never, request.schemaName);
   const cacheKey = `llm:cache:${createHash("sha256")
@@ -266,7 +271,7 @@ export async function completeStructured<S extends z.ZodType>(
           cause: error,
         });
       }
-      if (!worthAnotherModel(error)) {
+      if (!worthAnotherModel(OpenAI, error)) {
         throw error;
       }
       const status = error instanceof OpenAI.APIError ? (error.status ?? "connection") : "connection";

@@ -115,7 +115,7 @@ export async function connectUrl(
   query: z.infer<typeof connectQuery>,
 ): Promise<string> {
   const workspace = await resolveWorkspace(user.id, query.workspace_id, "admin");
-  const client = oauthClient(redirectUri());
+  const client = await oauthClient(redirectUri());
   const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync();
   const nonce = randomBytes(32).toString("base64url");
   const record: z.infer<typeof flowState> = {
@@ -171,7 +171,7 @@ export async function finishConnect(query: z.infer<typeof callbackQuery>): Promi
   }
   // Still an owner or admin (the role may have changed while the consent screen was open).
   await resolveWorkspace(flow.user_id, flow.workspace_id, "admin");
-  const client = oauthClient(redirectUri());
+  const client = await oauthClient(redirectUri());
   let tokens: Credentials;
   try {
     ({ tokens } = await client.getToken({

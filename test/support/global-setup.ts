@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { getRequestListener } from "@hono/node-server";
+import chromium from "@sparticuz/chromium";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
 import { authHandler } from "../../dev/auth";
@@ -29,6 +30,12 @@ declare module "vitest" {
  * names a server, otherwise a PGlite data directory.
  */
 export default async function setup(project: TestProject) {
+  // @sparticuz/chromium inflates its browser into TMPDIR on first use, and any later caller takes the
+  // file for ready as soon as it exists: a browser launched while another test file (or another
+  // worker of the same crawl) is still writing it fails with ETXTBSY, and on a busy machine the
+  // writing takes long enough for that to happen (three of four sites of a crawl failed so). Inflated
+  // here once, before any test file starts; a no-op when it already is.
+  await chromium.executablePath();
   const secrets = await generateSecrets();
   const auth = authHandler(secrets.auth);
   const server = createServer(getRequestListener((request) => auth(request, new URL(request.url).pathname)));

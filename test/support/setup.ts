@@ -33,19 +33,28 @@ Object.assign(process.env, {
   CALENDAR_CHANNEL_SECRET: secrets.calendarChannelSecret,
   TOKEN_ENCRYPTION_KEY: secrets.tokenEncryptionKey,
   TASK_WEBHOOK_SECRETS: `${secrets.taskWebhookSecret},${rotatedWebhookSecret}`,
+  // The stand-in model answers at once, or when a test says (its `gate`): the client's timeouts are
+  // only safety nets here, at the most the configuration allows, so that a busy machine never makes
+  // an answer "late". The test of a model slower than the deadline sets short ones of its own.
+  LLM_TIMEOUT_MS: "120000",
+  LLM_DEADLINE_MS: "280000",
 });
 
 let dropDatabase: () => Promise<void> = async () => {};
 if (adminUrl) {
   const name = `${inject("pgTemplate").replace(/_template$/, "")}_${randomBytes(4).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  for (let attempt = 0; ; attempt++) {
+  // Retried until the other clone is done, for up to two minutes: a safety net far above what a
+  // loaded machine needs (twenty quick attempts, a few seconds, once ran out while another file's
+  // clone was still copying).
+  const deadline = Date.now() + 120_000;
+  for (;;) {
     try {
       await admin.unsafe(`create database ${name} template ${inject("pgTemplate")}`);
       break;
     } catch (error) {
       // Two files cloning the template at the same instant make PostgreSQL refuse one of them.
-      if (attempt > 20) {
+      if (Date.now() > deadline) {
         throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));

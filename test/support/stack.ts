@@ -1,3 +1,4 @@
+import type { BrokerOptions } from "../../dev/qstash-broker";
 import type { DevServer, DevServerOptions } from "../../dev/server";
 import { connectThroughConsent, type GoogleAccount, type StandInGoogle } from "../../dev/stand-ins/google";
 import { startDnsStandIn } from "../stand-ins/dns";
@@ -25,6 +26,12 @@ export async function startTestStack(
   }
   const { startDevServer } = await import("../../dev/server");
   const dev = await startDevServer({ port: 0, secrets, seed: false, retryDelayMs: () => 20, ...options });
+  // The broker gives up on a delivery after 30 s by default, and a worker still running then is
+  // counted as failed and delivered again: a loaded machine's slow scrape (its budget is 200 s of a
+  // 300 s function) or agent run would be retried for the clock's sake, not its own. Five minutes,
+  // the functions' longest duration, as QStash would wait for them. The dev server offers no option
+  // for it, so its broker's is set here.
+  (dev.broker as unknown as { options: BrokerOptions }).options.timeoutMs = 300_000;
   const close = dev.close.bind(dev);
   dev.close = async () => {
     await close();
