@@ -80,11 +80,18 @@ describe("build output", () => {
           return undefined;
         }
       };
-      if (fn.name === "api/health" && !process.env.DATABASE_URL) {
-        // The embedded database lives in this process's own modules; the bundle has its own copy
-        // of lib/db and, as in production, only DATABASE_URL: it says the database is down.
+      if (fn.name === "api/health") {
+        // The bundle has its own copy of lib/ and, as in production, reaches the database only
+        // through DATABASE_URL and Redis only through Upstash's REST URL: the suites plug their
+        // embedded database and Redis transport into this process's modules, not the bundle's.
+        // So it answers the 503 envelope naming exactly what it cannot reach.
+        const answer = JSON.parse(fromBundle.body) as {
+          error: { code: string; details: Record<string, { ok: boolean }> };
+        };
         expect(fromBundle.status, fromBundle.body).toBe(503);
-        expect(code(fromBundle.body)).toBe("service_unavailable");
+        expect(answer.error.code).toBe("service_unavailable");
+        expect(answer.error.details.database?.ok, fromBundle.body).toBe(Boolean(process.env.DATABASE_URL));
+        expect(answer.error.details.redis?.ok, fromBundle.body).toBe(false);
         continue;
       }
       if (

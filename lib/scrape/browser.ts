@@ -67,10 +67,27 @@ const hardening = [
   "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ];
 
+let unpacked: Promise<string> | undefined;
+
+/**
+ * The bundled binary, unpacked once per process. @sparticuz/chromium takes the binary as ready as
+ * soon as its file exists, so a second launch during the first one's unpack (concurrent requests
+ * in one instance, several sites of one run) would spawn a half-written file (ETXTBSY).
+ */
+function bundledChromium(): Promise<string> {
+  if (!unpacked) {
+    unpacked = chromium.executablePath();
+    unpacked.catch(() => {
+      unpacked = undefined;
+    });
+  }
+  return unpacked;
+}
+
 /** One browser per worker invocation; `CHROMIUM_PATH` overrides the bundled binary. */
 export async function launchBrowser(): Promise<Browser> {
   const config = getConfig();
-  const executablePath = config.CHROMIUM_PATH ?? (await chromium.executablePath());
+  const executablePath = config.CHROMIUM_PATH ?? (await bundledChromium());
   const args = config.CHROMIUM_PATH
     ? ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
     : chromium.args;
@@ -78,7 +95,6 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath,
     args: [...args, ...hardening],
     headless: true,
-    // Routed requests never reach the proxy; anything unrouted dies on the discard port.
     // Routed requests never reach the proxy; anything unrouted (a redirect the browser would follow
     // on its own, say) dies on the discard port instead of reaching the network.
     proxy: { server: "http://127.0.0.1:9" },
