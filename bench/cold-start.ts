@@ -12,15 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { buildOutput, bundleOptions, directorySize } from "../dev/build";
-import { round } from "./stats";
+import { percentile, round } from "./stats";
 
 const root = join(import.meta.dirname, "..");
 const buildDir = join(root, "bench", ".build");
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-};
+const median = (values: number[]) => percentile(values, 50);
 
 /** Goals of issue-sized budgets: request-path functions within 2.5× the floor, agents and workers 4×. */
 export function coldStartGoal(name: string): number | undefined {

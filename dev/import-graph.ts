@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { isBuiltin } from "node:module";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { build, type ImportKind, type Metafile } from "esbuild";
+import { externalPackages } from "./build";
 import { projectRoot } from "./env";
 
 export interface StaticGraph {
@@ -107,8 +108,8 @@ function walk(inputs: Metafile["inputs"], start: string): StaticGraph {
 /**
  * The static import graphs of several entries (paths, absolute or relative to `root`) from one
  * esbuild run, keyed by the entry as given: what the deploy check wants over every function, at the
- * cost of one build. Bundled as the deployed function is (node, ESM, node24; playwright-core and
- * @sparticuz/chromium external as in dev/functions.ts, every other package resolved and followed).
+ * cost of one build. Bundled as the deployed function is (node, ESM, node24; the packages
+ * dev/build.ts keeps external stay so, every other package resolved and followed).
  */
 export async function staticGraphs(
   entries: readonly string[],
@@ -128,7 +129,7 @@ export async function staticGraphs(
     metafile: true,
     logLevel: "silent",
     // Packages that find their own files stay external in the deployed bundle too.
-    external: ["playwright-core", "@sparticuz/chromium"],
+    external: externalPackages,
   });
   // A file's imports do not depend on which entry reached it, so one metafile serves every entry.
   return new Map(entries.map((entry, index) => [entry, walk(result.metafile.inputs, names[index] ?? "")]));
